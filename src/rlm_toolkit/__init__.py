@@ -1,0 +1,38 @@
+"""rlm-toolkit: OpenTelemetry-native instrumentation and a small recursive-LM runtime for openai.
+
+Public names are imported lazily so ``import rlm_toolkit`` (done by the ``rlm-instrument``
+bootstrap in every Python process it starts) stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from rlm_toolkit.version import __version__
+
+if TYPE_CHECKING:
+    from rlm_toolkit._instrument import instrument, uninstrument
+    from rlm_toolkit.runtime import RLM, RLMResult
+
+__all__ = ["RLM", "RLMResult", "__version__", "instrument", "uninstrument"]
+
+_LAZY = {
+    "RLM": "rlm_toolkit.runtime",
+    "RLMResult": "rlm_toolkit.runtime",
+    "instrument": "rlm_toolkit._instrument",
+    "uninstrument": "rlm_toolkit._instrument",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rlm_toolkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

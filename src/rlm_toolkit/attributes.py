@@ -1,0 +1,52 @@
+"""Attribute keys, event names and metric names of our own.
+
+Standard ``gen_ai.*`` keys come from ``opentelemetry.semconv._incubating``; only the keys the
+conventions do not (yet) define live here, so a rename is a one-line change. Keys that are
+semconv-shaped but not in the installed conventions package are marked ``(extension)``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- span attributes -------------------------------------------------------------------------
+#: How many HTTP attempts the SDK made for one logical call (1 = no retry).
+RLM_REQUEST_ATTEMPTS: Final = "rlm.request.attempts"
+#: How a stream ended: one of the ``STREAM_END_*`` values below.
+RLM_STREAM_END_REASON: Final = "rlm.stream.end_reason"
+#: Number of chunks/events a stream delivered before it ended.
+RLM_STREAM_CHUNK_COUNT: Final = "rlm.stream.chunk_count"
+#: Estimated cost of the call in USD, from the bundled (dated) price table. (extension)
+GEN_AI_USAGE_COST: Final = "gen_ai.usage.cost"
+#: Which SDK surface made the call, e.g. ``chat.completions.create`` or ``responses.stream``.
+RLM_OPENAI_API: Final = "rlm.openai.api"
+
+STREAM_END_COMPLETED: Final = "completed"  # iterated to exhaustion
+STREAM_END_CLOSED: Final = "closed"  # close()/aclose()/__exit__ or break inside ``with`` before the end
+STREAM_END_ABANDONED: Final = "abandoned"  # garbage-collected before it was finished or closed
+STREAM_END_ERROR: Final = "error"  # an exception was raised while iterating
+
+# -- RLM runtime spans (run, REPL steps, sub-calls) -----------------------------------------
+RLM_AGENT_NAME: Final = "rlm"
+RLM_RUN_ITERATIONS: Final = "rlm.run.iterations"
+RLM_RUN_CONTEXT_CHARS: Final = "rlm.run.context_chars"
+RLM_RUN_DEPTH: Final = "rlm.run.depth"
+
+# -- events (span events and Logs-API event records share names and attribute keys) ---------
+#: The SDK is about to sleep and retry an HTTP attempt of the current call.
+EVENT_RETRY: Final = "rlm.retry"
+RLM_RETRY_ATTEMPT: Final = "rlm.retry.attempt"  # 1-based number of the retry about to happen
+RLM_RETRY_MAX_ATTEMPTS: Final = "rlm.retry.max_attempts"  # the SDK's max_retries
+RLM_RETRY_DELAY: Final = "rlm.retry.delay_s"  # seconds the SDK will sleep
+RLM_RETRY_AFTER: Final = "rlm.retry.retry_after_s"  # server's Retry-After, when given
+#: One streamed text token/delta reached the application (emitted only when a consumer asks).
+EVENT_TOKEN: Final = "rlm.llm.token"
+RLM_TOKEN_INDEX: Final = "rlm.token.index"
+EVENT_MEMORY_STORE: Final = "rlm.memory.store"
+EVENT_MEMORY_RECALL: Final = "rlm.memory.recall"
+#: The conventions' content event (Logs API), emitted when content capture includes events.
+EVENT_INFERENCE_DETAILS: Final = "gen_ai.client.inference.operation.details"
+
+# -- metrics of our own ----------------------------------------------------------------------
+METRIC_RETRIES: Final = "rlm.client.retries"
+METRIC_COST: Final = "rlm.client.cost"

@@ -1,0 +1,23 @@
+"""Every environment variable rlm-toolkit reads, in one place.
+
+Values are parsed leniently: an unrecognised value is logged and the default is used.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Content capture, as the OTel GenAI instrumentations spell it. Accepts ``true``/``false``
+#: and ``span_only``/``event_only``/``span_and_event``/``no_content`` (case-insensitive).
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: Final = (
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+)
+#: Max characters of captured content per message part before truncation (default 16384).
+RLM_CAPTURE_MAX_LENGTH: Final = "RLM_CAPTURE_MAX_LENGTH"
+#: Read by the offline demo path: when unset, examples start the bundled offline server.
+OPENAI_API_KEY: Final = "OPENAI_API_KEY"
+OPENAI_BASE_URL: Final = "OPENAI_BASE_URL"
+#: Per-token delay (seconds) of the offline demo model, so streaming is visible to a human.
+RLM_DEMO_TOKEN_DELAY: Final = "RLM_DEMO_TOKEN_DELAY"
+#: Honeycomb API key, read by ``rlm-instrument --to honeycomb`` and collector-config.yaml.
+HONEYCOMB_API_KEY: Final = "HONEYCOMB_API_KEY"
