@@ -1,0 +1,42 @@
+# Two commands matter: `make demo` and `make test`. Both create/refresh .venv on first use and
+# are quick when nothing changed (the install step re-runs only when pyproject.toml changes).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Child processes (rlm-instrument python ...) must find the venv's python first.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+## demo: the main job on the embedded default (offline model server, telemetry in the terminal)
+demo: $(STAMP)
+	$(BIN)/rlm-instrument python examples/demo_app.py
+
+## test: lint, type-check and the whole test suite
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+## bench: hot-path benchmark (see benchmarks/README.md); `make bench PEERS=1` adds peer venvs
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py $(if $(PEERS),--peers,)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .bench-venvs
