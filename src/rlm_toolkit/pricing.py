@@ -1,0 +1,173 @@
+"""Estimated cost of OpenAI calls from a bundled, dated price table.
+
+The table (``_prices.json`` beside this module) is a snapshot of OpenAI's public price list in
+USD per 1M tokens, dated :data:`PRICES_AS_OF`. **Prices change**: treat every number derived from
+it as an estimate, and override what you know better with :func:`set_price` or
+:func:`load_prices`. Nothing here ever touches the network.
+
+Model names match by exact name first, then by the longest dash-separated prefix, so dated
+snapshots resolve to their family: ``gpt-4o-2024-08-06`` -> ``gpt-4o`` and
+``gpt-4o-mini-2024-07-18`` -> ``gpt-4o-mini`` (never ``gpt-4o``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Final
+
+__all__ = ["PRICES_AS_OF", "Price", "estimate_cost", "get_price", "load_prices", "set_price"]
+
+_PER_TOKENS: Final = 1_000_000
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per 1M tokens. ``cached_input`` is ``None`` when the model has no cache discount."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _price(model: str, entry: Any) -> Price:
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"price of {model!r} must be an object with input/output, got {entry!r}")
+    for key in ("input", "output"):
+        if key not in entry:
+            raise ValueError(f"price of {model!r} lacks {key!r}")
+    cached = entry.get("cached_input")
+    return Price(
+        input=_number(entry["input"], f"{model}.input"),
+        output=_number(entry["output"], f"{model}.output"),
+        cached_input=None if cached is None else _number(cached, f"{model}.cached_input"),
+    )
+
+
+def _parse_table(data: Any) -> dict[str, Price]:
+    """Accept ``{"models": {name: price}}`` (the bundled shape) or a bare ``{name: price}``."""
+    if not isinstance(data, Mapping):
+        raise ValueError("top level must be a JSON object")
+    models = data.get("models", data)
+    if not isinstance(models, Mapping):
+        raise ValueError("'models' must be an object")
+    return {str(name).lower(): _price(str(name), entry) for name, entry in models.items()}
+
+
+def _load_bundled() -> tuple[str, dict[str, Price]]:
+    text = resources.files("rlm_toolkit").joinpath("_prices.json").read_text(encoding="utf-8")
+    data = json.loads(text)
+    return str(data["as_of"]), _parse_table(data)
+
+
+PRICES_AS_OF, _BUNDLED = _load_bundled()
+
+_lock = threading.Lock()
+# User overrides win over the bundled table; the dict is replaced, never mutated, so readers
+# need no lock.
+_overrides: dict[str, Price] = {}
+
+
+def get_price(model: str) -> Price | None:
+    """The price that applies to ``model``, or ``None`` when unpriced.
+
+    The longest matching name wins across the bundled table and the overrides together (so an
+    override of ``gpt-4o`` does not reprice ``gpt-4o-mini``); at equal length the override wins.
+    """
+    if not model:
+        return None
+    overrides = _overrides
+    candidate = model.lower()
+    while True:
+        price = overrides.get(candidate) or _BUNDLED.get(candidate)
+        if price is not None:
+            return price
+        cut = candidate.rfind("-")
+        if cut <= 0:
+            return None
+        candidate = candidate[:cut]
+
+
+def estimate_cost(
+    model: str | None,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+) -> float | None:
+    """Estimated USD cost of one call, or ``None`` when ``model`` is not priced.
+
+    ``input_tokens`` includes ``cached_input_tokens`` (as the API reports them); cached tokens
+    are billed at the cached rate when the model has one.
+    """
+    if model is None:
+        return None
+    price = get_price(model)
+    if price is None:
+        return None
+    for what, count in (
+        ("input_tokens", input_tokens),
+        ("output_tokens", output_tokens),
+        ("cached_input_tokens", cached_input_tokens),
+    ):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"{what} must be an int >= 0, got {count!r}")
+    cached = min(cached_input_tokens, input_tokens)
+    cached_rate = price.input if price.cached_input is None else price.cached_input
+    total = (input_tokens - cached) * price.input + cached * cached_rate + output_tokens * price.output
+    return total / _PER_TOKENS
+
+
+def set_price(model: str, *, input: float, output: float, cached_input: float | None = None) -> None:
+    """Price ``model`` (and its dated variants) at USD per 1M tokens, overriding the table."""
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"model must be a non-empty string, got {model!r}")
+    price = _price(model, {"input": input, "output": output, "cached_input": cached_input})
+    global _overrides
+    with _lock:
+        _overrides = {**_overrides, model.lower(): price}
+
+
+def load_prices(path: str | os.PathLike[str]) -> None:
+    """Merge the prices in JSON file ``path`` into the overrides.
+
+    The file is ``{"models": {"name": {"input": x, "output": y, "cached_input": z}}}`` (the
+    bundled shape) or the bare ``{"name": {...}}`` mapping. A bad file raises a one-line
+    ``ValueError`` naming the path and the problem; nothing is merged from it.
+    """
+    where = os.fspath(path)
+    try:
+        with open(where, encoding="utf-8") as fh:
+            data = json.load(fh)
+        table = _parse_table(data)
+    except OSError as exc:
+        raise ValueError(f"cannot read prices from {where}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"cannot read prices from {where}: invalid JSON at line {exc.lineno}: {exc.msg}"
+        ) from exc
+    except ValueError as exc:
+        raise ValueError(f"cannot read prices from {where}: {exc}") from exc
+    global _overrides
+    with _lock:
+        _overrides = {**_overrides, **table}
+
+
+def _reset_overrides() -> None:
+    """Drop every user override (for tests)."""
+    global _overrides
+    with _lock:
+        _overrides = {}

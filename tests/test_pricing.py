@@ -1,0 +1,184 @@
+"""The bundled price table, dated-name matching, overrides and bad override files."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import pathlib
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from rlm_toolkit import pricing
+from rlm_toolkit.pricing import PRICES_AS_OF, Price, estimate_cost, get_price, load_prices, set_price
+
+
+@pytest.fixture(autouse=True)
+def _clean_overrides() -> Iterator[None]:
+    pricing._reset_overrides()
+    yield
+    pricing._reset_overrides()
+
+
+def test_table_is_dated_and_covers_common_models() -> None:
+    assert datetime.date.fromisoformat(PRICES_AS_OF) <= datetime.date.today()
+    for model in (
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4.1",
+        "gpt-4.1-mini",
+        "gpt-4.1-nano",
+        "o1",
+        "o3",
+        "o3-mini",
+        "o4-mini",
+        "gpt-5",
+        "gpt-5-mini",
+        "gpt-5-nano",
+        "gpt-3.5-turbo",
+        "text-embedding-3-small",
+        "text-embedding-3-large",
+        "text-embedding-ada-002",
+    ):
+        assert get_price(model) is not None, model
+
+
+def test_known_prices_exactly() -> None:
+    assert get_price("gpt-4o") == Price(input=2.5, output=10.0, cached_input=1.25)
+    assert get_price("gpt-4o-mini") == Price(input=0.15, output=0.6, cached_input=0.075)
+    assert get_price("text-embedding-3-small") == Price(input=0.02, output=0.0, cached_input=None)
+
+
+@pytest.mark.parametrize(
+    ("model", "family"),
+    [
+        ("gpt-4o-2024-08-06", "gpt-4o"),
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("GPT-4o-Mini", "gpt-4o-mini"),
+        ("gpt-4.1-nano-2025-04-14", "gpt-4.1-nano"),
+        ("gpt-4.1-2025-04-14", "gpt-4.1"),
+        ("o3-mini-2025-01-31", "o3-mini"),
+        ("o1-2024-12-17", "o1"),
+        ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
+        ("gpt-5-nano-2025-08-07", "gpt-5-nano"),
+    ],
+)
+def test_dated_names_match_longest_prefix(model: str, family: str) -> None:
+    assert get_price(model) == get_price(family)
+    assert get_price(model) is not None
+
+
+def test_prefix_match_respects_dash_boundaries() -> None:
+    # "gpt-4" must not price "gpt-4o..." nor "gpt-4.1..."; an exact dated entry beats its family.
+    assert get_price("gpt-4o-2024-05-13") == Price(input=5.0, output=15.0, cached_input=None)
+    assert get_price("gpt-4o-2024-05-13") != get_price("gpt-4o")
+    assert get_price("gpt-4oz") is None
+    assert get_price("o3x") is None
+
+
+@pytest.mark.parametrize("model", ["", "my-local-llama", "claude-3-opus", "ft:gpt-4o-mini:acme::x1"])
+def test_unpriced_models_give_none(model: str) -> None:
+    assert get_price(model) is None
+    assert estimate_cost(model, input_tokens=10, output_tokens=10) is None
+    assert estimate_cost(None, input_tokens=10, output_tokens=10) is None
+
+
+def test_estimate_cost_arithmetic() -> None:
+    # gpt-4o: 2.50 in, 1.25 cached in, 10.00 out per 1M tokens.
+    assert estimate_cost("gpt-4o", input_tokens=1_000_000, output_tokens=0) == pytest.approx(2.5)
+    assert estimate_cost("gpt-4o-2024-08-06", input_tokens=1000, output_tokens=500) == pytest.approx(
+        (1000 * 2.5 + 500 * 10.0) / 1e6
+    )
+    assert estimate_cost(
+        "gpt-4o", input_tokens=1000, output_tokens=0, cached_input_tokens=400
+    ) == pytest.approx((600 * 2.5 + 400 * 1.25) / 1e6)
+    # No cached rate -> cached tokens cost the normal input rate.
+    assert estimate_cost("gpt-3.5-turbo", input_tokens=1000, output_tokens=0, cached_input_tokens=1000) == (
+        pytest.approx(1000 * 0.5 / 1e6)
+    )
+    assert estimate_cost("gpt-4o", input_tokens=0, output_tokens=0) == 0.0
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "10", True])
+def test_estimate_cost_rejects_nonsense_counts(bad: object) -> None:
+    with pytest.raises(ValueError, match="input_tokens must be an int >= 0"):
+        estimate_cost("gpt-4o", input_tokens=bad, output_tokens=0)  # type: ignore[arg-type]
+
+
+def test_set_price_overrides_family_and_new_models() -> None:
+    set_price("gpt-4o", input=1.0, output=2.0)
+    assert get_price("gpt-4o-2024-08-06") == Price(input=1.0, output=2.0, cached_input=None)
+    assert get_price("gpt-4o-mini") == Price(input=0.15, output=0.6, cached_input=0.075)  # untouched
+    set_price("my-local-llama", input=0.0, output=0.0)
+    assert estimate_cost("my-local-llama-8b", input_tokens=100, output_tokens=100) == 0.0
+    pricing._reset_overrides()
+    assert get_price("gpt-4o") == Price(input=2.5, output=10.0, cached_input=1.25)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"input": -1.0, "output": 1.0}, "input must be a finite number >= 0"),
+        ({"input": 1.0, "output": float("nan")}, "output must be a finite number >= 0"),
+        ({"input": 1.0, "output": "2"}, "output must be a number"),
+    ],
+)
+def test_set_price_rejects_nonsense(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        set_price("x", **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="non-empty string"):
+        set_price("", input=1.0, output=1.0)
+
+
+def test_load_prices_both_shapes(tmp_path: pathlib.Path) -> None:
+    wrapped = tmp_path / "wrapped.json"
+    wrapped.write_text(json.dumps({"models": {"acme-1": {"input": 3, "output": 4, "cached_input": 1}}}))
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps({"gpt-4o": {"input": 9, "output": 9}}))
+    load_prices(wrapped)
+    load_prices(str(bare))
+    assert get_price("acme-1-2026") == Price(input=3.0, output=4.0, cached_input=1.0)
+    assert get_price("gpt-4o") == Price(input=9.0, output=9.0, cached_input=None)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("{not json", "invalid JSON at line 1"),
+        ("[1, 2]", "top level must be a JSON object"),
+        ('{"m": {"input": 1}}', "price of 'm' lacks 'output'"),
+        ('{"m": {"input": -1, "output": 1}}', "m.input must be a finite number >= 0"),
+        ('{"models": 3}', "'models' must be an object"),
+        ('{"m": 5}', "price of 'm' must be an object"),
+    ],
+)
+def test_load_prices_bad_file_is_one_line_value_error(
+    tmp_path: pathlib.Path, content: str, problem: str
+) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(content)
+    with pytest.raises(ValueError) as info:
+        load_prices(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"cannot read prices from {path}: ")
+    assert problem in message
+    assert get_price("m") is None  # nothing merged from a bad file
+
+
+def test_load_prices_missing_file(tmp_path: pathlib.Path) -> None:
+    missing = tmp_path / "nope.json"
+    with pytest.raises(ValueError, match=f"cannot read prices from {missing}: No such file or directory"):
+        load_prices(missing)
+
+
+def test_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pricing touched the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert estimate_cost("gpt-5-mini-2025-08-07", input_tokens=1000, output_tokens=1000) == pytest.approx(
+        (1000 * 0.25 + 1000 * 2.0) / 1e6
+    )
