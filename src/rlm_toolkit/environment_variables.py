@@ -21,3 +21,18 @@ OPENAI_BASE_URL: Final = "OPENAI_BASE_URL"
 RLM_DEMO_TOKEN_DELAY: Final = "RLM_DEMO_TOKEN_DELAY"
 #: Honeycomb API key, read by ``rlm-instrument --to honeycomb`` and collector-config.yaml.
 HONEYCOMB_API_KEY: Final = "HONEYCOMB_API_KEY"
+
+# -- rlm-instrument (set by the CLI for the process it starts; read by its bootstrap) --------
+#: JSONL file that spans, metrics and log records are appended to (``--jsonl``).
+RLM_INSTRUMENT_JSONL: Final = "RLM_INSTRUMENT_JSONL"
+#: Comma-separated ``module:Class`` callbacks instantiated in the instrumented process.
+RLM_INSTRUMENT_CALLBACKS: Final = "RLM_INSTRUMENT_CALLBACKS"
+#: ``1``: grandchild Python processes are instrumented too (``--propagate``).
+RLM_INSTRUMENT_PROPAGATE: Final = "RLM_INSTRUMENT_PROPAGATE"
+#: Seconds the instrumented process may spend flushing telemetry at exit (default 5).
+RLM_INSTRUMENT_SHUTDOWN_TIMEOUT: Final = "RLM_INSTRUMENT_SHUTDOWN_TIMEOUT"
+#: Internal: JSON map of the variables the CLI changed -> original value (null = unset),
+#: restored by the bootstrap so grandchildren see the user's environment.
+RLM_INSTRUMENT_RESTORE: Final = "RLM_INSTRUMENT_RESTORE"
+#: Dataset for metrics sent to Honeycomb by ``--to honeycomb`` (default: the service name).
+HONEYCOMB_DATASET: Final = "HONEYCOMB_DATASET"

@@ -1,0 +1,201 @@
+"""Render spans as rich trace trees (used by ``ConsoleTreeExporter``; rich is imported here only)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
+
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.semconv._incubating.attributes import error_attributes, gen_ai_attributes, http_attributes
+from opentelemetry.semconv.attributes import exception_attributes, service_attributes
+from opentelemetry.trace import StatusCode
+from rich.console import Console, Group
+from rich.text import Text
+from rich.tree import Tree
+
+from rlm_toolkit import attributes as rlm
+
+BAR_WIDTH = 24
+_EXCEPTION_EVENT = "exception"
+
+
+def _fmt_duration(nanos: int) -> str:
+    ms = nanos / 1e6
+    if ms < 1:
+        return f"{ms:.2f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    return f"{ms / 1000:.2f} s"
+
+
+def _duration(span: ReadableSpan) -> int:
+    return max((span.end_time or 0) - (span.start_time or 0), 0)
+
+
+def _bar(span: ReadableSpan, t0: int, total: int) -> Text:
+    start = (span.start_time or t0) - t0
+    offset = min(int(start / total * BAR_WIDTH), BAR_WIDTH - 1) if total else 0
+    length = max(1, round(_duration(span) / total * BAR_WIDTH)) if total else BAR_WIDTH
+    length = min(length, BAR_WIDTH - offset)
+    bar = Text("·" * offset, style="dim")
+    bar.append("━" * length, style="red" if _failed(span) else "green")
+    bar.append("·" * (BAR_WIDTH - offset - length), style="dim")
+    return bar
+
+
+def _failed(span: ReadableSpan) -> bool:
+    return span.status.status_code is StatusCode.ERROR
+
+
+def _label(span: ReadableSpan, depth: int, name_width: int, t0: int, total: int) -> Text:
+    attrs: Mapping[str, Any] = span.attributes or {}
+    failed = _failed(span)
+    text = Text(span.name.ljust(max(name_width - 4 * depth, len(span.name))), style="bold red" if failed else "bold")
+    text.append("  ")
+    text.append_text(_bar(span, t0, total))
+    text.append(f" {_fmt_duration(_duration(span)):>8}")
+    model = attrs.get(gen_ai_attributes.GEN_AI_RESPONSE_MODEL) or attrs.get(gen_ai_attributes.GEN_AI_REQUEST_MODEL)
+    if model and str(model) not in span.name:
+        text.append(f"  {model}", style="cyan")
+    tokens_in = attrs.get(gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS)
+    tokens_out = attrs.get(gen_ai_attributes.GEN_AI_USAGE_OUTPUT_TOKENS)
+    if tokens_in is not None or tokens_out is not None:
+        text.append(f"  {tokens_in or 0} in / {tokens_out or 0} out tok", style="magenta")
+    cost = attrs.get(rlm.GEN_AI_USAGE_COST)
+    if isinstance(cost, (int, float)):
+        text.append(f"  ${cost:.6f}", style="yellow")
+    ttfc = attrs.get(gen_ai_attributes.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+    chunks = attrs.get(rlm.RLM_STREAM_CHUNK_COUNT)
+    if chunks is not None:
+        first = f", first after {float(ttfc) * 1000:.0f} ms" if isinstance(ttfc, (int, float)) else ""
+        text.append(f"  stream {chunks} chunks{first}", style="blue")
+    attempts = attrs.get(rlm.RLM_REQUEST_ATTEMPTS)
+    if isinstance(attempts, int) and attempts > 1:
+        text.append(f"  {attempts} attempts", style="yellow")
+    if failed:
+        error = attrs.get(error_attributes.ERROR_TYPE) or "error"
+        message = f": {span.status.description}" if span.status.description else ""
+        text.append(f"  ✗ {error}{message}", style="bold red")
+    return text
+
+
+def _event_label(event: Event) -> Text | None:
+    attrs: Mapping[str, Any] = event.attributes or {}
+    if event.name == rlm.EVENT_RETRY:
+        text = Text(f"↻ retry {attrs.get(rlm.RLM_RETRY_ATTEMPT, '?')}", style="yellow")
+        if rlm.RLM_RETRY_MAX_ATTEMPTS in attrs:
+            text.append(f"/{attrs[rlm.RLM_RETRY_MAX_ATTEMPTS]}")
+        delay = attrs.get(rlm.RLM_RETRY_DELAY)
+        if isinstance(delay, (int, float)):
+            text.append(f" in {delay:.2f} s")
+        reason = [str(v) for v in (attrs.get(http_attributes.HTTP_RESPONSE_STATUS_CODE), attrs.get(error_attributes.ERROR_TYPE)) if v]
+        if reason:
+            text.append(f" ({' '.join(reason)})")
+        return text
+    if event.name == _EXCEPTION_EVENT:
+        kind = attrs.get(exception_attributes.EXCEPTION_TYPE, "exception")
+        message = str(attrs.get(exception_attributes.EXCEPTION_MESSAGE, ""))[:200]
+        return Text(f"✗ {kind}: {message}", style="red")
+    return Text(f"• {event.name}", style="dim")
+
+
+def _trace_tree(spans: Sequence[ReadableSpan]) -> Tree:
+    by_id = {s.context.span_id: s for s in spans if s.context is not None}
+    children: dict[int | None, list[ReadableSpan]] = defaultdict(list)
+    for span in spans:
+        parent = span.parent.span_id if span.parent is not None and span.parent.span_id in by_id else None
+        children[parent].append(span)
+    for group in children.values():
+        group.sort(key=lambda s: s.start_time or 0)
+
+    depths: dict[int, int] = {}
+    order: list[tuple[ReadableSpan, int]] = []
+    stack = [(s, 0) for s in reversed(children[None])]
+    while stack:
+        span, depth = stack.pop()
+        order.append((span, depth))
+        if span.context is not None:
+            depths[span.context.span_id] = depth
+            stack.extend((c, depth + 1) for c in reversed(children[span.context.span_id]))
+    t0 = min((s.start_time or 0) for s in spans)
+    t1 = max((s.end_time or 0) for s in spans)
+    total = max(t1 - t0, 1)
+    name_width = min(max(len(s.name) + 4 * d for s, d in order), 48)
+
+    first = spans[0]
+    service = (first.resource.attributes if first.resource else {}).get(service_attributes.SERVICE_NAME, "")
+    trace_id = f"{first.context.trace_id:032x}" if first.context else "?"
+    header = Text(f"trace {trace_id[:12]}… ", style="bold")
+    header.append(f"{service}  ", style="dim")
+    header.append(f"{len(spans)} span{'s' if len(spans) != 1 else ''}  {_fmt_duration(t1 - t0)}", style="dim")
+    tree = Tree(header, guide_style="dim")
+    nodes: dict[int | None, Tree] = {None: tree}
+    for span, depth in order:
+        parent = span.parent.span_id if span.parent is not None and span.parent.span_id in by_id else None
+        node = nodes[parent].add(_label(span, depth, name_width, t0, total))
+        for event in span.events:
+            label = _event_label(event)
+            if label is not None:
+                node.add(label)
+        if span.context is not None:
+            nodes[span.context.span_id] = node
+    return tree
+
+
+def _summary(spans: Sequence[ReadableSpan], dropped: int) -> Text:
+    calls = tokens_in = tokens_out = errors = retries = 0
+    cost = 0.0
+    for span in spans:
+        attrs: Mapping[str, Any] = span.attributes or {}
+        if gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS in attrs or gen_ai_attributes.GEN_AI_REQUEST_MODEL in attrs:
+            calls += 1
+        tokens_in += int(attrs.get(gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS) or 0)
+        tokens_out += int(attrs.get(gen_ai_attributes.GEN_AI_USAGE_OUTPUT_TOKENS) or 0)
+        value = attrs.get(rlm.GEN_AI_USAGE_COST)
+        cost += float(value) if isinstance(value, (int, float)) else 0.0
+        errors += _failed(span)
+        retries += sum(1 for e in span.events if e.name == rlm.EVENT_RETRY)
+    text = Text("Σ ", style="bold")
+    text.append(f"{calls} LLM call{'s' if calls != 1 else ''} · {tokens_in} in / {tokens_out} out tokens")
+    if cost:
+        text.append(f" · ${cost:.6f}", style="yellow")
+    if retries:
+        text.append(f" · {retries} retr{'ies' if retries != 1 else 'y'}", style="yellow")
+    if errors:
+        text.append(f" · {errors} error{'s' if errors != 1 else ''}", style="bold red")
+    if dropped:
+        text.append(f" · {dropped} spans not shown (limit reached)", style="dim")
+    return text
+
+
+def build(spans: Sequence[ReadableSpan], dropped: int = 0) -> Group:
+    traces: dict[int, list[ReadableSpan]] = defaultdict(list)
+    for span in spans:
+        traces[span.context.trace_id if span.context else 0].append(span)
+    ordered = sorted(traces.values(), key=lambda group: min(s.start_time or 0 for s in group))
+    title = Text("── rlm-toolkit telemetry ──", style="bold blue")
+    return Group(title, *(_trace_tree(group) for group in ordered), _summary(spans, dropped))
+
+
+def print_traces(
+    spans: Sequence[ReadableSpan], dropped: int, *, file: IO[str], width: int | None, color: bool | None
+) -> None:
+    console = Console(
+        file=file,
+        width=width or (None if file.isatty() else 120),
+        no_color=None if color is None else not color,
+        force_terminal=color,
+        highlight=False,
+        soft_wrap=False,
+    )
+    console.print(build(spans, dropped))
+    file.flush()
+
+
+def render_text(spans: Sequence[ReadableSpan], dropped: int = 0, *, width: int = 120) -> str:
+    import io
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, no_color=True, highlight=False, soft_wrap=False).print(build(spans, dropped))
+    return buffer.getvalue()

@@ -1,0 +1,102 @@
+"""``ConsoleTreeExporter``: finished spans rendered as a readable trace tree (rich).
+
+Spans are collected as they end and rendered at ``force_flush``/``shutdown`` (the CLI's "when
+the app exits" view), or trace by trace as each root span ends (``per_trace=True``). Rendering
+is in ``_render``; this module only collects, bounded, under a lock.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Sequence
+from typing import IO
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from rlm_toolkit._safety import contain
+
+#: Spans kept before rendering; beyond this the oldest traces are rendered as summaries only.
+DEFAULT_MAX_SPANS = 10_000
+
+
+def _is_root(span: ReadableSpan) -> bool:
+    return span.parent is None or span.parent.is_remote
+
+
+class ConsoleTreeExporter(SpanExporter):
+    """Render finished spans as a tree per trace: durations as bars, model, tokens, cost,
+    retries and errors (in red).
+
+    ``file`` defaults to ``sys.stderr`` (looked up at render time, so pytest capture works).
+    """
+
+    def __init__(
+        self,
+        file: IO[str] | None = None,
+        *,
+        per_trace: bool = False,
+        width: int | None = None,
+        color: bool | None = None,
+        max_spans: int = DEFAULT_MAX_SPANS,
+    ) -> None:
+        self._file = file
+        self._per_trace = per_trace
+        self._width = width
+        self._color = color
+        self._max_spans = max_spans
+        self._lock = threading.Lock()
+        self._spans: list[ReadableSpan] = []
+        self._dropped = 0
+        self._shutdown = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._shutdown:
+            return SpanExportResult.FAILURE
+        ready: list[ReadableSpan] = []
+        with self._lock:
+            room = self._max_spans - len(self._spans)
+            self._spans.extend(spans[: max(room, 0)])
+            self._dropped += max(len(spans) - max(room, 0), 0)
+            if self._per_trace:
+                done = {s.context.trace_id for s in spans if s.context is not None and _is_root(s)}
+                if done:
+                    ready = [s for s in self._spans if s.context is not None and s.context.trace_id in done]
+                    self._spans = [s for s in self._spans if s.context is None or s.context.trace_id not in done]
+        if ready:
+            self._emit(ready, 0)
+        return SpanExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        with self._lock:
+            spans, self._spans = self._spans, []
+            dropped, self._dropped = self._dropped, 0
+        if spans or dropped:
+            self._emit(spans, dropped)
+        return True
+
+    def shutdown(self) -> None:
+        if not self._shutdown:
+            self.force_flush()
+            self._shutdown = True
+
+    def render(self, spans: Sequence[ReadableSpan], dropped: int = 0) -> str:
+        """The text the exporter would print for ``spans`` (no colour codes)."""
+        from rlm_toolkit.exporters._render import render_text
+
+        return render_text(spans, dropped, width=self._width or 120)
+
+    def _emit(self, spans: Sequence[ReadableSpan], dropped: int) -> None:
+        try:
+            from rlm_toolkit.exporters._render import print_traces
+
+            print_traces(
+                spans,
+                dropped,
+                file=self._file or sys.stderr,
+                width=self._width,
+                color=self._color,
+            )
+        except Exception as exc:  # rendering must never break the app's exit
+            contain("ConsoleTreeExporter.render", exc)
