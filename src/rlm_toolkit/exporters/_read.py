@@ -59,7 +59,10 @@ def span_from_json(obj: Mapping[str, Any]) -> ReadableSpan:
         start_time=int(obj.get("startTimeUnixNano", 0)),
         end_time=int(obj.get("endTimeUnixNano", 0)),
         instrumentation_scope=InstrumentationScope(
-            scope.get("name", ""), scope.get("version"), None, decode_attributes(scope.get("attributes")) or None
+            scope.get("name", ""),
+            scope.get("version"),
+            None,
+            decode_attributes(scope.get("attributes")) or None,
         ),
     )
 

@@ -51,11 +51,15 @@ def _failed(span: ReadableSpan) -> bool:
 def _label(span: ReadableSpan, depth: int, name_width: int, t0: int, total: int) -> Text:
     attrs: Mapping[str, Any] = span.attributes or {}
     failed = _failed(span)
-    text = Text(span.name.ljust(max(name_width - 4 * depth, len(span.name))), style="bold red" if failed else "bold")
+    text = Text(
+        span.name.ljust(max(name_width - 4 * depth, len(span.name))), style="bold red" if failed else "bold"
+    )
     text.append("  ")
     text.append_text(_bar(span, t0, total))
     text.append(f" {_fmt_duration(_duration(span)):>8}")
-    model = attrs.get(gen_ai_attributes.GEN_AI_RESPONSE_MODEL) or attrs.get(gen_ai_attributes.GEN_AI_REQUEST_MODEL)
+    model = attrs.get(gen_ai_attributes.GEN_AI_RESPONSE_MODEL) or attrs.get(
+        gen_ai_attributes.GEN_AI_REQUEST_MODEL
+    )
     if model and str(model) not in span.name:
         text.append(f"  {model}", style="cyan")
     tokens_in = attrs.get(gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS)
@@ -89,7 +93,14 @@ def _event_label(event: Event) -> Text | None:
         delay = attrs.get(rlm.RLM_RETRY_DELAY)
         if isinstance(delay, (int, float)):
             text.append(f" in {delay:.2f} s")
-        reason = [str(v) for v in (attrs.get(http_attributes.HTTP_RESPONSE_STATUS_CODE), attrs.get(error_attributes.ERROR_TYPE)) if v]
+        reason = [
+            str(v)
+            for v in (
+                attrs.get(http_attributes.HTTP_RESPONSE_STATUS_CODE),
+                attrs.get(error_attributes.ERROR_TYPE),
+            )
+            if v
+        ]
         if reason:
             text.append(f" ({' '.join(reason)})")
         return text
@@ -148,7 +159,10 @@ def _summary(spans: Sequence[ReadableSpan], dropped: int) -> Text:
     cost = 0.0
     for span in spans:
         attrs: Mapping[str, Any] = span.attributes or {}
-        if gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS in attrs or gen_ai_attributes.GEN_AI_REQUEST_MODEL in attrs:
+        if (
+            gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS in attrs
+            or gen_ai_attributes.GEN_AI_REQUEST_MODEL in attrs
+        ):
             calls += 1
         tokens_in += int(attrs.get(gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS) or 0)
         tokens_out += int(attrs.get(gen_ai_attributes.GEN_AI_USAGE_OUTPUT_TOKENS) or 0)
@@ -197,5 +211,7 @@ def render_text(spans: Sequence[ReadableSpan], dropped: int = 0, *, width: int =
     import io
 
     buffer = io.StringIO()
-    Console(file=buffer, width=width, no_color=True, highlight=False, soft_wrap=False).print(build(spans, dropped))
+    Console(file=buffer, width=width, no_color=True, highlight=False, soft_wrap=False).print(
+        build(spans, dropped)
+    )
     return buffer.getvalue()

@@ -107,7 +107,11 @@ def metrics_json(data: MetricsData) -> Iterator[JSON]:
         for scope_metrics in resource_metrics.scope_metrics:
             scope = scope_json(scope_metrics.scope)
             for metric in scope_metrics.metrics:
-                out: JSON = {"name": metric.name, "description": metric.description or "", "unit": metric.unit or ""}
+                out: JSON = {
+                    "name": metric.name,
+                    "description": metric.description or "",
+                    "unit": metric.unit or "",
+                }
                 out.update(_metric_data(metric.data))
                 out["resource"] = resource
                 out["scope"] = scope
@@ -150,8 +154,14 @@ def _exponential_point(point: Any) -> JSON:
         "sum": point.sum,
         "scale": point.scale,
         "zeroCount": str(point.zero_count),
-        "positive": {"offset": point.positive.offset, "bucketCounts": [str(c) for c in point.positive.bucket_counts]},
-        "negative": {"offset": point.negative.offset, "bucketCounts": [str(c) for c in point.negative.bucket_counts]},
+        "positive": {
+            "offset": point.positive.offset,
+            "bucketCounts": [str(c) for c in point.positive.bucket_counts],
+        },
+        "negative": {
+            "offset": point.negative.offset,
+            "bucketCounts": [str(c) for c in point.negative.bucket_counts],
+        },
         "min": point.min,
         "max": point.max,
     }

@@ -63,7 +63,9 @@ class ConsoleTreeExporter(SpanExporter):
                 done = {s.context.trace_id for s in spans if s.context is not None and _is_root(s)}
                 if done:
                     ready = [s for s in self._spans if s.context is not None and s.context.trace_id in done]
-                    self._spans = [s for s in self._spans if s.context is None or s.context.trace_id not in done]
+                    self._spans = [
+                        s for s in self._spans if s.context is None or s.context.trace_id not in done
+                    ]
         if ready:
             self._emit(ready, 0)
         return SpanExportResult.SUCCESS

@@ -1,0 +1,145 @@
+"""What runs inside the instrumented process (called from the ``sitecustomize`` bootstrap).
+
+Configure providers from the environment, make them global, instrument ``openai``, arrange a
+bounded flush at exit (normal exit, ``sys.exit``, unhandled exception, SIGTERM), then restore
+the environment the CLI changed so grandchild processes are not instrumented unless
+``--propagate`` was given.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import MutableMapping
+from types import FrameType
+from typing import Any
+
+from rlm_toolkit import environment_variables as ev
+from rlm_toolkit._safety import contain
+from rlm_toolkit.auto._config import ConfigError, Settings, resolve
+from rlm_toolkit.auto._providers import Telemetry, build_telemetry
+
+PREFIX = "rlm-instrument: "
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"{PREFIX}{message}\n")
+
+
+def load_callback_class(spec: str) -> type:
+    """Import ``module:Class`` (the current directory is importable) and check it is a callback."""
+    module_name, _, attr = spec.partition(":")
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.append(cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot import callback module {module_name!r} ({type(exc).__name__}: {exc}); "
+            "check --callback module:Class and that the module is on PYTHONPATH or in the current directory"
+        ) from None
+    finally:
+        if added:
+            sys.path.remove(cwd)
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise ConfigError(f"module {module_name!r} has no {attr!r} (check --callback {spec})")
+    if not isinstance(obj, type) or not _is_callback_class(obj):
+        raise ConfigError(
+            f"{spec} is not a callback class (subclass rlm_toolkit.callbacks.BaseCallback or AsyncBaseCallback)"
+        )
+    return obj
+
+
+def _is_callback_class(cls: type) -> bool:
+    try:
+        from rlm_toolkit.callbacks._base import EVENT_METHODS
+    except ImportError:  # pragma: no cover - the callbacks package is part of the distribution
+        return True
+    return any(callable(getattr(cls, method, None)) for method in EVENT_METHODS)
+
+
+def _restore_environment(env: MutableMapping[str, str]) -> None:
+    saved = env.pop(ev.RLM_INSTRUMENT_RESTORE, None)
+    if saved is None:
+        return
+    try:
+        original: dict[str, str | None] = json.loads(saved)
+    except ValueError:
+        return
+    for name, value in original.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+
+
+def _instrument(telemetry: Telemetry, settings: Settings) -> None:
+    callbacks = [load_callback_class(spec)() for spec in settings.callbacks]
+    try:
+        from rlm_toolkit import instrument
+    except ImportError as exc:
+        _warn(
+            f"openai instrumentation unavailable ({exc}); telemetry is configured but openai calls are not traced"
+        )
+        return
+    kwargs: dict[str, Any] = {
+        "tracer_provider": telemetry.tracer_provider,
+        "meter_provider": telemetry.meter_provider,
+        "logger_provider": telemetry.logger_provider,
+    }
+    if settings.capture_content is not None:
+        kwargs["capture_content"] = settings.capture_content
+    if callbacks:
+        kwargs["callbacks"] = callbacks
+    instrument(**kwargs)
+
+
+def _install_exit_hooks(telemetry: Telemetry, timeout: float) -> None:
+    atexit.register(telemetry.shutdown, timeout)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # someone (an existing sitecustomize) owns SIGTERM: leave it alone
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        # Flush, then die of the same signal so the parent sees the real cause of death.
+        telemetry.shutdown(timeout)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def bootstrap() -> Telemetry | None:
+    """Set up telemetry for this process from the environment; never raises."""
+    env = os.environ
+    telemetry: Telemetry | None = None
+    try:
+        settings = resolve(env)
+        telemetry = build_telemetry(settings)
+        from opentelemetry import _logs, metrics, trace
+
+        trace.set_tracer_provider(telemetry.tracer_provider)
+        metrics.set_meter_provider(telemetry.meter_provider)
+        _logs.set_logger_provider(telemetry.logger_provider)
+        _install_exit_hooks(telemetry, settings.shutdown_timeout)
+        _instrument(telemetry, settings)
+    except ConfigError as exc:
+        _warn(str(exc))
+    except Exception as exc:
+        _warn(f"telemetry setup failed ({type(exc).__name__}: {exc}); the app runs uninstrumented")
+        contain("rlm-instrument bootstrap", exc)
+    finally:
+        if env.get(ev.RLM_INSTRUMENT_PROPAGATE) != "1":
+            _restore_environment(env)
+    return telemetry
