@@ -1,0 +1,78 @@
+"""Drive a strategy's plan with a sync or async LLM call; turn its completions into a result."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from rlm_toolkit._safety import contain
+from rlm_toolkit.runtime._result import RLMResult, Usage
+from rlm_toolkit.runtime._strategy import Completion, LLMRequest, Plan
+
+
+def drive(plan: Plan, call: Callable[[LLMRequest], Completion]) -> tuple[str, list[Completion]]:
+    completions: list[Completion] = []
+    request = next(plan)
+    while True:
+        completion = call(request)
+        completions.append(completion)
+        try:
+            request = plan.send(completion)
+        except StopIteration as stop:
+            return stop.value, completions
+
+
+async def adrive(
+    plan: Plan, call: Callable[[LLMRequest], Awaitable[Completion]]
+) -> tuple[str, list[Completion]]:
+    completions: list[Completion] = []
+    request = next(plan)
+    while True:
+        completion = await call(request)
+        completions.append(completion)
+        try:
+            request = plan.send(completion)
+        except StopIteration as stop:
+            return stop.value, completions
+
+
+def _cost(completion: Completion, model: str) -> float | None:
+    try:
+        from rlm_toolkit.pricing import estimate_cost
+
+        return estimate_cost(
+            completion.model or model,
+            input_tokens=completion.usage.prompt_tokens,
+            output_tokens=completion.usage.completion_tokens,
+            cached_input_tokens=completion.usage.cached_tokens,
+        )
+    except Exception as exc:
+        contain("runtime: estimate cost", exc)
+        return None
+
+
+def total_usage(completions: list[Completion]) -> Usage:
+    return Usage(
+        prompt_tokens=sum(c.usage.prompt_tokens for c in completions),
+        completion_tokens=sum(c.usage.completion_tokens for c in completions),
+        total_tokens=sum(c.usage.total_tokens for c in completions),
+        cached_tokens=sum(c.usage.cached_tokens for c in completions),
+        reasoning_tokens=sum(c.usage.reasoning_tokens for c in completions),
+    )
+
+
+def build_result(model: str, answer: str, completions: list[Completion], trace_id: str | None) -> RLMResult:
+    costs = [c for c in (_cost(comp, model) for comp in completions) if c is not None]
+    last = completions[-1] if completions else None
+    return RLMResult(
+        answer=answer,
+        usage=total_usage(completions),
+        iterations=len(completions),
+        cost=sum(costs) if costs else None,
+        model=(last.model if last is not None else None) or model,
+        finish_reason=last.finish_reason if last is not None else None,
+        trace_id=trace_id,
+    )
+
+
+def failed_result(model: str, error: BaseException, trace_id: str | None) -> RLMResult:
+    return RLMResult(answer="", model=model, trace_id=trace_id, error=error)

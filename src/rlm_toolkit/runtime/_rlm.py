@@ -1,0 +1,249 @@
+"""``RLM``: run a prompt through an (instrumented) ``openai`` client, with scoped callbacks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from opentelemetry.trace import Tracer
+
+from rlm_toolkit._safety import contain
+from rlm_toolkit.genai._context import Scope, consumers, use_scope
+from rlm_toolkit.runtime import _retry
+from rlm_toolkit.runtime._calls import acomplete, complete
+from rlm_toolkit.runtime._drive import adrive, build_result, drive, failed_result
+from rlm_toolkit.runtime._options import split_options
+from rlm_toolkit.runtime._result import RLMResult
+from rlm_toolkit.runtime._run_span import RunSpan, default_tracer
+from rlm_toolkit.runtime._strategy import DirectStrategy, LLMRequest, Strategy
+from rlm_toolkit.runtime._stream import RLMStream
+
+
+class RLM:
+    """A model behind an ``openai`` client, with callbacks that see only this object's runs.
+
+    ``RLM(client=openai.OpenAI(...), model="gpt-4o")`` uses your client as is;
+    :meth:`from_openai` builds one (lazily, on first use) from options. ``tracer_provider`` /
+    ``logger_provider`` send this RLM's spans and events to the given SDK providers instead
+    of the global ones (or, with no OpenTelemetry setup at all, a private in-process pair
+    that only feeds the callbacks).
+    """
+
+    def __init__(
+        self,
+        client: Any = None,
+        model: str | None = None,
+        callbacks: Sequence[Any] | None = None,
+        async_client: Any = None,
+        *,
+        tracer_provider: Any = None,
+        logger_provider: Any = None,
+        strategy: Strategy | None = None,
+    ) -> None:
+        if not isinstance(model, str) or not model:
+            raise TypeError(f"RLM() needs model=<model name>, got {model!r}")
+        self.model = model
+        self._client = client
+        self._async_client = async_client
+        self._client_factory: Callable[[], Any] | None = None
+        self._async_factory: Callable[[], Any] | None = None
+        self._lock = threading.Lock()
+        self._strategy: Strategy = strategy if strategy is not None else DirectStrategy()
+        self._scope = _make_scope(callbacks, tracer_provider, logger_provider)
+        self.callbacks: tuple[Any, ...] = tuple(self._scope.callbacks) if self._scope else ()
+        _ensure_instrumented()
+
+    @classmethod
+    def from_openai(
+        cls,
+        model: str,
+        callbacks: Sequence[Any] | None = None,
+        *,
+        tracer_provider: Any = None,
+        logger_provider: Any = None,
+        **client_options: Any,
+    ) -> RLM:
+        """An RLM over ``openai.OpenAI`` (and ``openai.AsyncOpenAI`` for :meth:`arun`).
+
+        ``client_options``: ``api_key``, ``base_url``, ``organization``, ``project``,
+        ``timeout``, ``max_retries``, ``default_headers`` and ``retry`` (a
+        :class:`RetryPolicy`). What you leave out comes from the SDK's environment variables
+        (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ...), as for ``openai.OpenAI()``. The clients
+        are created on first use, so a missing key is reported by the first run.
+        """
+        kwargs, policy = split_options(client_options)
+        rlm = cls(
+            model=model, callbacks=callbacks, tracer_provider=tracer_provider, logger_provider=logger_provider
+        )
+        rlm._client_factory = lambda: _retry.build_sync_client(policy, kwargs)
+        rlm._async_factory = lambda: _retry.build_async_client(policy, kwargs)
+        return rlm
+
+    # -- clients ------------------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        """The sync ``openai`` client (built on first use by :meth:`from_openai`)."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    if self._client_factory is None:
+                        raise TypeError(
+                            "this RLM was built without a sync client; pass client=openai.OpenAI(...)"
+                        )
+                    self._client = self._client_factory()
+        return self._client
+
+    @property
+    def async_client(self) -> Any:
+        """The async client: given, built from the options, or derived from the sync client."""
+        if self._async_client is None:
+            with self._lock:
+                if self._async_client is None:
+                    factory = self._async_factory or _async_like(self._client)
+                    if factory is None:
+                        raise TypeError(
+                            "this RLM has no async client; pass async_client=openai.AsyncOpenAI(...)"
+                        )
+                    self._async_client = factory()
+        return self._async_client
+
+    # -- runs -----------------------------------------------------------------------------------
+    def run(self, prompt: str, context: str | None = None, *, raise_on_error: bool = True) -> RLMResult:
+        """Answer ``prompt`` (with ``context``, if given) and return an :class:`RLMResult`.
+
+        Without context this is exactly one chat call. A failure (after the client's retries)
+        reaches the callbacks' ``on_error`` and is then re-raised unchanged; with
+        ``raise_on_error=False`` it is returned as ``RLMResult.error`` instead.
+        """
+        _check_prompt(prompt, context)
+        client = self.client
+        stream = self._wants_tokens()
+
+        def call(request: LLMRequest) -> Any:
+            return complete(client, self.model, request.messages, stream)
+
+        with self._scoped():
+            run = RunSpan(self._tracer(), self.model, prompt, context)
+            try:
+                with run.current():
+                    answer, completions = drive(self._strategy.plan(prompt, context), call)
+            except BaseException as exc:
+                run.fail(exc)
+                if raise_on_error or not isinstance(exc, Exception):
+                    raise
+                return failed_result(self.model, exc, run.trace_id)
+            result = build_result(self.model, answer, completions, run.trace_id)
+            run.finish(result)
+        return result
+
+    async def arun(
+        self, prompt: str, context: str | None = None, *, raise_on_error: bool = True
+    ) -> RLMResult:
+        """:meth:`run` with the async client."""
+        _check_prompt(prompt, context)
+        client = self.async_client
+        stream = self._wants_tokens()
+
+        async def call(request: LLMRequest) -> Any:
+            return await acomplete(client, self.model, request.messages, stream)
+
+        with self._scoped():
+            run = RunSpan(self._tracer(), self.model, prompt, context)
+            try:
+                with run.current():
+                    answer, completions = await adrive(self._strategy.plan(prompt, context), call)
+            except BaseException as exc:
+                run.fail(exc)
+                if raise_on_error or not isinstance(exc, Exception):
+                    raise
+                return failed_result(self.model, exc, run.trace_id)
+            result = build_result(self.model, answer, completions, run.trace_id)
+            run.finish(result)
+        return result
+
+    def stream(self, prompt: str, context: str | None = None) -> RLMStream:
+        """Iterate the answer's text tokens as they arrive; ``.result`` holds the RLMResult after.
+
+        One streamed chat call. Use it in a ``with`` block or iterate to the end so the run
+        span ends; an error while iterating is re-raised after ``on_error``.
+        """
+        _check_prompt(prompt, context)
+        return RLMStream(
+            client=self.client,
+            model=self.model,
+            prompt=prompt,
+            context=context,
+            messages=self._strategy.messages(prompt, context),
+            scoped=self._scoped,
+            tracer=self._tracer(),
+        )
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _scoped(self) -> AbstractContextManager[Any]:
+        # No scope of our own: leave an enclosing one (e.g. an outer run) in place.
+        return use_scope(self._scope) if self._scope is not None else nullcontext()
+
+    def _tracer(self) -> Tracer:
+        if self._scope is not None and self._scope.tracer is not None:
+            return self._scope.tracer
+        return default_tracer()
+
+    def _wants_tokens(self) -> bool:
+        return bool((self._scope is not None and self._scope.wants_tokens) or consumers.global_wants_tokens)
+
+    def __repr__(self) -> str:
+        return f"RLM(model={self.model!r}, callbacks={len(self.callbacks)})"
+
+
+def _check_prompt(prompt: Any, context: Any) -> None:
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
+    if context is not None and not isinstance(context, str):
+        raise TypeError(f"context must be a str or None, got {type(context).__name__}")
+
+
+def _make_scope(callbacks: Sequence[Any] | None, tracer_provider: Any, logger_provider: Any) -> Scope | None:
+    from rlm_toolkit.callbacks._bridge import ensure_pipeline, validate_callbacks, wants_tokens
+
+    cbs = validate_callbacks(callbacks or ())
+    if not cbs and tracer_provider is None and logger_provider is None:
+        return None
+    pipeline = ensure_pipeline(tracer_provider=tracer_provider, logger_provider=logger_provider)
+    return Scope(
+        tracer=pipeline.tracer, logger=pipeline.logger, callbacks=cbs, wants_tokens=wants_tokens(cbs)
+    )
+
+
+def _ensure_instrumented() -> None:
+    """Instrument ``openai`` with the default providers unless someone already did (idempotent)."""
+    try:
+        from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
+
+        instrumentor = OpenAIInstrumentor()
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+    except Exception as exc:
+        contain("runtime: instrument openai", exc)
+
+
+def _async_like(client: Any) -> Callable[[], Any] | None:
+    """A factory for an ``AsyncOpenAI`` with the settings of the sync ``client``, if it is one."""
+    import openai
+
+    if not isinstance(client, openai.OpenAI):
+        return None
+
+    def build() -> Any:
+        return openai.AsyncOpenAI(
+            api_key=client.api_key,
+            organization=client.organization,
+            project=client.project,
+            base_url=client.base_url,
+            timeout=client.timeout,
+            max_retries=client.max_retries,
+            default_headers=client._custom_headers,
+        )
+
+    return build

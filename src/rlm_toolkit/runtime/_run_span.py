@@ -1,0 +1,138 @@
+"""The ``invoke_agent rlm`` span around one run, and the payload callbacks read from it.
+
+The span is INTERNAL and current while the run's LLM calls are made, so their CLIENT spans are
+its children. Prompt and result travel to in-process callbacks only through
+:func:`payload_during` (never as attributes), so content capture rules stay with the exporter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv.attributes import error_attributes
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode, Tracer
+
+from rlm_toolkit import attributes as rlm_attrs
+from rlm_toolkit._safety import contain
+from rlm_toolkit.genai._context import Payload, consumers, payload_during
+from rlm_toolkit.runtime._result import RLMResult
+from rlm_toolkit.version import __version__
+
+SPAN_NAME = f"{gen_ai.GenAiOperationNameValues.INVOKE_AGENT.value} {rlm_attrs.RLM_AGENT_NAME}"
+_global_tracer: Tracer | None = None
+
+
+def default_tracer() -> Tracer:
+    # A ProxyTracer until the app sets a provider, then the real one: safe to keep.
+    global _global_tracer
+    if _global_tracer is None:
+        _global_tracer = trace.get_tracer("rlm_toolkit.runtime", __version__)
+    return _global_tracer
+
+
+def _text_message(role: str, text: str) -> dict[str, Any]:
+    return {"role": role, "parts": [{"type": "text", "content": text}]}
+
+
+class RunSpan:
+    """Lifecycle of one run span: start, make current, then exactly one of finish/fail."""
+
+    __slots__ = ("_context", "_ended", "_prompt", "span")
+
+    def __init__(self, tracer: Tracer, model: str, prompt: str, context: str | None) -> None:
+        self._prompt = prompt
+        self._context = context
+        self._ended = False
+        self.span: Span = INVALID_SPAN
+        try:
+            attrs: dict[str, Any] = {
+                gen_ai.GEN_AI_OPERATION_NAME: gen_ai.GenAiOperationNameValues.INVOKE_AGENT.value,
+                gen_ai.GEN_AI_AGENT_NAME: rlm_attrs.RLM_AGENT_NAME,
+                gen_ai.GEN_AI_REQUEST_MODEL: model,
+            }
+            if context is not None:
+                attrs[rlm_attrs.RLM_RUN_CONTEXT_CHARS] = len(context)
+            payload = self._payload() if consumers.active else None
+            if payload is not None:
+                payload.request = {"model": model, "prompt": prompt, "context": context}
+            with payload_during(payload):
+                self.span = tracer.start_span(SPAN_NAME, kind=SpanKind.INTERNAL, attributes=attrs)
+        except Exception as exc:
+            contain("runtime: start run span", exc)
+
+    def _payload(self) -> Payload:
+        payload = Payload()
+        payload.input_messages = [_text_message("user", self._prompt)]
+        payload.extra = {"prompt": self._prompt, "context": self._context}
+        return payload
+
+    def current(self) -> AbstractContextManager[Any]:
+        """Make the run span current (no end, no exception recording: ``finish``/``fail`` do that)."""
+        return trace.use_span(
+            self.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+        )
+
+    @property
+    def trace_id(self) -> str | None:
+        ctx = self.span.get_span_context()
+        if not ctx.is_valid or not self.span.is_recording():
+            return None
+        return trace.format_trace_id(ctx.trace_id)
+
+    def finish(self, result: RLMResult) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            span = self.span
+            if span.is_recording():
+                span.set_attributes(
+                    {
+                        gen_ai.GEN_AI_USAGE_INPUT_TOKENS: result.usage.prompt_tokens,
+                        gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: result.usage.completion_tokens,
+                        rlm_attrs.RLM_RUN_ITERATIONS: result.iterations,
+                    }
+                )
+                if result.model:
+                    span.set_attribute(gen_ai.GEN_AI_RESPONSE_MODEL, result.model)
+                if result.finish_reason:
+                    span.set_attribute(gen_ai.GEN_AI_RESPONSE_FINISH_REASONS, [result.finish_reason])
+                if result.cost is not None:
+                    span.set_attribute(rlm_attrs.GEN_AI_USAGE_COST, result.cost)
+            payload = None
+            if consumers.active:
+                payload = self._payload()
+                payload.output_messages = [{**_text_message("assistant", result.answer)}]
+                payload.response = result
+                payload.extra = {"prompt": self._prompt, "context": self._context, "result": result}
+            with payload_during(payload):
+                span.end()
+        except Exception as exc:
+            contain("runtime: end run span", exc)
+
+    def fail(self, error: BaseException) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            span = self.span
+            if span.is_recording():
+                span.set_attribute(error_attributes.ERROR_TYPE, type(error).__qualname__)
+                span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
+            payload = None
+            if consumers.active:
+                payload = self._payload()
+                payload.error = error
+            with payload_during(payload):
+                span.end()
+        except Exception as exc:
+            contain("runtime: end run span", exc)
+
+
+@contextmanager
+def no_span() -> Iterator[None]:
+    yield

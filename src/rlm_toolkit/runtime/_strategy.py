@@ -1,0 +1,64 @@
+"""How a run turns a prompt (and optional context) into LLM calls.
+
+A strategy is written "sans I/O": ``plan(prompt, context)`` is a generator that yields an
+:class:`LLMRequest` whenever it needs the model and receives the :class:`Completion` back; its
+return value is the final answer. ``RLM.run`` and ``RLM.arun`` drive the same plan with a sync
+or an async client, so a strategy is written once. The recursive REPL runtime (a later issue)
+plugs in here as another strategy; :class:`DirectStrategy` is the single-call mode used now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from rlm_toolkit.runtime._result import Usage
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    """One chat call a strategy asks for."""
+
+    messages: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What one chat call returned."""
+
+    content: str
+    usage: Usage
+    finish_reason: str | None
+    model: str | None
+
+
+Plan = Generator[LLMRequest, Completion, str]
+
+
+class Strategy(Protocol):
+    def plan(self, prompt: str, context: str | None) -> Plan:
+        """Yield the LLM requests the run needs; return the final answer."""
+        ...
+
+    def messages(self, prompt: str, context: str | None) -> list[dict[str, Any]]:
+        """Messages of the single call ``RLM.stream`` makes."""
+        ...
+
+
+class DirectStrategy:
+    """One chat call. Without context the messages are exactly ``[{"role": "user", "content": prompt}]``.
+
+    With context, the context is put into the same user message ahead of the question. That is
+    the honest minimum until the recursive runtime, which keeps large contexts out of the
+    prompt, replaces this strategy.
+    """
+
+    def messages(self, prompt: str, context: str | None) -> list[dict[str, Any]]:
+        if context is None:
+            return [{"role": "user", "content": prompt}]
+        return [{"role": "user", "content": f"Context:\n{context}\n\nQuestion: {prompt}"}]
+
+    def plan(self, prompt: str, context: str | None) -> Plan:
+        completion = yield LLMRequest(self.messages(prompt, context))
+        return completion.content
