@@ -1,0 +1,52 @@
+"""``python -m rlm_toolkit.testing``: run the offline OpenAI-compatible server in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Sequence
+
+from rlm_toolkit.testing._server import OpenAIServer
+
+
+def _delay(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m rlm_toolkit.testing",
+        description="Serve the rlm-toolkit offline OpenAI-compatible model until Ctrl-C.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port, 0 for any free one (default 8000)")
+    parser.add_argument(
+        "--token-delay", type=_delay, default=0.02, help="seconds per streamed token (default 0.02)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        server = OpenAIServer(args.host, args.port, token_delay=args.token_delay).start()
+    except OSError as exc:
+        print(
+            f"rlm-toolkit: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return 1
+    print(f"rlm-toolkit offline OpenAI server: {server.base_url} (Ctrl-C to stop)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

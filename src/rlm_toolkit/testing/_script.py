@@ -1,0 +1,171 @@
+"""Scripted behaviour of the server: queued replies, queued faults and the request log.
+
+All of it is shared between the handler threads, so every access goes through one lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Faults answered with an HTTP error status and the real API's error JSON.
+ERROR_FAULTS: Mapping[str, int] = {
+    "bad_request": 400,
+    "unauthorized": 401,
+    "not_found": 404,
+    "rate_limit": 429,
+    "server_error": 500,
+    "unavailable": 503,
+}
+#: Faults that only make sense for a streaming request; they wait for the next one.
+STREAM_FAULTS = frozenset({"cut_stream", "malformed_sse", "no_usage"})
+#: Every fault kind :meth:`OpenAIServer.queue_fault` accepts.
+FAULT_KINDS = frozenset({*ERROR_FAULTS, *STREAM_FAULTS, "slow", "reset"})
+
+_REDACTED_HEADERS = frozenset({"authorization", "api-key", "cookie", "proxy-authorization", "x-api-key"})
+REDACTED = "<redacted>"
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One scripted function call: ``name`` and its JSON ``arguments`` string."""
+
+    name: str
+    arguments: str
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted model reply: text, or tool calls, or both."""
+
+    text: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass
+class Fault:
+    """One queued fault; ``times`` counts down as matching requests consume it."""
+
+    kind: str
+    times: int = 1
+    retry_after: float | None = None
+    delay: float | None = None
+    after_chunks: int | None = None
+    status: int | None = None
+    path: str | None = None
+
+    def matches(self, path: str, streaming: bool) -> bool:
+        if self.path is not None and not path.endswith(self.path):
+            return False
+        return streaming or self.kind not in STREAM_FAULTS
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server received it (secrets in headers replaced by ``"<redacted>"``).
+
+    ``path`` excludes the query string (kept in ``query``); ``body`` is the parsed JSON body,
+    or ``None`` when the body was empty or not JSON.
+    """
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    query: str = ""
+    fault: str | None = field(default=None, compare=False)
+
+
+def redact_headers(items: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Lower-case header names; secret-bearing values replaced by ``"<redacted>"``."""
+    headers: dict[str, str] = {}
+    for name, value in items:
+        key = name.lower()
+        headers[key] = REDACTED if key in _REDACTED_HEADERS else value
+    return headers
+
+
+def _tool_call(spec: Any) -> ToolCall:
+    if isinstance(spec, ToolCall):
+        return spec
+    if not isinstance(spec, Mapping):
+        raise TypeError(f"a tool call must be a mapping with 'name' and 'arguments', not {spec!r}")
+    function = spec.get("function", spec)
+    name = function.get("name")
+    arguments = function.get("arguments", "{}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a tool call needs a non-empty 'name': {spec!r}")
+    if not isinstance(arguments, str):
+        raise TypeError(f"tool call 'arguments' must be a JSON string: {spec!r}")
+    call_id = spec.get("id")
+    return ToolCall(name=name, arguments=arguments, id=call_id if isinstance(call_id, str) else None)
+
+
+def make_reply(text: str | None, tool_calls: Sequence[Any] | None) -> Reply:
+    if text is None and not tool_calls:
+        raise ValueError("queue_reply needs text, tool_calls, or both")
+    if text is not None and not isinstance(text, str):
+        raise TypeError(f"reply text must be a str, not {type(text).__name__}")
+    return Reply(text=text, tool_calls=tuple(_tool_call(c) for c in tool_calls or ()))
+
+
+class Script:
+    """Thread-safe queues of replies and faults, the request log, and id counters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._replies: deque[Reply] = deque()
+        self._faults: list[Fault] = []
+        self._requests: list[RecordedRequest] = []
+        self._ids = itertools.count(1)
+
+    def push_reply(self, reply: Reply) -> None:
+        with self._lock:
+            self._replies.append(reply)
+
+    def pop_reply(self) -> Reply | None:
+        with self._lock:
+            return self._replies.popleft() if self._replies else None
+
+    def push_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def take_fault(self, path: str, streaming: bool) -> Fault | None:
+        """The first queued fault matching this request (FIFO), consuming one of its ``times``."""
+        with self._lock:
+            for index, fault in enumerate(self._faults):
+                if fault.matches(path, streaming):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        del self._faults[index]
+                    return fault
+        return None
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def pending(self) -> tuple[int, int]:
+        """(queued replies, queued faults)."""
+        with self._lock:
+            return len(self._replies), len(self._faults)
+
+    def next_id(self) -> int:
+        with self._lock:
+            return next(self._ids)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._replies.clear()
+            self._faults.clear()
+            self._requests.clear()
