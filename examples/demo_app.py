@@ -1,0 +1,106 @@
+"""A plain openai-SDK app: the `make demo` job.
+
+Nothing here knows about telemetry. Run it under `rlm-instrument` and every call below shows
+up as a span (with tokens, cost, retries and errors), plus metrics and events:
+
+    rlm-instrument python examples/demo_app.py                        # trace tree in the terminal
+    rlm-instrument --to jaeger python examples/demo_app.py            # to a local Jaeger
+    rlm-instrument --endpoint http://127.0.0.1:4318 python examples/demo_app.py   # any OTLP backend
+
+Without OPENAI_API_KEY it talks to rlm-toolkit's bundled offline model server, so it runs on a
+fresh machine with no network. Set DEMO_MODEL / DEMO_EMBEDDING_MODEL to pick models.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from openai import OpenAI
+from opentelemetry import trace  # the plain OTel API: a no-op unless a provider is configured
+
+from rlm_toolkit.testing import offline_if_no_key
+
+MODEL = os.environ.get("DEMO_MODEL", "gpt-4o-mini")
+EMBEDDING_MODEL = os.environ.get("DEMO_EMBEDDING_MODEL", "text-embedding-3-small")
+tracer = trace.get_tracer("demo_app")
+
+
+def heading(title: str) -> None:
+    print(f"\n\033[1m▸ {title}\033[0m" if sys.stdout.isatty() else f"\n▸ {title}", flush=True)
+
+
+def get_weather(city: str) -> str:
+    return json.dumps({"city": city, "forecast": "sunny", "temperature_c": 21})
+
+
+def main() -> None:
+    offline = offline_if_no_key()
+    client = OpenAI()
+
+    with tracer.start_as_current_span("demo"):
+        heading("1. chat completion")
+        reply = client.chat.completions.create(
+            model=MODEL,
+            messages=[
+                {"role": "system", "content": "You are terse."},
+                {"role": "user", "content": "Say hello to a new rlm-toolkit user in one sentence."},
+            ],
+        )
+        print(reply.choices[0].message.content)
+
+        heading("2. streamed chat, token by token")
+        stream = client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "Write a haiku about tracing."}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                print(chunk.choices[0].delta.content, end="", flush=True)
+        print()
+
+        heading("3. embeddings")
+        vectors = client.embeddings.create(model=EMBEDDING_MODEL, input=["observability", "telemetry"])
+        print(f"{len(vectors.data)} vectors of {len(vectors.data[0].embedding)} dimensions")
+
+        heading("4. Responses API")
+        response = client.responses.create(model=MODEL, input="In five words: why trace LLM calls?")
+        print(response.output_text)
+
+        heading("5. tool call round trip")
+        tools = [
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "description": "Weather forecast for a city",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"city": {"type": "string"}},
+                        "required": ["city"],
+                    },
+                },
+            }
+        ]
+        if offline is not None:  # the offline model only calls tools when scripted to
+            offline.queue_reply(tool_calls=[{"name": "get_weather", "arguments": '{"city": "Paris"}'}])
+        messages: list = [{"role": "user", "content": "What is the weather in Paris?"}]
+        first = client.chat.completions.create(model=MODEL, messages=messages, tools=tools)
+        message = first.choices[0].message
+        messages.append(message.model_dump(exclude_none=True))
+        for call in message.tool_calls or []:
+            args = json.loads(call.function.arguments)
+            print(f"model asked for {call.function.name}({args})")
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": get_weather(**args)})
+        if message.tool_calls:
+            final = client.chat.completions.create(model=MODEL, messages=messages, tools=tools)
+            print(final.choices[0].message.content)
+        else:
+            print(message.content)
+
+
+if __name__ == "__main__":
+    main()
