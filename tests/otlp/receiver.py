@@ -24,7 +24,7 @@ import grpc
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 
 def value_of(any_value: AnyValue) -> Any:
@@ -154,7 +154,9 @@ class OTLPReceiver:
                     return
                 request = _REQUEST_TYPES[signal]()
                 request.ParseFromString(body)
-                receiver._record(Received(signal, "http", request, {k.lower(): v for k, v in self.headers.items()}))
+                receiver._record(
+                    Received(signal, "http", request, {k.lower(): v for k, v in self.headers.items()})
+                )
                 payload = _RESPONSE_TYPES[signal]().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
