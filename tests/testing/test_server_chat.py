@@ -69,7 +69,7 @@ def test_queued_replies_are_fifo_then_demo(server: OpenAIServer, client: openai.
         for _ in range(3)
     ]
     assert got[:2] == ["first", "```repl\nprint(1)\n```"]
-    assert got[2] is not None and got[2].startswith("You said: x ")
+    assert got[2] is not None and got[2].startswith("You said: x. ")
     assert server.pending == (0, 0)
 
 

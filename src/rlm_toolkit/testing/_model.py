@@ -114,6 +114,8 @@ def demo_reply(prompt: str, variant: int = 0) -> str:
             return "\n".join((first, lines[1], lines[2]))
         return "\n".join(lines)
     echo = prompt if len(prompt) <= _ECHO_LIMIT else prompt[: _ECHO_LIMIT - 3].rstrip() + "..."
+    if echo[-1] not in ".?!":
+        echo += "."
     sentence = _SENTENCES[seed % len(_SENTENCES)]
     return f"You said: {echo} {sentence}"
 
