@@ -1,0 +1,58 @@
+"""The provider-agnostic GenAI telemetry layer.
+
+Invocation lifecycle (start/stop/fail, exactly-once end), metric instruments with the
+conventions' bucket advice, content policy and serialisation, event emission (span event +
+Logs-API record with the in-process payload exposed only during the SDK hook), and the stream
+proxy base shared by sync and async streams.
+
+Why our own layer and not ``opentelemetry-util-genai``: it is not a dependency we ship (0.x,
+API still moving between releases), its handler allocates its own invocation/message types per
+call and converts them again on end, which costs more than the budget we set for a
+non-streaming call (~1.3x a bare span + metric records); and it has no notion of our
+in-process ``Payload``/``Scope`` routing, retry events or stream end reasons. We keep the same
+*shape* (an invocation object with start/stop/fail, the v1.41 attribute and metric names, the
+conventions' JSON message schema), so switching later is a contained change.
+"""
+
+from __future__ import annotations
+
+from rlm_toolkit.genai._content import ContentMode, resolve_content_mode, resolve_max_length
+from rlm_toolkit.genai._context import (
+    Payload,
+    Scope,
+    consumers,
+    current_payload,
+    current_scope,
+    payload_during,
+    use_scope,
+)
+from rlm_toolkit.genai._instruments import Instruments
+from rlm_toolkit.genai._invocation import Invocation, Telemetry
+from rlm_toolkit.genai._stream import (
+    AsyncStreamProxy,
+    ChunkHandler,
+    StreamState,
+    SyncStreamProxy,
+    stream_state_of,
+)
+
+__all__ = [
+    "AsyncStreamProxy",
+    "ChunkHandler",
+    "ContentMode",
+    "Instruments",
+    "Invocation",
+    "Payload",
+    "Scope",
+    "StreamState",
+    "SyncStreamProxy",
+    "Telemetry",
+    "consumers",
+    "current_payload",
+    "current_scope",
+    "payload_during",
+    "resolve_content_mode",
+    "resolve_max_length",
+    "stream_state_of",
+    "use_scope",
+]

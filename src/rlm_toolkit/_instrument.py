@@ -1,0 +1,62 @@
+"""``rlm_toolkit.instrument()`` / ``rlm_toolkit.uninstrument()``: the library entrance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry._logs import LoggerProvider
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
+
+from rlm_toolkit.genai import ContentMode, resolve_content_mode
+from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
+
+__all__ = ["instrument", "uninstrument"]
+
+
+def instrument(
+    *,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    logger_provider: LoggerProvider | None = None,
+    capture_content: bool | str | None = None,
+    callbacks: Sequence[Any] | None = None,
+) -> None:
+    """Instrument the ``openai`` SDK in this process.
+
+    Providers default to the global ones. ``capture_content``: ``True``/``False`` or one of
+    ``span_only``, ``event_only``, ``span_and_event``, ``no_content`` (default: from
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, off when unset). ``callbacks``:
+    process-wide callbacks, fed by SDK processors on the same providers (a private in-process
+    pair when no SDK provider is configured). Calling it again while instrumented is a no-op.
+    """
+    mode: ContentMode = resolve_content_mode(capture_content)  # ValueError before any change
+    if callbacks is not None:
+        from rlm_toolkit.callbacks._bridge import (
+            ensure_pipeline,
+            set_global_callbacks,
+            validate_callbacks,
+        )
+
+        validated = validate_callbacks(callbacks)
+        pipeline = ensure_pipeline(tracer_provider, logger_provider)
+        tracer_provider = pipeline.tracer_provider
+        logger_provider = pipeline.logger_provider
+        set_global_callbacks(validated)
+    OpenAIInstrumentor().instrument(
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        logger_provider=logger_provider,
+        capture_content=mode,
+    )
+
+
+def uninstrument() -> None:
+    """Remove every patch ``instrument()`` made and drop process-wide callbacks."""
+    OpenAIInstrumentor().uninstrument()
+    try:
+        from rlm_toolkit.callbacks._bridge import set_global_callbacks
+    except ImportError:
+        return
+    set_global_callbacks(())

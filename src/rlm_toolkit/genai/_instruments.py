@@ -1,0 +1,79 @@
+"""The metric instruments of GenAI client calls, with the conventions' bucket advice.
+
+We emit the v1.41 ``gen_ai.client.*`` names only (``gen_ai.client.operation.duration``,
+``gen_ai.client.token.usage``, ``gen_ai.client.operation.time_to_first_chunk``,
+``gen_ai.client.operation.time_per_output_chunk``), not the older/duplicate spellings some
+instrumentations still double-emit: one name per measurement keeps dashboards unambiguous and
+halves the per-call metric cost. Our own counters are ``rlm.client.retries`` and
+``rlm.client.cost``.
+
+``time_per_output_chunk`` is recorded ONCE per completed stream with the stream's mean
+inter-chunk time ``(end - first chunk) / (chunks - 1)``, instead of once per chunk as the
+conventions describe: a histogram record per chunk would cost more than everything else we do
+per chunk. Streams that did not complete (closed early, abandoned, failed) record no
+per-chunk time, because their end is not the arrival of a chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from opentelemetry.metrics import Counter, Histogram, Meter
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
+
+from rlm_toolkit.attributes import METRIC_COST, METRIC_RETRIES
+
+#: Advised boundaries (seconds) for operation duration and time to first chunk.
+DURATION_BUCKETS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+#: Advised boundaries (seconds) for time per output chunk.
+CHUNK_BUCKETS: Final = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+)  # fmt: skip
+#: Advised boundaries for token counts.
+TOKEN_BUCKETS: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+
+
+class Instruments:
+    """Created once per instrumentation (per meter); shared by every call."""
+
+    __slots__ = ("cost", "duration", "retries", "time_per_chunk", "time_to_first_chunk", "token_usage")
+
+    def __init__(self, meter: Meter) -> None:
+        self.duration: Histogram = meter.create_histogram(
+            name=gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION,
+            description="GenAI operation duration.",
+            unit="s",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+        self.token_usage: Histogram = meter.create_histogram(
+            name=gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE,
+            description="Number of input and output tokens used.",
+            unit="{token}",
+            explicit_bucket_boundaries_advisory=[float(b) for b in TOKEN_BUCKETS],
+        )
+        self.time_to_first_chunk: Histogram = meter.create_histogram(
+            name=gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
+            description="Time to receive the first chunk of a streamed response.",
+            unit="s",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+        self.time_per_chunk: Histogram = meter.create_histogram(
+            name=gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
+            description="Mean time between output chunks of a completed stream (recorded once per stream).",
+            unit="s",
+            explicit_bucket_boundaries_advisory=list(CHUNK_BUCKETS),
+        )
+        self.retries: Counter = meter.create_counter(
+            name=METRIC_RETRIES,
+            description="HTTP attempts the SDK retried.",
+            unit="{retry}",
+        )
+        self.cost: Counter = meter.create_counter(
+            name=METRIC_COST,
+            description="Estimated cost of GenAI calls from the bundled price table.",
+            unit="USD",
+        )

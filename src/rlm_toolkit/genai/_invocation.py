@@ -1,0 +1,342 @@
+"""One GenAI invocation: start the span, stop it with the response, or fail it with an error.
+
+Provider code (``instrumentation/openai``) extracts attributes and fills the fields of an
+:class:`Invocation`; this module owns the lifecycle: span start/end (exactly once), metrics,
+content attributes and the content event, retry/token events, and the in-process
+:class:`~rlm_toolkit.genai._context.Payload` exposed around every SDK hook.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry._logs import Logger
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
+from opentelemetry.semconv.attributes import error_attributes, http_attributes, server_attributes
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+
+from rlm_toolkit._safety import contain
+from rlm_toolkit.attributes import (
+    EVENT_RETRY,
+    EVENT_TOKEN,
+    GEN_AI_USAGE_COST,
+    RLM_REQUEST_ATTEMPTS,
+    RLM_TOKEN_INDEX,
+)
+from rlm_toolkit.genai._content import ContentMode, to_json, truncate_messages, truncate_parts
+from rlm_toolkit.genai._context import Payload, consumers, current_scope, payload_during
+from rlm_toolkit.genai._events import emit_event, emit_inference_details
+from rlm_toolkit.genai._instruments import Instruments
+
+CostFn = Callable[..., "float | None"]
+
+_HTTP_STATUS = http_attributes.HTTP_RESPONSE_STATUS_CODE
+_TOKEN_INPUT = GA.GenAiTokenTypeValues.INPUT.value
+_TOKEN_OUTPUT = GA.GenAiTokenTypeValues.OUTPUT.value
+
+
+@dataclass
+class Telemetry:
+    """Everything decided once at instrument time and shared by every call."""
+
+    tracer: Tracer
+    logger: Logger
+    instruments: Instruments
+    content: ContentMode
+    max_length: int
+    provider_name: str
+    cost: CostFn | None = None
+
+
+class _MetricAttrs:
+    """Cache of metric attribute dicts: the same few combinations repeat on every call."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
+
+    def get(self, key: tuple[Any, ...]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        operation, provider, request_model, response_model, address, port, error_type = key
+        base: dict[str, Any] = {GA.GEN_AI_OPERATION_NAME: operation, GA.GEN_AI_PROVIDER_NAME: provider}
+        if request_model:
+            base[GA.GEN_AI_REQUEST_MODEL] = request_model
+        if response_model:
+            base[GA.GEN_AI_RESPONSE_MODEL] = response_model
+        if address:
+            base[server_attributes.SERVER_ADDRESS] = address
+        if port:
+            base[server_attributes.SERVER_PORT] = port
+        if error_type:
+            base[error_attributes.ERROR_TYPE] = error_type
+        entry = (
+            base,
+            {**base, GA.GEN_AI_TOKEN_TYPE: _TOKEN_INPUT},
+            {**base, GA.GEN_AI_TOKEN_TYPE: _TOKEN_OUTPUT},
+        )
+        if len(self._cache) > 512:  # bounded: model names come from user input
+            self._cache.clear()
+        self._cache[key] = entry
+        return entry
+
+
+_METRIC_ATTRS = _MetricAttrs()
+
+
+class Invocation:
+    """State of one logical call. Provider code fills the fields; :meth:`end` runs once."""
+
+    __slots__ = (
+        "api",
+        "attempts",
+        "cached_input_tokens",
+        "ended",
+        "input_messages",
+        "input_tokens",
+        "logger",
+        "needs_body",
+        "operation",
+        "output_messages",
+        "output_tokens",
+        "payload",
+        "reasoning_tokens",
+        "request_model",
+        "response_attributes",
+        "response_model",
+        "server_address",
+        "server_port",
+        "span",
+        "start_ns",
+        "system_instructions",
+        "telemetry",
+        "tool_definitions",
+        "tracer",
+        "wants_content",
+        "wants_tokens",
+    )
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        operation: str,
+        request_model: str | None,
+        server_address: str | None,
+        server_port: int | None,
+    ) -> None:
+        self.telemetry = telemetry
+        self.operation = operation
+        self.request_model = request_model
+        self.server_address = server_address
+        self.server_port = server_port
+        self.api = ""
+        self.attempts = 1
+        self.ended = False
+        self.needs_body = False
+        self.response_model: str | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.cached_input_tokens: int | None = None
+        self.reasoning_tokens: int | None = None
+        self.response_attributes: dict[str, Any] | None = None
+        self.input_messages: list[dict[str, Any]] | None = None
+        self.system_instructions: list[dict[str, Any]] | None = None
+        self.tool_definitions: list[dict[str, Any]] | None = None
+        self.output_messages: list[dict[str, Any]] | None = None
+        self.start_ns = 0
+        # Routing (internals.md): the scope's tracer/logger win over the instrumentor's.
+        scope = current_scope()
+        self.tracer = telemetry.tracer
+        self.logger = telemetry.logger
+        self.wants_tokens = consumers.global_wants_tokens
+        if scope is not None:
+            if scope.tracer is not None:
+                self.tracer = scope.tracer
+            if scope.logger is not None:
+                self.logger = scope.logger
+            self.wants_tokens = self.wants_tokens or scope.wants_tokens
+        self.payload: Payload | None = Payload() if consumers.active else None
+        #: Whether anyone needs message content (export capture or an in-process consumer).
+        self.wants_content = telemetry.content.any or self.payload is not None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, attributes: dict[str, Any], request: dict[str, Any] | None) -> Span:
+        """Start the CLIENT span with the request attributes (so samplers see them)."""
+        payload = self.payload
+        name = f"{self.operation} {self.request_model}" if self.request_model else self.operation
+        if payload is None:
+            span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        else:
+            payload.request = request
+            payload.input_messages = self.input_messages
+            payload.system_instructions = self.system_instructions
+            payload.tool_definitions = self.tool_definitions
+            with payload_during(payload):
+                span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        self.span = span
+        self.start_ns = time.perf_counter_ns()
+        return span
+
+    def stop(self, response: Any = None, extra: dict[str, Any] | None = None) -> None:
+        """End successfully (``extra``: e.g. stream end attributes). No-op after the first end."""
+        if self.ended:
+            return
+        self.ended = True
+        duration = (time.perf_counter_ns() - self.start_ns) / 1e9
+        span = self.span
+        cost = self._cost()
+        if span.is_recording():
+            attrs = self._end_attributes(cost)
+            if extra:
+                attrs.update(extra)
+            span.set_attributes(attrs)
+        self._record_metrics(duration, None, cost)
+        if self.telemetry.content.on_event:
+            emit_inference_details(self, None)
+        payload = self.payload
+        if payload is None:
+            span.end()
+            return
+        payload.response = response
+        payload.output_messages = self.output_messages
+        payload.input_messages = self.input_messages
+        with payload_during(payload):
+            span.end()
+
+    def fail(self, exc: BaseException, extra: dict[str, Any] | None = None) -> None:
+        """End with an error: ``error.type``, ERROR status, the exception recorded."""
+        if self.ended:
+            return
+        self.ended = True
+        duration = (time.perf_counter_ns() - self.start_ns) / 1e9
+        error_type = type(exc).__qualname__
+        span = self.span
+        cost = self._cost()
+        if span.is_recording():
+            attrs = self._end_attributes(cost)
+            attrs[error_attributes.ERROR_TYPE] = error_type
+            status_code = getattr(exc, "status_code", None)
+            if isinstance(status_code, int):
+                attrs[_HTTP_STATUS] = status_code
+            if extra:
+                attrs.update(extra)
+            span.set_attributes(attrs)
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, str(exc)[:1024] or error_type))
+        self._record_metrics(duration, error_type, cost)
+        if self.telemetry.content.on_event:
+            emit_inference_details(self, error_type)
+        payload = self.payload
+        if payload is None:
+            span.end()
+            return
+        payload.error = exc
+        payload.output_messages = self.output_messages
+        payload.input_messages = self.input_messages
+        with payload_during(payload):
+            span.end()
+
+    # -- events ----------------------------------------------------------------------------
+
+    def retry(self, attributes: dict[str, Any], error: BaseException | None) -> None:
+        """The SDK is about to retry: span event + Logs-API record + counter."""
+        self.attempts += 1
+        if self.span.is_recording():
+            self.span.add_event(EVENT_RETRY, attributes)
+        payload = None
+        if self.payload is not None:
+            payload = Payload()
+            payload.error = error
+            payload.request = self.payload.request
+        emit_event(self.logger, EVENT_RETRY, attributes, self.span, payload)
+        self.telemetry.instruments.retries.add(1, self._metric_attrs(None)[0])
+
+    def token(self, index: int, text: str) -> None:
+        """One streamed text delta reached the app (only called when a consumer wants tokens)."""
+        payload = Payload()
+        payload.token = text
+        emit_event(self.logger, EVENT_TOKEN, {RLM_TOKEN_INDEX: index}, self.span, payload)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _cost(self) -> float | None:
+        fn = self.telemetry.cost
+        model = self.response_model or self.request_model
+        if fn is None or model is None or (self.input_tokens is None and self.output_tokens is None):
+            return None
+        try:
+            return fn(
+                model,
+                input_tokens=self.input_tokens or 0,
+                output_tokens=self.output_tokens or 0,
+                cached_input_tokens=self.cached_input_tokens or 0,
+            )
+        except Exception as exc:
+            contain("estimate_cost", exc)
+            return None
+
+    def _end_attributes(self, cost: float | None) -> dict[str, Any]:
+        attrs: dict[str, Any] = dict(self.response_attributes) if self.response_attributes else {}
+        attrs[RLM_REQUEST_ATTEMPTS] = self.attempts
+        if self.response_model:
+            attrs[GA.GEN_AI_RESPONSE_MODEL] = self.response_model
+        if self.input_tokens is not None:
+            attrs[GA.GEN_AI_USAGE_INPUT_TOKENS] = self.input_tokens
+        if self.output_tokens is not None:
+            attrs[GA.GEN_AI_USAGE_OUTPUT_TOKENS] = self.output_tokens
+        if self.cached_input_tokens:
+            attrs[GA.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cached_input_tokens
+        if self.reasoning_tokens:
+            attrs[GA.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_tokens
+        if cost is not None:
+            attrs[GEN_AI_USAGE_COST] = cost
+        if self.telemetry.content.on_span:
+            self._content_attributes(attrs)
+        return attrs
+
+    def _content_attributes(self, attrs: dict[str, Any]) -> None:
+        limit = self.telemetry.max_length
+        if self.input_messages:
+            attrs[GA.GEN_AI_INPUT_MESSAGES] = to_json(truncate_messages(self.input_messages, limit))
+        if self.system_instructions:
+            attrs[GA.GEN_AI_SYSTEM_INSTRUCTIONS] = to_json(truncate_parts(self.system_instructions, limit))
+        if self.tool_definitions:
+            attrs[GA.GEN_AI_TOOL_DEFINITIONS] = to_json(self.tool_definitions)
+        if self.output_messages:
+            attrs[GA.GEN_AI_OUTPUT_MESSAGES] = to_json(truncate_messages(self.output_messages, limit))
+
+    def _metric_attrs(self, error_type: str | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        return _METRIC_ATTRS.get(
+            (
+                self.operation,
+                self.telemetry.provider_name,
+                self.request_model,
+                self.response_model,
+                self.server_address,
+                self.server_port,
+                error_type,
+            )
+        )
+
+    def _record_metrics(self, duration: float, error_type: str | None, cost: float | None) -> None:
+        base, inp, out = self._metric_attrs(error_type)
+        instruments = self.telemetry.instruments
+        instruments.duration.record(duration, base)
+        if self.input_tokens is not None:
+            instruments.token_usage.record(self.input_tokens, inp)
+        if self.output_tokens is not None:
+            instruments.token_usage.record(self.output_tokens, out)
+        if cost:
+            instruments.cost.add(cost, base)
+
+    def record_stream_timing(self, first_chunk_s: float | None, per_chunk_s: float | None) -> None:
+        base = self._metric_attrs(None)[0]
+        instruments = self.telemetry.instruments
+        if first_chunk_s is not None:
+            instruments.time_to_first_chunk.record(first_chunk_s, base)
+        if per_chunk_s is not None:
+            instruments.time_per_chunk.record(per_chunk_s, base)

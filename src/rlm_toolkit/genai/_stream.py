@@ -1,0 +1,208 @@
+"""Stream proxies: the user's stream object, observed, with a lifecycle that ends the span once.
+
+A proxy is a ``wrapt.ObjectProxy`` (every attribute we do not override -- ``.response``,
+headers, ``_iterator``... -- passes through to the SDK stream) whose state lives in ``_self_``
+attributes, never on the user's object. The chunk logic is shared by the sync and async
+proxies (:class:`StreamState`); the per-chunk work with capture off is a counter increment, the
+provider's O(1) chunk hook and, for the first chunk only, one clock read.
+
+End reasons (``rlm.stream.end_reason``): ``completed`` (exhausted), ``closed`` (``close()``,
+``aclose()``, ``__exit__`` -- including ``break`` inside ``with`` -- before the end),
+``abandoned`` (garbage-collected unfinished; via ``weakref.finalize`` on the proxy, so nothing
+runs from the user's object's ``__del__``) and ``error`` (an exception while iterating, or
+leaving the ``with`` block by an exception). Only ``error`` marks the span as failed.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from typing import Any, Protocol
+
+import wrapt
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
+
+from rlm_toolkit._safety import contain
+from rlm_toolkit.attributes import (
+    RLM_STREAM_CHUNK_COUNT,
+    RLM_STREAM_END_REASON,
+    STREAM_END_ABANDONED,
+    STREAM_END_CLOSED,
+    STREAM_END_COMPLETED,
+    STREAM_END_ERROR,
+)
+from rlm_toolkit.genai._invocation import Invocation
+
+
+class ChunkHandler(Protocol):
+    """Provider-specific accumulation of a stream's chunks (O(1) per chunk, no content buffer
+    unless ``inv.wants_content``)."""
+
+    def on_chunk(self, chunk: Any) -> None: ...
+
+    def token_text(self, chunk: Any) -> str | None: ...
+
+    def finish(self, inv: Invocation) -> Any:
+        """Fill ``inv`` (response attributes, usage, output messages); return the response."""
+        ...
+
+
+class StreamState:
+    """Shared by the sync and async proxies: counts chunks, ends the invocation exactly once."""
+
+    __slots__ = ("count", "done", "first_ns", "handler", "inv", "wants_tokens")
+
+    def __init__(self, inv: Invocation, handler: ChunkHandler) -> None:
+        self.inv = inv
+        self.handler = handler
+        self.count = 0
+        self.first_ns = 0
+        self.done = False
+        self.wants_tokens = inv.wants_tokens
+
+    def on_chunk(self, chunk: Any) -> None:
+        count = self.count
+        if count == 0:
+            self.first_ns = time.perf_counter_ns()
+        self.count = count + 1
+        try:
+            self.handler.on_chunk(chunk)
+            if self.wants_tokens:
+                text = self.handler.token_text(chunk)
+                if text:
+                    self.inv.token(count, text)
+        except Exception as exc:
+            contain("stream chunk", exc)
+
+    def end(self, reason: str, exc: BaseException | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        try:
+            end_ns = time.perf_counter_ns()
+            inv = self.inv
+            response = self.handler.finish(inv)
+            count = self.count
+            extra: dict[str, Any] = {RLM_STREAM_END_REASON: reason, RLM_STREAM_CHUNK_COUNT: count}
+            first_chunk_s = None
+            per_chunk_s = None
+            if count:
+                first_chunk_s = (self.first_ns - inv.start_ns) / 1e9
+                extra[GA.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = first_chunk_s
+                if reason == STREAM_END_COMPLETED and count > 1:
+                    per_chunk_s = (end_ns - self.first_ns) / 1e9 / (count - 1)
+            inv.record_stream_timing(first_chunk_s, per_chunk_s)
+            if exc is None:
+                inv.stop(response, extra)
+            else:
+                inv.fail(exc, extra)
+        except Exception as error:
+            contain("stream end", error)
+
+
+def watch(proxy: object, state: StreamState) -> weakref.finalize:  # type: ignore[type-arg]
+    """End ``state`` as abandoned when ``proxy`` is garbage-collected unfinished."""
+    finalizer = weakref.finalize(proxy, state.end, STREAM_END_ABANDONED)
+    finalizer.atexit = False  # at interpreter exit the exporters may already be gone
+    return finalizer
+
+
+class SyncStreamProxy(wrapt.ObjectProxy[Any]):
+    """Proxy of a sync SDK stream (``openai.Stream``)."""
+
+    def __init__(self, wrapped: Any, state: StreamState) -> None:
+        super().__init__(wrapped)
+        self._self_state = state
+        self._self_finalizer = watch(self, state)
+
+    def __iter__(self) -> SyncStreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            chunk = self.__wrapped__.__next__()
+        except StopIteration:
+            self._self_state.end(STREAM_END_COMPLETED)
+            raise
+        except BaseException as exc:
+            self._self_state.end(STREAM_END_ERROR, exc)
+            raise
+        self._self_state.on_chunk(chunk)
+        return chunk
+
+    def __enter__(self) -> SyncStreamProxy:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, tb)
+        finally:
+            if exc is None:
+                self._self_state.end(STREAM_END_CLOSED)
+            else:
+                self._self_state.end(STREAM_END_ERROR, exc)
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_state.end(STREAM_END_CLOSED)
+
+
+class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
+    """Proxy of an async SDK stream (``openai.AsyncStream``)."""
+
+    def __init__(self, wrapped: Any, state: StreamState) -> None:
+        super().__init__(wrapped)
+        self._self_state = state
+        self._self_finalizer = watch(self, state)
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            chunk = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            self._self_state.end(STREAM_END_COMPLETED)
+            raise
+        except BaseException as exc:
+            self._self_state.end(STREAM_END_ERROR, exc)
+            raise
+        self._self_state.on_chunk(chunk)
+        return chunk
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            if exc is None:
+                self._self_state.end(STREAM_END_CLOSED)
+            else:
+                self._self_state.end(STREAM_END_ERROR, exc)
+
+    async def close(self) -> Any:
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            self._self_state.end(STREAM_END_CLOSED)
+
+    async def aclose(self) -> Any:
+        target = getattr(self.__wrapped__, "aclose", None) or self.__wrapped__.close
+        try:
+            return await target()
+        finally:
+            self._self_state.end(STREAM_END_CLOSED)
+
+
+def stream_state_of(obj: object) -> StreamState | None:
+    """The state of one of our stream proxies, or None for anything else."""
+    if isinstance(obj, (SyncStreamProxy, AsyncStreamProxy)):
+        state: StreamState = obj._self_state
+        return state
+    return None

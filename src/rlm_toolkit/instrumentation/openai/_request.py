@@ -1,0 +1,241 @@
+"""Pure request extractors: SDK call kwargs -> span attributes, request body -> semconv messages.
+
+Request parameters come from the kwargs the user passed (cheap ``dict.get`` on a fixed key
+list). Message *content* comes from kwargs only when they are a list/tuple; any other iterable
+(e.g. a generator) is read later from the request body the SDK built
+(``FinalRequestOptions.json_data``), so the user's iterator reaches the SDK intact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
+from opentelemetry.semconv._incubating.attributes import openai_attributes as OA
+
+from rlm_toolkit.instrumentation.openai._sentinels import is_given
+
+Converter = Callable[[Any], Any]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _stop(value: Any) -> Any:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
+
+
+def _encoding(value: Any) -> Any:
+    return (value,) if isinstance(value, str) else None
+
+
+def _output_type(value: Any) -> Any:
+    kind = value.get("type") if isinstance(value, Mapping) else None
+    if kind == "text":
+        return GA.GenAiOutputTypeValues.TEXT.value
+    if kind in ("json_object", "json_schema"):
+        return GA.GenAiOutputTypeValues.JSON.value
+    if isinstance(value, type):  # .parse(response_format=SomeModel)
+        return GA.GenAiOutputTypeValues.JSON.value
+    return None
+
+
+def _choice_count(value: Any) -> Any:
+    return value if isinstance(value, int) and value != 1 else None
+
+
+def _text_format(value: Any) -> Any:
+    return _output_type(value.get("format")) if isinstance(value, Mapping) else None
+
+
+# (kwarg name, attribute key, converter); converters return None to skip.
+_COMMON: Final = (
+    ("temperature", GA.GEN_AI_REQUEST_TEMPERATURE, _identity),
+    ("top_p", GA.GEN_AI_REQUEST_TOP_P, _identity),
+    ("service_tier", OA.OPENAI_REQUEST_SERVICE_TIER, _identity),
+)
+CHAT_PARAMS: Final = (
+    *_COMMON,
+    ("max_tokens", GA.GEN_AI_REQUEST_MAX_TOKENS, _identity),
+    ("max_completion_tokens", GA.GEN_AI_REQUEST_MAX_TOKENS, _identity),
+    ("stop", GA.GEN_AI_REQUEST_STOP_SEQUENCES, _stop),
+    ("frequency_penalty", GA.GEN_AI_REQUEST_FREQUENCY_PENALTY, _identity),
+    ("presence_penalty", GA.GEN_AI_REQUEST_PRESENCE_PENALTY, _identity),
+    ("seed", GA.GEN_AI_REQUEST_SEED, _identity),
+    ("n", GA.GEN_AI_REQUEST_CHOICE_COUNT, _choice_count),
+    ("response_format", GA.GEN_AI_OUTPUT_TYPE, _output_type),
+)
+COMPLETION_PARAMS: Final = CHAT_PARAMS[:-1]
+RESPONSES_PARAMS: Final = (
+    *_COMMON,
+    ("max_output_tokens", GA.GEN_AI_REQUEST_MAX_TOKENS, _identity),
+    ("text", GA.GEN_AI_OUTPUT_TYPE, _text_format),
+    ("text_format", GA.GEN_AI_OUTPUT_TYPE, _output_type),
+)
+EMBEDDINGS_PARAMS: Final = (
+    ("encoding_format", GA.GEN_AI_REQUEST_ENCODING_FORMATS, _encoding),
+    ("dimensions", GA.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, _identity),
+)
+
+Params = tuple[tuple[str, str, Converter], ...]
+
+
+def request_attributes(kwargs: Mapping[str, Any], params: Params, base: dict[str, Any]) -> dict[str, Any]:
+    """``base`` plus the request parameters present in ``kwargs``."""
+    attrs = base
+    get = kwargs.get
+    for name, key, convert in params:
+        value = get(name)
+        if value is None or not is_given(value):
+            continue
+        value = convert(value)
+        if value is not None:
+            attrs[key] = value
+    if get("stream") is True:
+        attrs[GA.GEN_AI_REQUEST_STREAM] = True
+    return attrs
+
+
+# -- content: request messages in the conventions' shape ------------------------------------
+
+
+def _text(content: str) -> dict[str, Any]:
+    return {"type": "text", "content": content}
+
+
+def _content_parts(content: Any) -> list[dict[str, Any]]:
+    if content is None or not is_given(content):
+        return []
+    if isinstance(content, str):
+        return [_text(content)]
+    parts: list[dict[str, Any]] = []
+    if isinstance(content, (list, tuple)):
+        for item in content:
+            if isinstance(item, str):
+                parts.append(_text(item))
+            elif isinstance(item, Mapping):
+                kind = item.get("type")
+                text = item.get("text")
+                if isinstance(text, str) and kind in ("text", "input_text", "output_text"):
+                    parts.append(_text(text))
+                elif isinstance(text, str):
+                    parts.append({"type": str(kind), "content": text})
+                else:
+                    parts.append({"type": str(kind)})
+    return parts
+
+
+def _tool_call_part(call: Mapping[str, Any]) -> dict[str, Any]:
+    function = call.get("function") or {}
+    return {
+        "type": "tool_call",
+        "id": call.get("id"),
+        "name": function.get("name"),
+        "arguments": function.get("arguments"),
+    }
+
+
+def chat_messages(messages: Any) -> list[dict[str, Any]]:
+    """Chat Completions ``messages`` -> ``gen_ai.input.messages``."""
+    out: list[dict[str, Any]] = []
+    for message in messages or ():
+        if not isinstance(message, Mapping):
+            message = getattr(message, "model_dump", lambda: {})()
+        role = message.get("role")
+        if role == "tool":
+            out.append(
+                {
+                    "role": "tool",
+                    "parts": [
+                        {
+                            "type": "tool_call_response",
+                            "id": message.get("tool_call_id"),
+                            "response": _flatten(message.get("content")),
+                        }
+                    ],
+                }
+            )
+            continue
+        parts = _content_parts(message.get("content"))
+        for call in message.get("tool_calls") or ():
+            parts.append(_tool_call_part(call))
+        out.append({"role": role, "parts": parts})
+    return out
+
+
+def _flatten(content: Any) -> Any:
+    parts = _content_parts(content)
+    if len(parts) == 1 and "content" in parts[0]:
+        return parts[0]["content"]
+    return content if isinstance(content, str) else [p.get("content") for p in parts]
+
+
+def chat_tools(tools: Any) -> list[dict[str, Any]] | None:
+    """Chat ``tools`` -> ``gen_ai.tool.definitions``."""
+    if not tools or not is_given(tools):
+        return None
+    out: list[dict[str, Any]] = []
+    for tool in tools:
+        if not isinstance(tool, Mapping):
+            continue
+        function = tool.get("function")
+        if isinstance(function, Mapping):
+            entry = {"type": tool.get("type", "function"), "name": function.get("name")}
+            for key in ("description", "parameters"):
+                if function.get(key) is not None:
+                    entry[key] = function[key]
+            out.append(entry)
+        else:  # Responses API shape: flat
+            entry = {"type": tool.get("type"), "name": tool.get("name")}
+            for key in ("description", "parameters"):
+                if tool.get(key) is not None:
+                    entry[key] = tool[key]
+            out.append(entry)
+    return out or None
+
+
+def responses_input(value: Any) -> list[dict[str, Any]]:
+    """Responses API ``input`` -> ``gen_ai.input.messages``."""
+    if isinstance(value, str):
+        return [{"role": "user", "parts": [_text(value)]}]
+    out: list[dict[str, Any]] = []
+    for item in value or ():
+        if not isinstance(item, Mapping):
+            continue
+        kind = item.get("type")
+        if kind == "function_call_output":
+            part = {"type": "tool_call_response", "id": item.get("call_id"), "response": item.get("output")}
+            out.append({"role": "tool", "parts": [part]})
+        elif kind == "function_call":
+            part = {
+                "type": "tool_call",
+                "id": item.get("call_id"),
+                "name": item.get("name"),
+                "arguments": item.get("arguments"),
+            }
+            out.append({"role": "assistant", "parts": [part]})
+        elif "role" in item:
+            out.append({"role": item.get("role"), "parts": _content_parts(item.get("content"))})
+        else:
+            out.append({"role": "user", "parts": [{"type": str(kind)}]})
+    return out
+
+
+def completion_prompt(prompt: Any) -> list[dict[str, Any]]:
+    """Legacy completions ``prompt`` -> one user message per string prompt."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "parts": [_text(prompt)]}]
+    if isinstance(prompt, (list, tuple)) and all(isinstance(p, str) for p in prompt):
+        return [{"role": "user", "parts": [_text(p)]} for p in prompt]
+    return []
+
+
+def is_materialised(value: Any) -> bool:
+    """True when reading ``value`` cannot consume anything the SDK still needs."""
+    return value is None or isinstance(value, (list, tuple, str, Mapping)) or not is_given(value)

@@ -1,0 +1,61 @@
+"""Instrument-time decisions: providers, instruments, content mode, pricing; then patch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry._logs import get_logger
+from opentelemetry.metrics import get_meter
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
+from opentelemetry.semconv.schemas import Schemas
+from opentelemetry.trace import get_tracer
+
+from rlm_toolkit.genai import Instruments, Telemetry, resolve_content_mode, resolve_max_length
+from rlm_toolkit.genai._invocation import CostFn
+from rlm_toolkit.instrumentation.openai._targets import wrap_all
+from rlm_toolkit.version import __version__
+
+_SCOPE = "rlm_toolkit.instrumentation.openai"
+
+
+def _cost_function() -> CostFn | None:
+    try:
+        from rlm_toolkit.pricing import estimate_cost
+    except ImportError:
+        return None
+    fn: CostFn = estimate_cost
+    return fn
+
+
+def _schema_url() -> str:
+    latest = max(Schemas, key=lambda s: tuple(int(p) for p in s.value.rsplit("/", 1)[-1].split(".")))
+    return str(latest.value)
+
+
+def build_telemetry(
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    logger_provider: Any = None,
+    capture_content: Any = None,
+) -> Telemetry:
+    schema_url = _schema_url()
+    return Telemetry(
+        tracer=get_tracer(_SCOPE, __version__, tracer_provider, schema_url=schema_url),
+        logger=get_logger(_SCOPE, __version__, logger_provider=logger_provider, schema_url=schema_url),
+        instruments=Instruments(get_meter(_SCOPE, __version__, meter_provider, schema_url=schema_url)),
+        content=resolve_content_mode(capture_content),
+        max_length=resolve_max_length(),
+        provider_name=GA.GenAiProviderNameValues.OPENAI.value,
+        cost=_cost_function(),
+    )
+
+
+def instrument_openai(
+    *,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    logger_provider: Any = None,
+    capture_content: Any = None,
+    **_: Any,
+) -> None:
+    wrap_all(build_telemetry(tracer_provider, meter_provider, logger_provider, capture_content))

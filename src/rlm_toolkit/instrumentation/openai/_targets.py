@@ -1,0 +1,171 @@
+"""The patch table: (module candidates, "Class.method", wrapper factory). ``_instrument`` and
+``_uninstrument`` walk it symmetrically. A surface missing from the installed SDK is skipped.
+
+Coexistence with another OpenAI instrumentation (a peer wrapt wrapper on the same methods):
+both stay active and each makes its own span; whichever wrapped last is outermost, so its span
+is the parent of the other's. ``uninstrument()`` removes only our wrapper, splicing it out of
+the chain if a peer wrapped on top of it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import wrapt
+
+from rlm_toolkit.genai import Telemetry
+from rlm_toolkit.instrumentation.openai import _hooks, _specs
+from rlm_toolkit.instrumentation.openai._wrappers import Wrapper, async_call, sync_call
+
+_log = logging.getLogger("rlm_toolkit")
+
+Factory = Callable[[Telemetry], Wrapper]
+
+_CHAT_MODULES = ("openai.resources.chat.completions.completions", "openai.resources.chat.completions")
+_RESPONSES_MODULES = ("openai.resources.responses.responses", "openai.resources.responses")
+_CHAT_HELPERS = ("openai.lib.streaming.chat._completions", "openai.lib.streaming.chat")
+_RESPONSE_HELPERS = ("openai.lib.streaming.responses._responses", "openai.lib.streaming.responses")
+
+_BY_API = {
+    spec.api: spec
+    for spec in (
+        _specs.CHAT_CREATE,
+        _specs.CHAT_PARSE,
+        _specs.RESPONSES_CREATE,
+        _specs.RESPONSES_PARSE,
+        _specs.EMBEDDINGS_CREATE,
+        _specs.COMPLETIONS_CREATE,
+    )
+}
+_BY_API[_specs.CHAT_STREAM] = _specs.CHAT_CREATE
+_BY_API[_specs.RESPONSES_STREAM] = _specs.RESPONSES_CREATE
+
+
+@dataclass(frozen=True)
+class Target:
+    modules: tuple[str, ...]
+    name: str  # "Class.method"
+    factory: Factory
+
+
+def _call(spec: _specs.ApiSpec, is_async: bool) -> Factory:
+    if is_async:
+        return lambda telemetry: async_call(telemetry, spec)
+    return lambda telemetry: sync_call(telemetry, spec)
+
+
+def _fixed(wrapper: Wrapper) -> Factory:
+    return lambda telemetry: wrapper
+
+
+TARGETS: tuple[Target, ...] = (
+    Target(_CHAT_MODULES, "Completions.create", _call(_specs.CHAT_CREATE, False)),
+    Target(_CHAT_MODULES, "AsyncCompletions.create", _call(_specs.CHAT_CREATE, True)),
+    Target(_CHAT_MODULES, "Completions.parse", _call(_specs.CHAT_PARSE, False)),
+    Target(_CHAT_MODULES, "AsyncCompletions.parse", _call(_specs.CHAT_PARSE, True)),
+    Target(_RESPONSES_MODULES, "Responses.create", _call(_specs.RESPONSES_CREATE, False)),
+    Target(_RESPONSES_MODULES, "AsyncResponses.create", _call(_specs.RESPONSES_CREATE, True)),
+    Target(_RESPONSES_MODULES, "Responses.parse", _call(_specs.RESPONSES_PARSE, False)),
+    Target(_RESPONSES_MODULES, "AsyncResponses.parse", _call(_specs.RESPONSES_PARSE, True)),
+    Target(("openai.resources.embeddings",), "Embeddings.create", _call(_specs.EMBEDDINGS_CREATE, False)),
+    Target(("openai.resources.embeddings",), "AsyncEmbeddings.create", _call(_specs.EMBEDDINGS_CREATE, True)),
+    Target(("openai.resources.completions",), "Completions.create", _call(_specs.COMPLETIONS_CREATE, False)),
+    Target(
+        ("openai.resources.completions",), "AsyncCompletions.create", _call(_specs.COMPLETIONS_CREATE, True)
+    ),
+    Target(
+        _CHAT_HELPERS, "ChatCompletionStreamManager.__enter__", _fixed(_hooks.label_enter(_specs.CHAT_STREAM))
+    ),
+    Target(
+        _CHAT_HELPERS,
+        "AsyncChatCompletionStreamManager.__aenter__",
+        _fixed(_hooks.label_aenter(_specs.CHAT_STREAM)),
+    ),
+    Target(_CHAT_HELPERS, "ChatCompletionStream.close", _fixed(_hooks.helper_close)),
+    Target(_CHAT_HELPERS, "AsyncChatCompletionStream.close", _fixed(_hooks.helper_aclose)),
+    Target(
+        _RESPONSE_HELPERS,
+        "ResponseStreamManager.__enter__",
+        _fixed(_hooks.label_enter(_specs.RESPONSES_STREAM)),
+    ),
+    Target(
+        _RESPONSE_HELPERS,
+        "AsyncResponseStreamManager.__aenter__",
+        _fixed(_hooks.label_aenter(_specs.RESPONSES_STREAM)),
+    ),
+    Target(_RESPONSE_HELPERS, "ResponseStream.close", _fixed(_hooks.helper_close)),
+    Target(_RESPONSE_HELPERS, "AsyncResponseStream.close", _fixed(_hooks.helper_aclose)),
+    Target(("openai._base_client",), "BaseClient._build_request", _fixed(_hooks.build_request(_BY_API))),
+    Target(("openai._base_client",), "BaseClient._calculate_retry_timeout", _fixed(_hooks.retry_timeout)),
+)
+
+
+def resolve(target: Target) -> tuple[ModuleType, type, str] | None:
+    """The (module, class, method) of ``target`` in the installed SDK, or None if absent."""
+    class_name, method = target.name.split(".")
+    for module_name in target.modules:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        cls = getattr(module, class_name, None)
+        if isinstance(cls, type) and method in vars(cls):
+            return module, cls, method
+    return None
+
+
+_MARK = "_rlm_toolkit_wrapper"
+
+
+def _mark(fn: Wrapper) -> Wrapper:
+    """Tag a wrapper function as ours, so unwrapping never removes a peer's wrapper."""
+    setattr(fn, _MARK, True)
+    return fn
+
+
+def is_ours(obj: Any) -> bool:
+    return isinstance(obj, wrapt.FunctionWrapper) and getattr(obj._self_wrapper, _MARK, False)
+
+
+def wrap_all(telemetry: Telemetry) -> int:
+    count = 0
+    for target in TARGETS:
+        found = resolve(target)
+        if found is None:
+            _log.debug("rlm_toolkit: %s not in this openai version; skipped", target.name)
+            continue
+        _, cls, method = found
+        if any(is_ours(obj) for obj in _chain(vars(cls)[method])):
+            continue  # never double-wrap
+        wrapt.wrap_function_wrapper(cls, method, _mark(target.factory(telemetry)))
+        count += 1
+    return count
+
+
+def _chain(obj: Any) -> Iterator[Any]:
+    while isinstance(obj, wrapt.ObjectProxy):
+        yield obj
+        obj = obj.__wrapped__
+
+
+def unwrap_all() -> None:
+    for target in TARGETS:
+        found = resolve(target)
+        if found is None:
+            continue
+        _, cls, method = found
+        outer = vars(cls)[method]
+        previous: Any = None
+        for obj in _chain(outer):
+            if is_ours(obj):
+                if previous is None:
+                    setattr(cls, method, obj.__wrapped__)
+                else:  # a peer wrapped on top of us: splice ourselves out of its chain
+                    previous.__wrapped__ = obj.__wrapped__
+                break
+            previous = obj

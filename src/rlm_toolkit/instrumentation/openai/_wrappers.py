@@ -1,0 +1,222 @@
+"""Wrapper factories for the SDK's call methods (``create``/``parse``), sync and async.
+
+A factory runs once at instrument time; the returned closure does the per-call minimum:
+suppression check, one invocation (one logical span per user call), the user's call outside
+any broad ``except``, and the result handed back unchanged (streams as proxies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from typing import Any, cast
+
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
+from opentelemetry.semconv.attributes import server_attributes
+from opentelemetry.trace import set_span_in_context
+
+from rlm_toolkit._safety import contain
+from rlm_toolkit.attributes import RLM_OPENAI_API
+from rlm_toolkit.genai import AsyncStreamProxy, Invocation, StreamState, SyncStreamProxy, Telemetry
+from rlm_toolkit.genai._stream import watch
+from rlm_toolkit.instrumentation.openai._request import chat_tools, is_materialised, request_attributes
+from rlm_toolkit.instrumentation.openai._sentinels import is_given
+from rlm_toolkit.instrumentation.openai._specs import ApiSpec
+
+#: The invocation whose SDK call is running in this context (read by the request/retry hooks).
+CURRENT: ContextVar[Invocation | None] = ContextVar("rlm_toolkit.openai.current", default=None)
+#: Set by a ``.stream()`` helper's ``__enter__`` so the inner ``create`` is labelled as such.
+API_LABEL: ContextVar[str | None] = ContextVar("rlm_toolkit.openai.api_label", default=None)
+
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _server(instance: Any) -> tuple[str | None, int | None]:
+    url = instance._client.base_url
+    host = url.host or None
+    return host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+def fill_input(inv: Invocation, spec: ApiSpec, source: Mapping[str, Any], from_body: bool) -> None:
+    """Messages, system instructions and tool definitions from kwargs or the built body."""
+    if spec.content_key is not None and spec.to_messages is not None:
+        value = source.get(spec.content_key)
+        if from_body or is_materialised(value):
+            if value is not None and is_given(value):
+                inv.input_messages = spec.to_messages(value)
+        else:
+            inv.needs_body = True
+    if spec.system_key is not None:
+        value = source.get(spec.system_key)
+        if isinstance(value, str):
+            inv.system_instructions = [{"type": "text", "content": value}]
+    if spec.tools:
+        value = source.get("tools")
+        if from_body or is_materialised(value):
+            inv.tool_definitions = chat_tools(value)
+        else:
+            inv.needs_body = True
+
+
+def _begin(telemetry: Telemetry, spec: ApiSpec, instance: Any, kwargs: dict[str, Any]) -> Invocation | None:
+    try:
+        model = kwargs.get("model")
+        if not isinstance(model, str):
+            model = None
+        address, port = _server(instance)
+        inv = Invocation(telemetry, spec.operation, model, address, port)
+        inv.api = API_LABEL.get() or spec.api
+        attrs: dict[str, Any] = {
+            GA.GEN_AI_OPERATION_NAME: spec.operation,
+            GA.GEN_AI_PROVIDER_NAME: telemetry.provider_name,
+            RLM_OPENAI_API: inv.api,
+        }
+        if model:
+            attrs[GA.GEN_AI_REQUEST_MODEL] = model
+        if address:
+            attrs[server_attributes.SERVER_ADDRESS] = address
+        if port:
+            attrs[server_attributes.SERVER_PORT] = port
+        request_attributes(kwargs, spec.params, attrs)
+        if inv.wants_content:
+            fill_input(inv, spec, kwargs, from_body=False)
+        inv.start(attrs, kwargs)
+        return inv
+    except Exception as exc:
+        contain("openai call start", exc)
+        return None
+
+
+def _fail(inv: Invocation, exc: BaseException) -> None:
+    try:
+        inv.fail(exc)
+    except Exception as error:
+        contain("openai call fail", error)
+
+
+class _Kinds:
+    """SDK classes the result is checked against, resolved once at instrument time."""
+
+    def __init__(self) -> None:
+        from openai import AsyncStream, Stream
+
+        self.stream: type = Stream
+        self.async_stream: type = AsyncStream
+        try:
+            from openai._legacy_response import LegacyAPIResponse
+
+            self.legacy: type | None = LegacyAPIResponse
+        except ImportError:  # pragma: no cover - very old SDKs
+            self.legacy = None
+        try:
+            from openai._response import BaseAPIResponse
+
+            self.raw: type | None = BaseAPIResponse
+        except ImportError:  # pragma: no cover
+            self.raw = None
+
+
+class RawStreamResponse(wrapt.ObjectProxy[Any]):
+    """``with_raw_response`` of a stream: ``parse()`` returns our stream proxy."""
+
+    def __init__(self, wrapped: Any, state: StreamState, async_stream: type) -> None:
+        super().__init__(wrapped)
+        self._self_state = state
+        self._self_async_stream = async_stream
+        self._self_stream: Any = None
+        self._self_finalizer = watch(self, state)
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        parsed = self.__wrapped__.parse(*args, **kwargs)
+        if self._self_stream is None:
+            self._self_finalizer.detach()  # the stream proxy watches from now on
+            cls = AsyncStreamProxy if isinstance(parsed, self._self_async_stream) else SyncStreamProxy
+            self._self_stream = cls(parsed, self._self_state)
+        return self._self_stream
+
+
+def _finish(inv: Invocation, spec: ApiSpec, result: Any, kinds: _Kinds) -> Any:
+    """Hand ``result`` back (streams proxied); end the invocation unless a stream will."""
+    try:
+        if isinstance(result, kinds.stream) and spec.chunks is not None:
+            return SyncStreamProxy(result, StreamState(inv, spec.chunks(inv)))
+        if isinstance(result, kinds.async_stream) and spec.chunks is not None:
+            return AsyncStreamProxy(result, StreamState(inv, spec.chunks(inv)))
+        if kinds.legacy is not None and isinstance(result, kinds.legacy):
+            if getattr(result, "_stream", False) and spec.chunks is not None:
+                return RawStreamResponse(result, StreamState(inv, spec.chunks(inv)), kinds.async_stream)
+            parsed = cast(Any, result).parse()  # cached by the SDK: the user's parse() gets the same object
+            spec.on_response(inv, parsed)
+            inv.stop(parsed)
+            return result
+        if kinds.raw is not None and isinstance(result, kinds.raw):
+            # with_streaming_response: the body is not read yet and reading it is the user's
+            # call; the span covers the request and ends with HTTP-level data only.
+            inv.stop(result)
+            return result
+        spec.on_response(inv, result)
+        inv.stop(result)
+    except Exception as exc:
+        contain("openai call finish", exc)
+        try:
+            inv.stop(result)
+        except Exception as error:
+            contain("openai call stop", error)
+    return result
+
+
+def sync_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
+    kinds = _Kinds()
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if not is_instrumentation_enabled() or CURRENT.get() is not None:
+            return wrapped(*args, **kwargs)
+        inv = _begin(telemetry, spec, instance, kwargs)
+        if inv is None:
+            return wrapped(*args, **kwargs)
+        token = CURRENT.set(inv)
+        ctx_token = otel_context.attach(set_span_in_context(inv.span))
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _fail(inv, exc)
+            raise
+        finally:
+            otel_context.detach(ctx_token)
+            CURRENT.reset(token)
+        return _finish(inv, spec, result, kinds)
+
+    return wrapper
+
+
+def async_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
+    kinds = _Kinds()
+
+    async def wrapper(
+        wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if not is_instrumentation_enabled() or CURRENT.get() is not None:
+            return await wrapped(*args, **kwargs)
+        inv = _begin(telemetry, spec, instance, kwargs)
+        if inv is None:
+            return await wrapped(*args, **kwargs)
+        token = CURRENT.set(inv)
+        ctx_token = otel_context.attach(set_span_in_context(inv.span))
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _fail(inv, exc)
+            raise
+        finally:
+            otel_context.detach(ctx_token)
+            CURRENT.reset(token)
+        return _finish(inv, spec, result, kinds)
+
+    return wrapper
