@@ -1,0 +1,122 @@
+"""The callback base classes: every method is a no-op, every argument is a keyword.
+
+The bridge calls ``cb.on_x(name=value, ...)`` with keywords only and passes just the keywords
+a method accepts when it has no ``**kwargs`` (so ``def on_token(self, token)`` works). The
+bases keep no instance state, so subclasses may skip ``super().__init__()``.
+
+Useful keywords on every event: ``model``, ``operation`` (``gen_ai.operation.name``),
+``run_id`` / ``parent_run_id`` (hex span ids), ``span`` (the SDK span), ``start_time`` (epoch
+seconds) and, on end/error events, ``end_time`` and ``duration_ms``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlm_toolkit.callbacks._types import LLMResponse
+
+#: Every event method the bridge may call, in the order a reader meets them.
+EVENT_METHODS = (
+    "on_run_start",
+    "on_run_end",
+    "on_llm_start",
+    "on_token",
+    "on_llm_end",
+    "on_error",
+    "on_retry",
+    "on_tool_start",
+    "on_tool_end",
+    "on_memory_store",
+    "on_memory_recall",
+)
+
+
+class BaseCallback:
+    """Subclass and override the events you need. Methods run on the app's thread."""
+
+    def on_run_start(self, prompt: str, **kwargs: Any) -> Any:
+        """An ``RLM.run`` (``invoke_agent`` span) started with ``prompt``."""
+
+    def on_run_end(self, result: Any, **kwargs: Any) -> Any:
+        """An ``RLM.run`` finished with ``result`` (its final answer)."""
+
+    def on_llm_start(self, prompt: str, **kwargs: Any) -> Any:
+        """An LLM call started; ``prompt`` is the last user message, ``messages`` all of them."""
+
+    def on_token(self, token: str, **kwargs: Any) -> Any:
+        """A streamed text delta reached the app (``index`` is its 0-based position)."""
+
+    def on_llm_end(self, response: LLMResponse, **kwargs: Any) -> Any:
+        """An LLM call succeeded (never called for a failed call: see :meth:`on_error`)."""
+
+    def on_error(self, error: BaseException, **kwargs: Any) -> Any:
+        """A call, tool step or run failed with ``error`` (``operation`` says which)."""
+
+    def on_retry(self, attempt: int, max_attempts: int, error: BaseException | None, **kwargs: Any) -> Any:
+        """The SDK is about to retry (``attempt`` is 1-based; ``delay_s`` is its sleep)."""
+
+    def on_tool_start(self, tool_name: str, tool_input: Any, **kwargs: Any) -> Any:
+        """A tool/REPL step started."""
+
+    def on_tool_end(self, tool_name: str, tool_output: Any, **kwargs: Any) -> Any:
+        """A tool/REPL step finished."""
+
+    def on_memory_store(self, content: Any, **kwargs: Any) -> Any:
+        """The runtime stored ``content`` in memory."""
+
+    def on_memory_recall(self, query: Any, results: Any, **kwargs: Any) -> Any:
+        """The runtime recalled ``results`` for ``query``."""
+
+
+class AsyncBaseCallback(BaseCallback):
+    """Like :class:`BaseCallback`, with ``async def`` methods.
+
+    The bridge never blocks the app on them: inside a running event loop (this thread) each
+    coroutine is scheduled on that loop with ``create_task``; elsewhere it runs on a private
+    background loop thread. Events of one callback start in the order they happened.
+    """
+
+    async def on_run_start(self, prompt: str, **kwargs: Any) -> Any:
+        """An ``RLM.run`` started."""
+
+    async def on_run_end(self, result: Any, **kwargs: Any) -> Any:
+        """An ``RLM.run`` finished."""
+
+    async def on_llm_start(self, prompt: str, **kwargs: Any) -> Any:
+        """An LLM call started."""
+
+    async def on_token(self, token: str, **kwargs: Any) -> Any:
+        """A streamed text delta reached the app."""
+
+    async def on_llm_end(self, response: LLMResponse, **kwargs: Any) -> Any:
+        """An LLM call succeeded."""
+
+    async def on_error(self, error: BaseException, **kwargs: Any) -> Any:
+        """A call, tool step or run failed."""
+
+    async def on_retry(
+        self, attempt: int, max_attempts: int, error: BaseException | None, **kwargs: Any
+    ) -> Any:
+        """The SDK is about to retry."""
+
+    async def on_tool_start(self, tool_name: str, tool_input: Any, **kwargs: Any) -> Any:
+        """A tool/REPL step started."""
+
+    async def on_tool_end(self, tool_name: str, tool_output: Any, **kwargs: Any) -> Any:
+        """A tool/REPL step finished."""
+
+    async def on_memory_store(self, content: Any, **kwargs: Any) -> Any:
+        """The runtime stored ``content`` in memory."""
+
+    async def on_memory_recall(self, query: Any, results: Any, **kwargs: Any) -> Any:
+        """The runtime recalled ``results`` for ``query``."""
+
+
+_NOOPS = frozenset(
+    getattr(base, name) for base in (BaseCallback, AsyncBaseCallback) for name in EVENT_METHODS
+)
+
+
+def is_noop(cls: type, name: str) -> bool:
+    """True when ``cls.name`` is one of the bases' no-ops (so the bridge can skip the call)."""
+    return getattr(cls, name, None) in _NOOPS

@@ -1,0 +1,197 @@
+"""Calling one callback method: keyword matching, isolation, and async scheduling.
+
+* Keywords only. A method without ``**kwargs`` gets just the keywords it names (the signature
+  is inspected once per class and method); one that needs an argument we do not have is
+  skipped with a warning, logged once.
+* A method that raises is isolated: one warning per class and method (with the traceback),
+  then the app and the other callbacks carry on.
+* A method that returns an awaitable (``AsyncBaseCallback``) never blocks the app: on a thread
+  with a running event loop it becomes a task of that loop; elsewhere it runs on one private
+  background loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rlm_toolkit.callbacks._base import is_noop
+
+log = logging.getLogger("rlm_toolkit.callbacks")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    accepts_all: bool  # has **kwargs
+    names: frozenset[str]  # keyword-passable parameter names
+    required: frozenset[str]  # parameters without a default
+    problem: str | None = None  # why it can never be called with keywords
+
+
+_ANY = _Plan(accepts_all=True, names=frozenset(), required=frozenset())
+
+
+def _make_plan(method: Any) -> _Plan:
+    try:
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):
+        return _ANY  # builtins and C callables: try with everything
+    names: set[str] = set()
+    required: set[str] = set()
+    accepts_all = False
+    for param in signature.parameters.values():
+        if param.kind is param.VAR_KEYWORD:
+            accepts_all = True
+        elif param.kind is param.VAR_POSITIONAL:
+            continue
+        elif param.kind is param.POSITIONAL_ONLY:
+            if param.default is param.empty:
+                return _Plan(False, frozenset(), frozenset(), f"positional-only parameter {param.name!r}")
+        else:
+            names.add(param.name)
+            if param.default is param.empty:
+                required.add(param.name)
+    return _Plan(accepts_all, frozenset(names), frozenset(required))
+
+
+_plans_lock = threading.Lock()
+# class -> {method name: plan}; weak so classes made on the fly do not pile up here.
+_plans: weakref.WeakKeyDictionary[type, dict[str, _Plan]] = weakref.WeakKeyDictionary()
+# class -> method names already warned about; also weak.
+_warned: weakref.WeakKeyDictionary[type, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _plan_for(cls: type, name: str, method: Any) -> _Plan:
+    per_class = _plans.get(cls)
+    plan = per_class.get(name) if per_class is not None else None
+    if plan is None:
+        plan = _make_plan(method)
+        with _plans_lock:
+            _plans.setdefault(cls, {})[name] = plan
+    return plan
+
+
+def warn_once(cb: object, name: str, message: str, exc: BaseException | None = None) -> None:
+    cls = type(cb)
+    with _plans_lock:
+        seen = _warned.setdefault(cls, set())
+        if name in seen:
+            return
+        seen.add(name)
+    log.warning(
+        "callback %s.%s %s (logged once; the app and other callbacks carry on)",
+        cls.__qualname__,
+        name,
+        message,
+        exc_info=exc,
+    )
+
+
+def call(cb: object, name: str, kwargs: Mapping[str, Any]) -> None:
+    """Call ``cb.name(**kwargs)`` (the subset it accepts), isolated. Never raises ``Exception``."""
+    cls = type(cb)
+    if is_noop(cls, name):
+        return
+    method = getattr(cb, name, None)
+    if method is None or not callable(method):
+        return
+    plan = _plan_for(cls, name, method) if name not in getattr(cb, "__dict__", ()) else _make_plan(method)
+    if plan.problem is not None:
+        warn_once(cb, name, f"cannot be called with keyword arguments ({plan.problem}); skipped")
+        return
+    args = kwargs if plan.accepts_all else {k: v for k, v in kwargs.items() if k in plan.names}
+    missing = plan.required.difference(args)
+    if missing:
+        warn_once(cb, name, f"needs {sorted(missing)} which this event does not provide; skipped")
+        return
+    try:
+        result = method(**args)
+    except Exception as exc:
+        warn_once(cb, name, "raised", exc)
+        return
+    if inspect.isawaitable(result):
+        schedule(result, cb, name)
+
+
+# -- async callbacks ------------------------------------------------------------------------
+
+_tasks: set[asyncio.Task[None]] = set()  # strong refs until done (the loop keeps only weak ones)
+_futures: set[concurrent.futures.Future[None]] = set()
+_bg_lock = threading.Lock()
+_bg_loop: asyncio.AbstractEventLoop | None = None
+
+
+async def _guard(awaitable: Awaitable[Any], cb: object, name: str) -> None:
+    try:
+        await awaitable
+    except Exception as exc:
+        warn_once(cb, name, "raised", exc)
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _bg_loop
+    with _bg_lock:
+        if _bg_loop is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="rlm-toolkit-callbacks", daemon=True)
+            thread.start()
+            _bg_loop = loop
+        return _bg_loop
+
+
+def _forget_background_loop() -> None:  # in a forked child the loop's thread does not exist
+    global _bg_loop, _bg_lock
+    _bg_loop = None
+    _bg_lock = threading.Lock()
+    _futures.clear()
+    _tasks.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_background_loop)
+
+
+def schedule(awaitable: Awaitable[Any], cb: object, name: str) -> None:
+    """Run ``awaitable`` without blocking this thread (see the module docstring)."""
+    coro = _guard(awaitable, cb, name)
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is not None:
+        task = loop.create_task(coro)
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+        return
+    future = asyncio.run_coroutine_threadsafe(coro, _background_loop())
+    with _bg_lock:
+        _futures.add(future)
+    future.add_done_callback(_discard_future)
+
+
+def _discard_future(future: concurrent.futures.Future[None]) -> None:
+    with _bg_lock:
+        _futures.discard(future)
+
+
+def flush(timeout_s: float | None = None) -> bool:
+    """Wait for async callbacks running on the background loop; True if all finished."""
+    with _bg_lock:
+        pending = list(_futures)
+    if not pending:
+        return True
+    _, not_done = concurrent.futures.wait(pending, timeout=timeout_s)
+    return not not_done
+
+
+def pending_tasks() -> list[asyncio.Task[None]]:
+    """Async callbacks scheduled on app event loops and not finished yet."""
+    return list(_tasks)

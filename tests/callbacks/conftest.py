@@ -1,0 +1,178 @@
+"""Fixtures: SDK providers with our processors and in-memory exporters, never global ones."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from opentelemetry._logs import Logger
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, Tracer
+
+from rlm_toolkit.callbacks import BaseCallback, CallbackLogRecordProcessor, CallbackSpanProcessor
+from rlm_toolkit.callbacks._bridge import set_global_callbacks
+from rlm_toolkit.callbacks._dispatch import _warned
+from rlm_toolkit.genai._context import Payload, consumers, payload_during
+
+
+@dataclass
+class Otel:
+    tracer_provider: TracerProvider
+    logger_provider: LoggerProvider
+    tracer: Tracer
+    logger: Logger
+    spans: InMemorySpanExporter
+    logs: InMemoryLogRecordExporter
+    span_processor: CallbackSpanProcessor
+    log_processor: CallbackLogRecordProcessor
+
+
+@pytest.fixture(autouse=True)
+def _isolate_process_state() -> Iterator[None]:
+    saved = (consumers.active, consumers.global_wants_tokens)
+    _warned.clear()
+    yield
+    set_global_callbacks(())
+    consumers.active, consumers.global_wants_tokens = saved
+    _warned.clear()
+
+
+@pytest.fixture
+def otel() -> Iterator[Otel]:
+    tp = TracerProvider()
+    spans = InMemorySpanExporter()
+    span_processor = CallbackSpanProcessor()
+    tp.add_span_processor(span_processor)
+    tp.add_span_processor(SimpleSpanProcessor(spans))
+    lp = LoggerProvider()
+    logs = InMemoryLogRecordExporter()
+    log_processor = CallbackLogRecordProcessor()
+    lp.add_log_record_processor(log_processor)
+    lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    yield Otel(
+        tp, lp, tp.get_tracer("test"), lp.get_logger("test"), spans, logs, span_processor, log_processor
+    )
+    tp.shutdown()
+    lp.shutdown()
+
+
+class Recorder(BaseCallback):
+    """Records (method, kwargs) of every event it receives. Never calls super().__init__()."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def _rec(self, name: str, **kwargs: Any) -> None:
+        self.events.append((name, kwargs))
+
+    def on_run_start(self, **kw: Any) -> None:
+        self._rec("on_run_start", **kw)
+
+    def on_run_end(self, **kw: Any) -> None:
+        self._rec("on_run_end", **kw)
+
+    def on_llm_start(self, **kw: Any) -> None:
+        self._rec("on_llm_start", **kw)
+
+    def on_token(self, **kw: Any) -> None:
+        self._rec("on_token", **kw)
+
+    def on_llm_end(self, **kw: Any) -> None:
+        self._rec("on_llm_end", **kw)
+
+    def on_error(self, **kw: Any) -> None:
+        self._rec("on_error", **kw)
+
+    def on_retry(self, **kw: Any) -> None:
+        self._rec("on_retry", **kw)
+
+    def on_tool_start(self, **kw: Any) -> None:
+        self._rec("on_tool_start", **kw)
+
+    def on_tool_end(self, **kw: Any) -> None:
+        self._rec("on_tool_end", **kw)
+
+    def on_memory_store(self, **kw: Any) -> None:
+        self._rec("on_memory_store", **kw)
+
+    def on_memory_recall(self, **kw: Any) -> None:
+        self._rec("on_memory_recall", **kw)
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.events]
+
+
+def text_message(role: str, text: str, **extra: Any) -> dict[str, Any]:
+    return {"role": role, "parts": [{"type": "text", "content": text}], **extra}
+
+
+START_ATTRS = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o",
+}
+END_ATTRS = {
+    "gen_ai.response.model": "gpt-4o-2024-08-06",
+    "gen_ai.response.id": "chatcmpl-1",
+    "gen_ai.response.finish_reasons": ("stop",),
+    "gen_ai.usage.input_tokens": 12,
+    "gen_ai.usage.output_tokens": 33,
+}
+
+
+def chat_call(
+    tracer: Tracer,
+    *,
+    prompt: str = "Hello!",
+    answer: str = "Hi there",
+    payload: bool = True,
+    capture: bool = False,
+    error: BaseException | None = None,
+    start_attrs: dict[str, Any] | None = None,
+    end_attrs: dict[str, Any] | None = None,
+    raw: Any = None,
+) -> Any:
+    """Make one chat span the way a GenAI instrumentation does; returns the span."""
+    inputs = [text_message("system", "Be brief."), text_message("user", prompt)]
+    outputs = [text_message("assistant", answer, finish_reason="stop")]
+    attrs = dict(START_ATTRS if start_attrs is None else start_attrs)
+    if capture:
+        attrs["gen_ai.input.messages"] = json.dumps(inputs)
+    p = None
+    if payload:
+        p = Payload()
+        p.request = {"model": "gpt-4o", "messages": [{"role": "user", "content": prompt}]}
+        p.input_messages = inputs
+    with payload_during(p):
+        span = tracer.start_span("chat gpt-4o", kind=SpanKind.CLIENT, attributes=attrs)
+    span.set_attributes(END_ATTRS if end_attrs is None else end_attrs)
+    if capture and error is None:
+        span.set_attribute("gen_ai.output.messages", json.dumps(outputs))
+    if error is not None:
+        from opentelemetry.trace import Status, StatusCode
+
+        span.set_attribute("error.type", type(error).__qualname__)
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, str(error)))
+    if p is not None:
+        p.output_messages = outputs if error is None else None
+        p.response = raw
+        p.error = error
+    with payload_during(p):
+        span.end()
+    return span
+
+
+@pytest.fixture
+def caplog_callbacks(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.WARNING, logger="rlm_toolkit.callbacks")
+    return caplog
