@@ -92,7 +92,19 @@ class _PolicyMixin:
     def _calculate_retry_timeout(
         self, remaining_retries: int, options: Any, response_headers: Any = None
     ) -> float:
-        return _policy_timeout(self, remaining_retries, options, response_headers)
+        args = (remaining_retries, options, response_headers)
+
+        def policy_timeout(*call_args: Any, **_: Any) -> float:
+            return _policy_timeout(self, *call_args)
+
+        # The instrumentation reports retries from a wrapt wrapper on the SDK's method, which
+        # this override shadows. Run that wrapper around OUR computation, so it still fires
+        # and records the delay really used.
+        inherited = super()._calculate_retry_timeout  # type: ignore[misc]
+        hook = getattr(inherited, "_self_wrapper", None)
+        if callable(hook):
+            return float(hook(policy_timeout, self, args, {}))
+        return policy_timeout(*args)
 
 
 _CLASSES: dict[type, type] = {}
