@@ -23,12 +23,21 @@ def _delay(text: str) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rlm_toolkit.testing",
+        usage="%(prog)s [-h] [--host ADDR] [--port N] [--token-delay SECONDS]",  # one line, never wrapped
         description="Serve the rlm-toolkit offline OpenAI-compatible model until Ctrl-C.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="TCP port, 0 for any free one (default 8000)")
     parser.add_argument(
-        "--token-delay", type=_delay, default=0.02, help="seconds per streamed token (default 0.02)"
+        "--host", default="127.0.0.1", metavar="ADDR", help="interface to bind (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8000, metavar="N", help="TCP port, 0 = any free one (default 8000)"
+    )
+    parser.add_argument(
+        "--token-delay",
+        type=_delay,
+        default=0.02,
+        metavar="SECONDS",
+        help="pause before each streamed token (default 0.02)",
     )
     args = parser.parse_args(argv)
     try:

@@ -248,7 +248,8 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.close()
             return True
         if fault.kind == "slow":
-            self.server.stopping.wait(fault.delay if fault.delay is not None else 5.0)
+            if self.server.stopping.wait(fault.delay if fault.delay is not None else 5.0):
+                self._drop()  # the server is stopping: don't answer late
             return False
         if fault.kind in ERROR_FAULTS:
             message, kind, code = _FAULT_ERRORS[fault.kind]

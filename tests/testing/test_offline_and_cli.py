@@ -1,0 +1,124 @@
+"""``offline_if_no_key()`` and ``python -m rlm_toolkit.testing``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from rlm_toolkit.testing import OFFLINE_API_KEY, OpenAIServer, _offline, offline_if_no_key
+
+
+@pytest.fixture
+def no_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("RLM_DEMO_TOKEN_DELAY", raising=False)
+    monkeypatch.setattr(_offline, "_server", None)
+    yield
+    if _offline._server is not None:
+        _offline._server.stop()
+
+
+def test_without_key_starts_one_server_and_points_the_sdk_at_it(
+    no_key: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RLM_DEMO_TOKEN_DELAY", "0.001")
+    server = offline_if_no_key()
+    assert isinstance(server, OpenAIServer) and server.running
+    assert server.token_delay == 0.001
+    assert os.environ["OPENAI_BASE_URL"] == server.base_url
+    assert os.environ["OPENAI_API_KEY"] == OFFLINE_API_KEY == "sk-offline-demo"
+    assert capsys.readouterr().err == (
+        "rlm-toolkit: OPENAI_API_KEY is not set; using the bundled offline model server "
+        f"at {server.base_url}\n"
+    )
+    assert offline_if_no_key() is server  # idempotent, and silent the second time
+    assert capsys.readouterr().err == ""
+    with openai.OpenAI(max_retries=0) as client:  # configured from the environment alone
+        reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert (reply.choices[0].message.content or "").startswith("You said: hi. ")
+    assert server.requests[0].headers["authorization"] == "<redacted>"
+
+
+def test_quiet_and_bad_delay(
+    no_key: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RLM_DEMO_TOKEN_DELAY", "fast")
+    server = offline_if_no_key(quiet=True)
+    assert server is not None and server.token_delay == 0.0
+    assert capsys.readouterr().err == ""
+
+
+def test_with_a_key_changes_nothing(
+    no_key: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real")
+    assert offline_if_no_key() is None
+    assert os.environ["OPENAI_API_KEY"] == "sk-real"
+    assert "OPENAI_BASE_URL" not in os.environ
+    assert _offline._server is None
+    assert capsys.readouterr().err == ""
+
+
+def _env_without_key() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+
+
+def test_offline_in_a_fresh_process() -> None:
+    code = (
+        "from rlm_toolkit.testing import offline_if_no_key\n"
+        "import openai\n"
+        "offline_if_no_key()\n"
+        "r = openai.OpenAI().chat.completions.create(model='gpt-4o', messages=[{'role': 'user', 'content': 'Write a haiku about coding'}])\n"
+        "print(r.choices[0].message.content)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env_without_key(), timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("\n") == 3
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(
+        "rlm-toolkit: OPENAI_API_KEY is not set; using the bundled offline model server at http://127.0.0.1:"
+    )
+
+
+def test_cli_bad_flag_exits_2_with_one_usage_line() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "rlm_toolkit.testing", "--bogus"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert out.stderr.splitlines() == [
+        "usage: python -m rlm_toolkit.testing [-h] [--host ADDR] [--port N] [--token-delay SECONDS]",
+        "python -m rlm_toolkit.testing: error: unrecognized arguments: --bogus",
+    ]
+
+
+def test_cli_serves_until_interrupted() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rlm_toolkit.testing", "--port", "0", "--token-delay", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("rlm-toolkit offline OpenAI server: http://127.0.0.1:")
+        base_url = line.split()[4]
+        assert base_url.endswith("/v1")
+        with openai.OpenAI(base_url=base_url, api_key="k", max_retries=0) as client:
+            assert [m.id for m in client.models.list()][:1] == ["gpt-3.5-turbo-instruct"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
