@@ -98,12 +98,13 @@ def warn_once(cb: object, name: str, message: str, exc: BaseException | None = N
 def call(cb: object, name: str, kwargs: Mapping[str, Any]) -> None:
     """Call ``cb.name(**kwargs)`` (the subset it accepts), isolated. Never raises ``Exception``."""
     cls = type(cb)
-    if is_noop(cls, name):
+    on_instance = name in getattr(cb, "__dict__", ())  # a function stored on the instance
+    if not on_instance and is_noop(cls, name):
         return
     method = getattr(cb, name, None)
     if method is None or not callable(method):
         return
-    plan = _plan_for(cls, name, method) if name not in getattr(cb, "__dict__", ()) else _make_plan(method)
+    plan = _make_plan(method) if on_instance else _plan_for(cls, name, method)
     if plan.problem is not None:
         warn_once(cb, name, f"cannot be called with keyword arguments ({plan.problem}); skipped")
         return

@@ -1,0 +1,157 @@
+"""CallbackLogRecordProcessor: rlm.retry / rlm.llm.token / rlm.memory.* records -> callbacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.trace import format_span_id, set_span_in_context
+
+from rlm_toolkit.callbacks._bridge import set_global_callbacks
+from rlm_toolkit.callbacks._extract import SpanError
+from rlm_toolkit.genai._context import Payload, Scope, payload_during, use_scope
+
+from .conftest import Otel, Recorder
+
+RETRY_ATTRS = {
+    "rlm.retry.attempt": 1,
+    "rlm.retry.max_attempts": 2,
+    "rlm.retry.delay_s": 0.5,
+    "rlm.retry.retry_after_s": 0.25,
+    "http.response.status_code": 429,
+    "error.type": "RateLimitError",
+}
+
+
+def _emit(otel: Otel, name: str, attrs: dict[str, Any], payload: Payload | None, span: Any = None) -> None:
+    context = set_span_in_context(span) if span is not None else None
+    with payload_during(payload):
+        otel.logger.emit(event_name=name, attributes=attrs, context=context)
+
+
+def test_retry_token_and_memory_events_whole_shape(otel: Otel) -> None:
+    cb = Recorder()
+    error = RuntimeError("429 Too Many Requests")
+    with use_scope(Scope(callbacks=(cb,))):
+        span = otel.tracer.start_span(
+            "chat gpt-4o", attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
+        )
+        retry = Payload()
+        retry.error = error
+        _emit(otel, "rlm.retry", RETRY_ATTRS, retry, span)
+        for i, text in enumerate(["Hel", "lo"]):
+            token = Payload()
+            token.token = text
+            _emit(otel, "rlm.llm.token", {"rlm.token.index": i}, token, span)
+        span.end()
+        store = Payload()
+        store.extra = {"content": "remember me"}
+        _emit(otel, "rlm.memory.store", {}, store)
+        recall = Payload()
+        recall.extra = {"query": "who?", "results": ["remember me"]}
+        _emit(otel, "rlm.memory.recall", {}, recall)
+    run_id = format_span_id(span.context.span_id)
+    events = [(name, {k: v for k, v in kw.items() if k != "timestamp"}) for name, kw in cb.events]
+    assert events[1:5] == [
+        (
+            "on_retry",
+            {
+                "attempt": 1,
+                "max_attempts": 2,
+                "error": error,
+                "delay_s": 0.5,
+                "retry_after_s": 0.25,
+                "status_code": 429,
+                "error_type": "RateLimitError",
+                "run_id": run_id,
+                "model": "gpt-4o",
+                "operation": "chat",
+            },
+        ),
+        ("on_token", {"token": "Hel", "index": 0, "run_id": run_id, "model": "gpt-4o", "operation": "chat"}),
+        ("on_token", {"token": "lo", "index": 1, "run_id": run_id, "model": "gpt-4o", "operation": "chat"}),
+        ("on_llm_end", events[4][1]),
+    ]
+    assert events[5:] == [
+        (
+            "on_memory_store",
+            {
+                "content": "remember me",
+                "extra": {"content": "remember me"},
+                "run_id": None,
+                "model": None,
+                "operation": None,
+            },
+        ),
+        (
+            "on_memory_recall",
+            {
+                "query": "who?",
+                "results": ["remember me"],
+                "extra": {"query": "who?", "results": ["remember me"]},
+                "run_id": None,
+                "model": None,
+                "operation": None,
+            },
+        ),
+    ]
+    assert all(isinstance(kw["timestamp"], float) for _, kw in cb.events[1:4])
+    # The exported records carry no token text.
+    token_records = [r for r in otel.logs.get_finished_logs() if r.log_record.event_name == "rlm.llm.token"]
+    assert [dict(r.log_record.attributes or {}) for r in token_records] == [
+        {"rlm.token.index": 0},
+        {"rlm.token.index": 1},
+    ]
+    assert all(r.log_record.body is None for r in token_records)
+
+
+def test_retry_without_payload_reconstructs_error(otel: Otel) -> None:
+    cb = Recorder()
+    with use_scope(Scope(callbacks=(cb,))):
+        _emit(otel, "rlm.retry", RETRY_ATTRS, None)
+    ((name, kw),) = cb.events
+    assert (name, type(kw["error"]), str(kw["error"]), kw["attempt"]) == (
+        "on_retry",
+        SpanError,
+        "RateLimitError",
+        1,
+    )
+
+
+def test_token_without_payload_is_not_delivered(otel: Otel) -> None:
+    cb = Recorder()
+    with use_scope(Scope(callbacks=(cb,))):
+        _emit(otel, "rlm.llm.token", {"rlm.token.index": 0}, None)
+    assert cb.events == []
+
+
+def test_tokens_follow_their_span_even_outside_the_scope(otel: Otel) -> None:
+    """A stream started inside RLM A's scope but iterated after it: tokens still reach A only."""
+    a, b = Recorder(), Recorder()
+    with use_scope(Scope(callbacks=(a,))):
+        span = otel.tracer.start_span("chat m", attributes={"gen_ai.operation.name": "chat"})
+    with use_scope(Scope(callbacks=(b,))):
+        token = Payload()
+        token.token = "x"
+        _emit(otel, "rlm.llm.token", {"rlm.token.index": 0}, token, span)
+        span.end()
+    assert a.names == ["on_llm_start", "on_token", "on_llm_end"]
+    assert b.names == []
+
+
+def test_unrelated_records_and_no_callbacks(otel: Otel) -> None:
+    cb = Recorder()
+    with use_scope(Scope(callbacks=(cb,))):
+        _emit(otel, "gen_ai.client.inference.operation.details", {}, Payload())
+        otel.logger.emit(body="plain log line")
+    _emit(otel, "rlm.retry", RETRY_ATTRS, None)  # no scope, no global: nobody to tell
+    assert cb.events == []
+    assert len(otel.logs.get_finished_logs()) == 3
+
+
+def test_global_callbacks_see_events_outside_any_scope(otel: Otel) -> None:
+    cb = Recorder()
+    set_global_callbacks([cb])
+    token = Payload()
+    token.token = "t"
+    _emit(otel, "rlm.llm.token", {"rlm.token.index": 3}, token)
+    assert [(n, kw["token"], kw["index"]) for n, kw in cb.events] == [("on_token", "t", 3)]
