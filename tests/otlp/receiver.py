@@ -191,6 +191,7 @@ class OTLPReceiver:
                                 "trace_id": span.trace_id.hex(),
                                 "span_id": span.span_id.hex(),
                                 "parent_span_id": span.parent_span_id.hex(),
+                                "start": span.start_time_unix_nano,
                                 "kind": span.kind,
                                 "attributes": attrs(span.attributes),
                                 "events": [(e.name, attrs(e.attributes)) for e in span.events],

@@ -1,0 +1,223 @@
+"""examples/demo_app.py under rlm-instrument, exporting for real to an OTLP receiver."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otlp.conftest import API_KEY, DEMO, clean_env, run_cli
+from otlp.receiver import OTLPReceiver
+from rlm_toolkit.exporters import read_spans_jsonl
+from rlm_toolkit.testing import OpenAIServer
+
+PROMPT = "Say hello to a new rlm-toolkit user in one sentence."
+LLM_SPANS = [
+    "chat gpt-4o-mini",  # chat
+    "chat gpt-4o-mini",  # stream
+    "embeddings text-embedding-3-small",
+    "chat gpt-4o-mini",  # Responses API
+    "chat gpt-4o-mini",  # tool request (the test server does not script a tool call)
+]
+
+
+@pytest.fixture(scope="module")
+def baseline_stdout(openai_server: OpenAIServer) -> str:
+    """What the demo prints without rlm-instrument: instrumented runs must print the same."""
+    openai_server.reset()
+    env = clean_env(OPENAI_BASE_URL=openai_server.base_url, OPENAI_API_KEY=API_KEY)
+    out = subprocess.run([sys.executable, str(DEMO)], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def by_start(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(spans, key=lambda s: (s["parent_span_id"] != "", s["start"]))
+
+
+@pytest.mark.parametrize(
+    ("protocol", "capture"),
+    [("grpc", None), ("http/protobuf", "span_and_event")],
+    ids=["grpc-no-content", "http-with-content"],
+)
+def test_demo_exports_spans_metrics_and_events(
+    protocol: str,
+    capture: str | None,
+    openai_server: OpenAIServer,
+    receiver: OTLPReceiver,
+    demo_env: dict[str, str],
+    baseline_stdout: str,
+) -> None:
+    # One 429 on the embeddings call: the SDK retries, so a retry event must arrive too.
+    openai_server.queue_fault("rate_limit", retry_after=0.05, path="/embeddings")
+    endpoint = receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
+    args = ["--endpoint", endpoint, "--protocol", protocol, "--service-name", "demo-under-test"]
+    if capture:
+        args += ["--capture-content", capture]
+    result = run_cli([*args, sys.executable, str(DEMO)], demo_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == baseline_stdout
+    assert "── rlm-toolkit telemetry ──" not in result.stderr  # OTLP configured: no terminal tree
+
+    transport = "grpc" if protocol == "grpc" else "http"
+    assert {r.transport for r in receiver.received} == {transport}
+    spans = receiver.spans()
+    root = next(s for s in spans if s["name"] == "demo")
+    llm = sorted((s for s in spans if s is not root), key=lambda s: s["start"])
+    assert [s["name"] for s in llm] == LLM_SPANS
+    for span in spans:
+        assert span["trace_id"] == root["trace_id"]
+        assert span["resource"]["service.name"] == "demo-under-test"
+    for span in llm:
+        attrs = span["attributes"]
+        assert span["parent_span_id"] == root["span_id"]
+        assert span["kind"] == 3  # SPAN_KIND_CLIENT
+        assert attrs["gen_ai.provider.name"] == "openai"
+        assert attrs["gen_ai.operation.name"] == span["name"].split()[0]
+        assert attrs["gen_ai.request.model"] == span["name"].split()[1]
+        assert attrs["gen_ai.usage.input_tokens"] > 0
+        assert attrs["server.address"] == "127.0.0.1"
+        assert attrs["server.port"] == openai_server.port
+    chat, stream, embeddings, responses, _tool = llm
+    assert chat["attributes"]["gen_ai.usage.output_tokens"] > 0
+    assert chat["attributes"]["gen_ai.usage.cost"] > 0
+    assert stream["attributes"]["rlm.stream.end_reason"] == "completed"
+    assert responses["attributes"]["rlm.openai.api"].startswith("responses.")
+    assert embeddings["attributes"]["rlm.request.attempts"] == 2
+    (retry_name, retry_attrs) = embeddings["events"][0]
+    assert retry_name == "rlm.retry"
+    assert retry_attrs["rlm.retry.attempt"] == 1 and retry_attrs["http.response.status_code"] == 429
+
+    metrics = receiver.metrics()
+    assert {"gen_ai.client.token.usage", "gen_ai.client.operation.duration"} <= set(metrics)
+    for name in ("gen_ai.client.token.usage", "gen_ai.client.operation.duration"):
+        resource, metric = metrics[name][-1]
+        assert resource["service.name"] == "demo-under-test"
+        assert sum(p.count for p in metric.histogram.data_points) >= len(LLM_SPANS)
+
+    logs = receiver.logs()
+    retries = [r for r in logs if r["event_name"] == "rlm.retry"]
+    assert len(retries) == 1
+    assert retries[0]["span_id"] == embeddings["span_id"]
+    assert retries[0]["resource"]["service.name"] == "demo-under-test"
+
+    wire = b"".join(r.request.SerializeToString() for r in receiver.received)
+    assert API_KEY.encode() not in wire  # never exported, capture or not
+    details = [r for r in logs if r["event_name"] == "gen_ai.client.inference.operation.details"]
+    if capture:
+        assert PROMPT in chat["attributes"]["gen_ai.input.messages"]
+        assert details and any(PROMPT in json.dumps(r["attributes"], default=str) for r in details)
+    else:
+        assert PROMPT.encode() not in wire
+        assert "gen_ai.input.messages" not in chat["attributes"]
+        assert details == []
+
+
+def test_default_is_a_trace_tree_on_stderr_plus_jsonl(
+    tmp_path: Path, demo_env: dict[str, str], baseline_stdout: str
+) -> None:
+    path = tmp_path / "telemetry.jsonl"
+    result = run_cli(["--jsonl", str(path), sys.executable, str(DEMO)], demo_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == baseline_stdout
+    tree = result.stderr[result.stderr.index("── rlm-toolkit telemetry ──") :].splitlines()
+    assert tree[1].startswith("trace ") and "demo_app  6 spans" in tree[1]
+    assert tree[2].startswith("└── demo ")
+    assert tree[3].startswith("    ├── chat gpt-4o-mini ") and " in / " in tree[3] and "$0.0000" in tree[3]
+    assert any("embeddings text-embedding-3-small" in line for line in tree)
+    assert tree[-1].startswith("Σ 5 LLM calls · ")
+    spans = read_spans_jsonl(path)
+    assert sorted(s.name for s in spans) == sorted(["demo", *LLM_SPANS])
+    assert all(s.resource.attributes["service.name"] == "demo_app" for s in spans)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert any(line.get("name") == "gen_ai.client.token.usage" for line in lines)  # metrics too
+
+
+def test_receiver_down_the_app_still_exits_promptly(
+    unused_port: int, demo_env: dict[str, str], baseline_stdout: str
+) -> None:
+    started = time.monotonic()
+    result = run_cli(
+        ["--endpoint", f"http://127.0.0.1:{unused_port}", "--protocol", "grpc", sys.executable, str(DEMO)],
+        demo_env,
+        timeout=30,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == baseline_stdout
+    assert elapsed < 10, f"took {elapsed:.1f} s with the collector down"
+
+
+APP_WAITS = """
+import os, sys, time
+from opentelemetry import trace
+tracer = trace.get_tracer("app")
+for i in range(200):
+    with tracer.start_as_current_span(f"step {i}"):
+        pass
+    if i == 0:
+        print("first", flush=True)
+        while not os.path.exists(sys.argv[1]):
+            time.sleep(0.02)
+print("done", flush=True)
+"""
+
+
+def test_receiver_stops_mid_run(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    app = tmp_path / "app.py"
+    app.write_text(APP_WAITS)
+    go = tmp_path / "go"
+    env = clean_env(OTEL_BSP_SCHEDULE_DELAY="50")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rlm_toolkit",
+            "--endpoint",
+            receiver.http_endpoint,
+            sys.executable,
+            str(app),
+            str(go),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "first\n"
+        assert receiver.wait_until(lambda rx: len(rx.spans()) >= 1, timeout=10)
+        receiver.stop()
+        started = time.monotonic()
+        go.touch()
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 0
+    assert stdout == "done\n"
+
+
+def test_honeycomb_preset_sends_key_and_dataset_headers_and_never_prints_the_key(
+    receiver: OTLPReceiver, demo_env: dict[str, str], openai_server: OpenAIServer
+) -> None:
+    openai_server.queue_fault("rate_limit", retry_after=0.05, path="/embeddings")  # -> a retry event (logs)
+    key = "hcaik_secret_0123456789"
+    env = {**demo_env, "HONEYCOMB_API_KEY": key, "HONEYCOMB_DATASET": "llm-metrics"}
+    result = run_cli(
+        ["--to", "honeycomb", "--endpoint", receiver.http_endpoint, sys.executable, str(DEMO)], env
+    )
+    assert result.returncode == 0, result.stderr
+    assert key not in result.stdout + result.stderr
+    assert {r.transport for r in receiver.received} == {"http"}
+    for item in receiver.received:
+        assert item.headers["x-honeycomb-team"] == key
+        assert item.headers.get("x-honeycomb-dataset") == (
+            "llm-metrics" if item.signal == "metrics" else None
+        )
+    assert {r.signal for r in receiver.received} == {"traces", "metrics", "logs"}
