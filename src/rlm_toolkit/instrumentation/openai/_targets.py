@@ -120,6 +120,8 @@ def resolve(target: Target) -> tuple[ModuleType, type, str] | None:
 
 
 _MARK = "_rlm_toolkit_wrapper"
+# wrapt 2.x: FunctionWrapper derives from the C base proxy, not from ``wrapt.ObjectProxy``.
+_PROXY: type = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
 
 
 def _mark(fn: Wrapper) -> Wrapper:
@@ -148,7 +150,7 @@ def wrap_all(telemetry: Telemetry) -> int:
 
 
 def _chain(obj: Any) -> Iterator[Any]:
-    while isinstance(obj, wrapt.ObjectProxy):
+    while isinstance(obj, _PROXY):
         yield obj
         obj = obj.__wrapped__
 
