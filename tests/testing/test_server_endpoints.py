@@ -258,3 +258,16 @@ def test_malformed_json_is_a_400(server: OpenAIServer, client: openai.OpenAI) ->
             options={"headers": {"content-type": "application/json"}},
         )
     assert server.requests[-1].body is None
+
+
+def test_completions_use_only_the_text_of_a_scripted_reply(
+    server: OpenAIServer, client: openai.OpenAI
+) -> None:
+    server.queue_reply("plain words", tool_calls=[TOOL])
+    server.queue_reply(tool_calls=[TOOL])
+    first = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="x")
+    second = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="x")
+    assert [(c.text, c.finish_reason) for c in (*first.choices, *second.choices)] == [
+        ("plain words", "stop"),
+        ("", "stop"),
+    ]

@@ -230,3 +230,20 @@ def test_ports_and_urls() -> None:
             pass
     with pytest.raises(ValueError, match="token_delay"):
         OpenAIServer(token_delay=-1)
+
+
+def test_an_internal_bug_is_a_500_and_the_server_goes_on(
+    server: OpenAIServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from rlm_toolkit.testing import _http
+
+    def broken(call: object) -> object:
+        raise RuntimeError("bug in an endpoint")
+
+    monkeypatch.setitem(_http._ROUTES, ("POST", "embeddings"), broken)
+    with openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0) as client:
+        with pytest.raises(openai.InternalServerError) as info:
+            client.embeddings.create(model="text-embedding-3-small", input="x")
+        assert info.value.status_code == 500 and info.value.type == "server_error"
+        assert client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}]).choices
+    assert any(r.exc_info and "bug in an endpoint" in str(r.exc_info[1]) for r in caplog.records)

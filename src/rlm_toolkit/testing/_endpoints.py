@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rlm_toolkit.testing import _model
+from rlm_toolkit.testing._script import Reply
 from rlm_toolkit.testing._wire import Answer, ApiError, Call, Planned, SseEvent, chat_usage, plan
 
 #: Models listed by ``GET /v1/models`` (any model name is accepted by the other endpoints).
@@ -63,7 +64,8 @@ def completions(call: Call) -> Answer:
         max_tokens = 16  # the legacy API's default
     stop = call.stop_param()
     choices = [
-        plan(call.next_reply([prompt], variant), max_tokens=max_tokens, stop=stop)
+        # Legacy completions have no tool calls: a scripted reply contributes its text only.
+        plan(Reply(text=call.next_reply([prompt], variant).text or ""), max_tokens=max_tokens, stop=stop)
         for prompt in prompts
         for variant in range(n)
     ]

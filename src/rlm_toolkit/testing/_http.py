@@ -138,6 +138,25 @@ class Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         self._started = time.monotonic()
         self._request_id = f"req_{uuid.uuid4().hex}"
+        self._headers_sent = False
+        try:
+            self._answer()
+        except (_Abort, OSError):
+            self.close_connection = True  # dropped on purpose, or the client went away
+        except Exception:
+            # A bug of ours: answer 500 like the real API would, and keep serving.
+            logger.warning(
+                "offline OpenAI server: internal error on %s %s", self.command, self.path, exc_info=True
+            )
+            self.close_connection = True
+            if not self._headers_sent:
+                error = ApiError(500, "The offline server failed on this request.", type="server_error")
+                try:
+                    self._send_json(500, error.body())
+                except OSError:
+                    pass
+
+    def _answer(self) -> None:
         split = urlsplit(self.path)
         try:
             raw = self._read_body()
@@ -170,14 +189,13 @@ class Handler(BaseHTTPRequestHandler):
             if bad_json:
                 raise ApiError(400, _BAD_JSON)
             answer = self._dispatch(split.path, body, fault)
-            if answer.events is None:
-                self._send_json(answer.status, answer.body)
-            else:
-                self._send_stream(answer, fault)
         except ApiError as error:
             self._send_json(error.status, error.body())
-        except (_Abort, OSError):
-            self.close_connection = True
+            return
+        if answer.events is None:
+            self._send_json(answer.status, answer.body)
+        else:
+            self._send_stream(answer, fault)
 
     def _read_body(self) -> bytes:
         length_header = self.headers.get("content-length")
@@ -281,6 +299,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("connection", "close")
         self.end_headers()
+        self._headers_sent = True
         self.wfile.write(data)
 
     def _send_stream(self, answer: Answer, fault: Fault | None) -> None:
@@ -290,6 +309,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("cache-control", "no-cache")
         self._common_headers()
         self.end_headers()
+        self._headers_sent = True
         kind = fault.kind if fault else None
         cut_after = (
             (fault.after_chunks if fault and fault.after_chunks is not None else 2)
