@@ -44,7 +44,7 @@ class BaseCallback:
         """An LLM call started; ``prompt`` is the last user message, ``messages`` all of them."""
 
     def on_token(self, token: str, **kwargs: Any) -> Any:
-        """A streamed text delta reached the app (``index`` is its 0-based position)."""
+        """A streamed text delta reached the app (``index``: its chunk's position in the stream)."""
 
     def on_llm_end(self, response: LLMResponse, **kwargs: Any) -> Any:
         """An LLM call succeeded (never called for a failed call: see :meth:`on_error`)."""
