@@ -11,11 +11,11 @@ from rlm_toolkit.runtime._rlm import RLM
 from rlm_toolkit.runtime._strategy import Completion, DirectStrategy, LLMRequest, Strategy
 from rlm_toolkit.runtime._stream import RLMStream
 
-__all__ = [
-    "RLM",
+__all__ = [  # noqa: RUF022 -- plain sorted(), as tests/test_public_api.py checks
     "Completion",
     "DirectStrategy",
     "LLMRequest",
+    "RLM",
     "RLMResult",
     "RLMStream",
     "RetryPolicy",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # One usage type for callbacks and results: the runtime reports what callbacks already know.
-from rlm_toolkit.callbacks._types import Usage
+from rlm_toolkit.callbacks import Usage
 
 __all__ = ["RLMResult", "Usage"]
 
