@@ -188,15 +188,18 @@ class Invocation:
         self.ended = True
         duration = (time.perf_counter_ns() - self.start_ns) / 1e9
         span = self.span
-        cost = self._cost()
-        if span.is_recording():
-            attrs = self._end_attributes(cost)
-            if extra:
-                attrs.update(extra)
-            span.set_attributes(attrs)
-        self._record_metrics(duration, None, cost)
-        if self.telemetry.content.on_event:
-            emit_inference_details(self, None)
+        try:
+            cost = self._cost()
+            if span.is_recording():
+                attrs = self._end_attributes(cost)
+                if extra:
+                    attrs.update(extra)
+                span.set_attributes(attrs)
+            self._record_metrics(duration, None, cost)
+            if self.telemetry.content.on_event:
+                emit_inference_details(self, None)
+        except Exception as exc:  # the span still ends below
+            contain("invocation stop", exc)
         payload = self.payload
         if payload is None:
             span.end()
@@ -215,21 +218,24 @@ class Invocation:
         duration = (time.perf_counter_ns() - self.start_ns) / 1e9
         error_type = type(exc).__qualname__
         span = self.span
-        cost = self._cost()
-        if span.is_recording():
-            attrs = self._end_attributes(cost)
-            attrs[error_attributes.ERROR_TYPE] = error_type
-            status_code = getattr(exc, "status_code", None)
-            if isinstance(status_code, int):
-                attrs[_HTTP_STATUS] = status_code
-            if extra:
-                attrs.update(extra)
-            span.set_attributes(attrs)
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, str(exc)[:1024] or error_type))
-        self._record_metrics(duration, error_type, cost)
-        if self.telemetry.content.on_event:
-            emit_inference_details(self, error_type)
+        try:
+            cost = self._cost()
+            if span.is_recording():
+                attrs = self._end_attributes(cost)
+                attrs[error_attributes.ERROR_TYPE] = error_type
+                status_code = getattr(exc, "status_code", None)
+                if isinstance(status_code, int):
+                    attrs[_HTTP_STATUS] = status_code
+                if extra:
+                    attrs.update(extra)
+                span.set_attributes(attrs)
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, str(exc)[:1024] or error_type))
+            self._record_metrics(duration, error_type, cost)
+            if self.telemetry.content.on_event:
+                emit_inference_details(self, error_type)
+        except Exception as error:  # the span still ends below
+            contain("invocation fail", error)
         payload = self.payload
         if payload is None:
             span.end()
