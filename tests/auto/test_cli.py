@@ -1,0 +1,260 @@
+"""rlm-instrument as a user runs it: subprocesses, real exit codes, stderr text."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rlm_toolkit.exporters import read_spans_jsonl
+
+TREE = "── rlm-toolkit telemetry ──"
+
+APP = """
+import os, sys
+from opentelemetry import trace
+with trace.get_tracer("app").start_as_current_span("work"):
+    print("app ran", flush=True)
+code = sys.argv[1] if len(sys.argv) > 1 else "0"
+if code == "raise":
+    raise RuntimeError("app failed")
+if code == "kill":
+    os.kill(os.getpid(), 9)
+sys.exit(int(code))
+"""
+
+PROBE = (
+    "import os, sys; print('GRANDCHILD', 'rlm_toolkit.auto._child' in sys.modules, "
+    "os.environ.get('PYTHONPATH'), os.environ.get('OTEL_SERVICE_NAME'))"
+)
+PARENT = f"""
+import os, subprocess, sys
+print('CHILD', 'rlm_toolkit.auto._child' in sys.modules, flush=True)
+subprocess.run([sys.executable, '-c', {PROBE!r}])
+"""
+
+
+def env_without_telemetry(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_", "RLM_", "OPENAI_", "HONEYCOMB_")) and k != "PYTHONPATH"
+    }
+    env.update(extra)
+    return env
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rlm_toolkit", *args],
+        capture_output=True,
+        text=True,
+        env=env or env_without_telemetry(),
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    path = tmp_path / "app.py"
+    path.write_text(APP)
+    return path
+
+
+# -- bad input: one line, exit 2, nothing started ---------------------------------------------
+BAD_INPUT = [
+    (["--bogus"], {}, "unrecognized arguments: --bogus (see rlm-instrument --help)"),
+    (
+        ["--exporter", "otpl"],
+        {},
+        "unknown exporter 'otpl' in --exporter (choose from otlp, console, jsonl, none)",
+    ),
+    (["--metrics-exporter", "prometheus"], {}, "unknown exporter 'prometheus' in --metrics-exporter"),
+    ([], {"OTEL_TRACES_EXPORTER": "zipkin"}, "unknown exporter 'zipkin' in OTEL_TRACES_EXPORTER"),
+    (
+        ["--endpoint", "127.0.0.1:4317"],
+        {},
+        "malformed endpoint '127.0.0.1:4317' in --endpoint: it needs an http",
+    ),
+    (["--endpoint", "http://127.0.0.1:99999"], {}, "its port is not a number in 0-65535"),
+    (["--protocol", "udp"], {}, "argument --protocol: invalid choice: 'udp'"),
+    (["--headers", "secret-token"], {}, "malformed headers in --headers: expected key=value pairs"),
+    (["--callback", "no_such_module_xyz:Cb"], {}, "cannot import callback module 'no_such_module_xyz'"),
+    (["--callback", "json:dumps"], {}, "json:dumps is not a callback class"),
+    (["--callback", "json"], {}, "bad callback 'json' in --callback (expected module:Class"),
+    (["--to", "honeycomb"], {}, "--to honeycomb needs an API key: set HONEYCOMB_API_KEY"),
+]
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "message"), BAD_INPUT, ids=[" ".join(c[0]) or str(c[1]) for c in BAD_INPUT]
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_starts(
+    flags: list[str], env: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "started"
+    result = cli(
+        *flags, sys.executable, "-c", f"open({str(marker)!r}, 'w')", env=env_without_telemetry(**env)
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("rlm-instrument: error: ")
+    assert message in result.stderr
+    assert not marker.exists()
+
+
+def test_missing_and_unknown_commands() -> None:
+    missing = cli("--service-name", "x")
+    assert (missing.returncode, missing.stderr) == (
+        2,
+        "rlm-instrument: error: missing command to run (e.g. rlm-instrument python app.py)\n",
+    )
+    unknown = cli("no-such-program-xyz", "--flag")
+    assert (unknown.returncode, unknown.stderr) == (
+        2,
+        "rlm-instrument: error: command 'no-such-program-xyz' not found on PATH "
+        "(check the name, or give its full path)\n",
+    )
+
+
+def test_version_and_help_document_every_variable() -> None:
+    from rlm_toolkit import __version__
+
+    assert cli("--version").stdout == f"rlm-instrument {__version__}\n"
+    help_text = " ".join(cli("--help").stdout.split())
+    for var in (
+        "OTEL_SERVICE_NAME",
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_METRICS_EXPORTER",
+        "OTEL_LOGS_EXPORTER",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        "HONEYCOMB_API_KEY",
+        "RLM_INSTRUMENT_JSONL",
+        "RLM_INSTRUMENT_CALLBACKS",
+        "RLM_INSTRUMENT_PROPAGATE",
+    ):
+        assert var in help_text
+
+
+# -- exit status and flushing ------------------------------------------------------------------
+@pytest.mark.parametrize(("arg", "status"), [("0", 0), ("3", 3), ("kill", -signal.SIGKILL)])
+def test_exit_status_is_passed_through(app: Path, arg: str, status: int) -> None:
+    result = cli(sys.executable, str(app), arg)
+    assert result.returncode == status
+    assert result.stdout == "app ran\n"
+    if status >= 0:  # the tree is printed at exit, including sys.exit(3)
+        assert TREE in result.stderr and "└── work" in result.stderr
+
+
+def test_unhandled_exception_still_flushes(app: Path) -> None:
+    result = cli(sys.executable, str(app), "raise")
+    assert result.returncode == 1
+    assert "RuntimeError: app failed" in result.stderr
+    assert result.stderr.index("RuntimeError") < result.stderr.index(TREE)
+
+
+def test_sigterm_flushes_then_dies_of_sigterm(tmp_path: Path) -> None:
+    app = tmp_path / "sleeper.py"
+    app.write_text(
+        "import time\nfrom opentelemetry import trace\n"
+        "with trace.get_tracer('a').start_as_current_span('before-term'):\n    pass\n"
+        "print('ready', flush=True)\ntime.sleep(60)\n"
+    )
+    out = tmp_path / "t.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rlm_toolkit", "--jsonl", str(out), sys.executable, str(app)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_without_telemetry(),
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)  # exec: this pid is the app itself
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGTERM
+    assert time.monotonic() - started < 6
+    assert "└── before-term" in stderr
+    assert [s.name for s in read_spans_jsonl(out)] == ["before-term"]
+
+
+# -- the bootstrap: chaining, no leak to grandchildren, entry styles --------------------------
+def test_chains_existing_sitecustomize_and_does_not_leak(tmp_path: Path) -> None:
+    user_site = tmp_path / "usersite"
+    user_site.mkdir()
+    (user_site / "sitecustomize.py").write_text("import sys\nsys.stderr.write('USER-SITECUSTOMIZE\\n')\n")
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    env = env_without_telemetry(PYTHONPATH=str(user_site))
+    result = cli(sys.executable, str(script), env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["CHILD True", f"GRANDCHILD False {user_site} None"]
+    # The user's sitecustomize runs in every process: the CLI's own, the app's, the grandchild's.
+    assert result.stderr.count("USER-SITECUSTOMIZE") == 3
+
+    propagated = cli("--propagate", sys.executable, str(script), env=env)
+    child, grandchild = propagated.stdout.splitlines()
+    assert child == "CHILD True"
+    assert grandchild.startswith("GRANDCHILD True ") and grandchild.endswith(" parent")
+    assert propagated.stderr.count("USER-SITECUSTOMIZE") == 3
+
+
+def test_python_dash_m_and_console_scripts(tmp_path: Path) -> None:
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "__main__.py").write_text(APP)
+    result = cli(sys.executable, "-m", "mypkg", "0", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "app ran\n")
+    assert "mypkg  1 span" in result.stderr  # service.name defaults to the module
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "my-tool"
+    tool.write_text(f"#!{sys.executable}\n{APP}")
+    tool.chmod(0o755)
+    env = env_without_telemetry(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    result = cli("my-tool", "3", env=env)
+    assert (result.returncode, result.stdout) == (3, "app ran\n")
+    assert "my-tool  1 span" in result.stderr and "└── work" in result.stderr
+
+
+def test_callback_is_instantiated_in_the_app(tmp_path: Path) -> None:
+    (tmp_path / "mycallbacks.py").write_text(
+        "import os\nfrom rlm_toolkit.callbacks import BaseCallback\n"
+        "class Marker(BaseCallback):\n"
+        "    def __init__(self):\n"
+        "        open('callback-pid', 'w').write(str(os.getpid()))\n"
+    )
+    result = cli(
+        "--callback",
+        "mycallbacks:Marker",
+        sys.executable,
+        "-c",
+        "import os; print(os.getpid())",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "callback-pid").read_text() == result.stdout.strip()
+
+
+def test_jsonl_only_prints_no_tree(app: Path, tmp_path: Path) -> None:
+    out = tmp_path / "spans.jsonl"
+    result = cli("--exporter", "jsonl", "--jsonl", str(out), sys.executable, str(app))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "app ran\n", "")
+    (span,) = read_spans_jsonl(out)
+    assert (span.name, span.resource.attributes["service.name"]) == ("work", "app")
