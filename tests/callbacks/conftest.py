@@ -8,19 +8,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import openai
 import pytest
 from opentelemetry._logs import Logger
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Tracer
 
+import rlm_toolkit
 from rlm_toolkit.callbacks import BaseCallback, CallbackLogRecordProcessor, CallbackSpanProcessor
 from rlm_toolkit.callbacks._bridge import set_global_callbacks
 from rlm_toolkit.callbacks._dispatch import _warned
 from rlm_toolkit.genai._context import Payload, consumers, payload_during
+from rlm_toolkit.testing import OpenAIServer
 
 
 @dataclass
@@ -176,3 +180,61 @@ def chat_call(
 def caplog_callbacks(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.WARNING, logger="rlm_toolkit.callbacks")
     return caplog
+
+
+# -- end-to-end: offline server + real client + our instrumentation ---------------------------
+
+API_KEY = "sk-test-e2e-secret-0123456789"
+
+
+@dataclass
+class Stack:
+    tracer_provider: TracerProvider
+    logger_provider: LoggerProvider
+    meter_provider: MeterProvider
+    spans: InMemorySpanExporter
+    logs: InMemoryLogRecordExporter
+
+    def instrument(self, callbacks: Any = None) -> None:
+        rlm_toolkit.instrument(
+            tracer_provider=self.tracer_provider,
+            logger_provider=self.logger_provider,
+            meter_provider=self.meter_provider,
+            callbacks=callbacks,
+        )
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[OpenAIServer]:
+    with OpenAIServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def stack(server: OpenAIServer) -> Iterator[Stack]:
+    server.reset()
+    rlm_toolkit.uninstrument()  # an RLM elsewhere may have instrumented with default providers
+    tp, lp, mp = TracerProvider(), LoggerProvider(), MeterProvider()
+    spans, logs = InMemorySpanExporter(), InMemoryLogRecordExporter()
+    tp.add_span_processor(SimpleSpanProcessor(spans))
+    lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    yield Stack(tp, lp, mp, spans, logs)
+    rlm_toolkit.uninstrument()
+    tp.shutdown()
+    lp.shutdown()
+    mp.shutdown()
+
+
+@pytest.fixture
+def client(server: OpenAIServer) -> Iterator[openai.OpenAI]:
+    c = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=2)
+    yield c
+    c.close()
+
+
+def chat(client: openai.OpenAI, text: str = "Hello!", **kwargs: Any) -> Any:
+    return client.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}],
+        **kwargs,
+    )

@@ -144,6 +144,9 @@ def test_wants_tokens() -> None:
         def on_token(self, token: str) -> None:
             pass
 
+    per_instance = BaseCallback()
+    per_instance.on_token = print  # type: ignore[method-assign]
+    assert wants_tokens([per_instance]) is True
     assert wants_tokens([]) is False
     assert wants_tokens([NoTokens(), AsyncBaseCallback(), StreamingCallback(), MetricsCallback()]) is False
     assert wants_tokens([ConsoleCallback(), ConsoleCallback(verbose=True, show_cost=True)]) is False

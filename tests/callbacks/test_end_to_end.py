@@ -4,82 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import openai
 import pytest
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import rlm_toolkit
 from rlm_toolkit.callbacks import AsyncBaseCallback, BaseCallback, MetricsCallback, StreamingCallback
 from rlm_toolkit.callbacks._bridge import ensure_pipeline, wants_tokens
 from rlm_toolkit.callbacks._dispatch import pending_tasks
 from rlm_toolkit.genai._context import Scope, use_scope
 from rlm_toolkit.testing import OpenAIServer
 
-from .conftest import Recorder
-
-API_KEY = "sk-test-e2e-secret-0123456789"
-
-
-@dataclass
-class Stack:
-    tracer_provider: TracerProvider
-    logger_provider: LoggerProvider
-    meter_provider: MeterProvider
-    spans: InMemorySpanExporter
-    logs: InMemoryLogRecordExporter
-
-    def instrument(self, callbacks: Any = None) -> None:
-        rlm_toolkit.instrument(
-            tracer_provider=self.tracer_provider,
-            logger_provider=self.logger_provider,
-            meter_provider=self.meter_provider,
-            callbacks=callbacks,
-        )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[OpenAIServer]:
-    with OpenAIServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def stack(server: OpenAIServer) -> Iterator[Stack]:
-    server.reset()
-    rlm_toolkit.uninstrument()  # an RLM elsewhere may have instrumented with default providers
-    tp, lp, mp = TracerProvider(), LoggerProvider(), MeterProvider()
-    spans, logs = InMemorySpanExporter(), InMemoryLogRecordExporter()
-    tp.add_span_processor(SimpleSpanProcessor(spans))
-    lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
-    yield Stack(tp, lp, mp, spans, logs)
-    rlm_toolkit.uninstrument()
-    tp.shutdown()
-    lp.shutdown()
-    mp.shutdown()
-
-
-@pytest.fixture
-def client(server: OpenAIServer) -> Iterator[openai.OpenAI]:
-    c = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=2)
-    yield c
-    c.close()
-
-
-def _chat(client: openai.OpenAI, text: str = "Hello!", **kwargs: Any) -> Any:
-    return client.chat.completions.create(
-        model="gpt-4o",
-        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}],
-        **kwargs,
-    )
+from .conftest import API_KEY, Recorder, Stack
+from .conftest import chat as _chat
 
 
 class Raising(BaseCallback):

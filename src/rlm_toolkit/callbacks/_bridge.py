@@ -143,7 +143,7 @@ def wants_tokens(callbacks: Iterable[Any]) -> bool:
                 return True
             continue
         if isinstance(cb, BaseCallback):
-            if not is_noop(type(cb), "on_token"):
+            if not is_noop(type(cb), "on_token") or "on_token" in getattr(cb, "__dict__", ()):
                 return True
             continue
         if callable(getattr(cb, "on_token", None)):
