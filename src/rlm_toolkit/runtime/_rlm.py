@@ -10,6 +10,7 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from rlm_toolkit._safety import contain
+from rlm_toolkit.genai._content import resolve_content_mode
 from rlm_toolkit.genai._context import Scope, consumers, use_scope
 from rlm_toolkit.runtime import _retry
 from rlm_toolkit.runtime._calls import acomplete, complete
@@ -53,6 +54,9 @@ class RLM:
         self._strategy: Strategy = strategy if strategy is not None else DirectStrategy()
         self._scope = _make_scope(callbacks, tracer_provider, logger_provider)
         self.callbacks: tuple[Any, ...] = tuple(self._scope.callbacks) if self._scope else ()
+        # The run span carries prompt/answer only when capture (from the environment, like the
+        # instrumentation's default) includes spans.
+        self._capture = resolve_content_mode().on_span
         _ensure_instrumented()
 
     @classmethod
@@ -125,7 +129,7 @@ class RLM:
             return complete(client, self.model, request.messages, stream)
 
         with self._scoped():
-            run = RunSpan(self._tracer(), self.model, prompt, context)
+            run = RunSpan(self._tracer(), self.model, prompt, context, capture=self._capture)
             try:
                 with run.current():
                     answer, completions = drive(self._strategy.plan(prompt, context), call)
@@ -150,7 +154,7 @@ class RLM:
             return await acomplete(client, self.model, request.messages, stream)
 
         with self._scoped():
-            run = RunSpan(self._tracer(), self.model, prompt, context)
+            run = RunSpan(self._tracer(), self.model, prompt, context, capture=self._capture)
             try:
                 with run.current():
                     answer, completions = await adrive(self._strategy.plan(prompt, context), call)
@@ -178,6 +182,7 @@ class RLM:
             messages=self._strategy.messages(prompt, context),
             scoped=self._scoped,
             tracer=self._tracer(),
+            capture=self._capture,
         )
 
     # -- helpers --------------------------------------------------------------------------------

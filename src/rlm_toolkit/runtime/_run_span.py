@@ -7,8 +7,7 @@ its children. Prompt and result travel to in-process callbacks only through
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from opentelemetry import trace
@@ -18,6 +17,7 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from rlm_toolkit import attributes as rlm_attrs
 from rlm_toolkit._safety import contain
+from rlm_toolkit.genai._content import resolve_max_length, to_json, truncate_messages
 from rlm_toolkit.genai._context import Payload, consumers, payload_during
 from rlm_toolkit.runtime._result import RLMResult
 from rlm_toolkit.version import __version__
@@ -34,18 +34,29 @@ def default_tracer() -> Tracer:
     return _global_tracer
 
 
-def _text_message(role: str, text: str) -> dict[str, Any]:
-    return {"role": role, "parts": [{"type": "text", "content": text}]}
+def _text_message(role: str, text: str, finish_reason: str | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": role, "parts": [{"type": "text", "content": text}]}
+    if finish_reason is not None:
+        message["finish_reason"] = finish_reason
+    return message
+
+
+def _captured(messages: list[dict[str, Any]]) -> str:
+    return to_json(truncate_messages(messages, resolve_max_length()))
 
 
 class RunSpan:
     """Lifecycle of one run span: start, make current, then exactly one of finish/fail."""
 
-    __slots__ = ("_context", "_ended", "_prompt", "span")
+    __slots__ = ("_capture", "_context", "_ended", "_prompt", "span")
 
-    def __init__(self, tracer: Tracer, model: str, prompt: str, context: str | None) -> None:
+    def __init__(
+        self, tracer: Tracer, model: str, prompt: str, context: str | None, *, capture: bool = False
+    ) -> None:
+        """``capture``: put prompt and answer on the span (content capture includes spans)."""
         self._prompt = prompt
         self._context = context
+        self._capture = capture
         self._ended = False
         self.span: Span = INVALID_SPAN
         try:
@@ -56,6 +67,8 @@ class RunSpan:
             }
             if context is not None:
                 attrs[rlm_attrs.RLM_RUN_CONTEXT_CHARS] = len(context)
+            if capture:
+                attrs[gen_ai.GEN_AI_INPUT_MESSAGES] = _captured([_text_message("user", prompt)])
             payload = self._payload() if consumers.active else None
             if payload is not None:
                 payload.request = {"model": model, "prompt": prompt, "context": context}
@@ -103,10 +116,13 @@ class RunSpan:
                     span.set_attribute(gen_ai.GEN_AI_RESPONSE_FINISH_REASONS, [result.finish_reason])
                 if result.cost is not None:
                     span.set_attribute(rlm_attrs.GEN_AI_USAGE_COST, result.cost)
+                if self._capture:
+                    output = [_text_message("assistant", result.answer, result.finish_reason)]
+                    span.set_attribute(gen_ai.GEN_AI_OUTPUT_MESSAGES, _captured(output))
             payload = None
             if consumers.active:
                 payload = self._payload()
-                payload.output_messages = [{**_text_message("assistant", result.answer)}]
+                payload.output_messages = [_text_message("assistant", result.answer, result.finish_reason)]
                 payload.response = result
                 payload.extra = {"prompt": self._prompt, "context": self._context, "result": result}
             with payload_during(payload):
@@ -131,8 +147,3 @@ class RunSpan:
                 span.end()
         except Exception as exc:
             contain("runtime: end run span", exc)
-
-
-@contextmanager
-def no_span() -> Iterator[None]:
-    yield

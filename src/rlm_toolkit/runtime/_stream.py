@@ -34,6 +34,7 @@ class RLMStream:
         messages: list[dict[str, Any]],
         scoped: Callable[[], AbstractContextManager[Any]],
         tracer: Tracer,
+        capture: bool = False,
     ) -> None:
         self._client = client
         self._model = model
@@ -42,6 +43,7 @@ class RLMStream:
         self._messages = messages
         self._scoped = scoped
         self._tracer = tracer
+        self._capture = capture
         self._run: RunSpan | None = None
         self._chunks: Any = None
         self._acc = ChunkAccumulator()
@@ -57,7 +59,9 @@ class RLMStream:
         with self._scoped():
             try:
                 if self._run is None:
-                    self._run = RunSpan(self._tracer, self._model, self._prompt, self._context)
+                    self._run = RunSpan(
+                        self._tracer, self._model, self._prompt, self._context, capture=self._capture
+                    )
                     with self._run.current():
                         self._chunks = self._client.chat.completions.create(
                             model=self._model, messages=self._messages, **STREAM_ARGS

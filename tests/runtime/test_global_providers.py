@@ -1,0 +1,80 @@
+"""With providers the app set globally, RLM exports there and never replaces them.
+
+Global providers can be set once per process, so this runs in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+from rlm_toolkit.testing import OpenAIServer
+
+from .helpers import API_KEY
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from opentelemetry import trace, _logs
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    logger_provider = LoggerProvider()
+    _logs.set_logger_provider(logger_provider)
+
+    from rlm_toolkit import RLM
+    from rlm_toolkit.callbacks import BaseCallback
+
+    class Names(BaseCallback):
+        def __init__(self):
+            self.names = []
+        def on_llm_start(self, prompt, **kwargs):
+            self.names.append("llm_start")
+        def on_llm_end(self, response, **kwargs):
+            self.names.append("llm_end")
+
+    names = Names()
+    with_cb = RLM.from_openai("gpt-4o", callbacks=[names], api_key=sys.argv[1], base_url=sys.argv[2])
+    no_cb = RLM.from_openai("gpt-4o", api_key=sys.argv[1], base_url=sys.argv[2])
+    first = with_cb.run("one")
+    second = no_cb.run("two")
+    spans = exporter.get_finished_spans()
+    print(json.dumps({
+        "same_provider": trace.get_tracer_provider() is provider,
+        "same_logger_provider": _logs.get_logger_provider() is logger_provider,
+        "spans": [s.name for s in spans],
+        "callbacks": names.names,
+        "trace_ids": [first.trace_id, second.trace_id],
+        "exported_trace_ids": sorted({format(s.context.trace_id, "032x") for s in spans}),
+    }))
+    """
+)
+
+
+def test_rlm_exports_to_the_apps_global_providers_without_replacing_them() -> None:
+    with OpenAIServer() as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "OTEL_"))}
+        env["RLM_TOOLKIT_STRICT"] = "1"
+        proc = subprocess.run(
+            [sys.executable, "-c", SCRIPT, API_KEY, server.base_url],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["same_provider"] and out["same_logger_provider"]
+    assert out["spans"] == ["chat gpt-4o", "invoke_agent rlm", "chat gpt-4o", "invoke_agent rlm"]
+    assert out["callbacks"] == ["llm_start", "llm_end"]  # only the RLM with callbacks, only its run
+    assert all(out["trace_ids"])
+    assert sorted(out["trace_ids"]) == out["exported_trace_ids"]
