@@ -196,3 +196,39 @@ def test_user_errors_propagate_unchanged(server: OpenAIServer) -> None:
     assert len(server.requests) == 1  # 400 is not retried
     with pytest.raises(TypeError, match="prompt must be a str, got int"):
         rlm.run(42)  # type: ignore[arg-type]
+
+
+def test_stream_error_reaches_on_error_and_is_reraised(server: OpenAIServer) -> None:
+    recorder = Recorder()
+    server.queue_fault("cut_stream", after_chunks=3)
+    rlm = RLM.from_openai("gpt-4o", callbacks=[recorder], api_key=API_KEY, base_url=server.base_url)
+    stream = rlm.stream("Write a haiku about coding")
+    received: list[str] = []
+    with pytest.raises(openai.APIConnectionError) as info:  # the SDK's own error, unchanged
+        for token in stream:
+            received.append(token)
+    assert received  # some tokens arrived before the cut
+    assert recorder.names()[:2] == ["on_run_start", "on_llm_start"]
+    assert "on_error" in recorder.names()
+    assert recorder.of("on_error")[-1]["error"] is info.value
+    assert "on_run_end" not in recorder.names()
+    assert stream.result is None
+    assert list(stream) == []  # finished for good
+
+
+async def test_concurrent_aruns_of_two_rlms_stay_apart(server: OpenAIServer) -> None:
+    import asyncio
+
+    a, b = Recorder(), Recorder()
+    rlm_a = RLM.from_openai("gpt-4o", callbacks=[a], api_key=API_KEY, base_url=server.base_url)
+    rlm_b = RLM.from_openai("gpt-4o", callbacks=[b], api_key=API_KEY, base_url=server.base_url)
+    results = await asyncio.gather(
+        *(rlm.arun(f"{name} {i}") for i in range(3) for name, rlm in (("a", rlm_a), ("b", rlm_b)))
+    )
+    assert len(results) == 6 and all(r.answer for r in results)
+    assert sorted(kw["prompt"] for kw in a.of("on_llm_start")) == ["a 0", "a 1", "a 2"]
+    assert sorted(kw["prompt"] for kw in b.of("on_llm_start")) == ["b 0", "b 1", "b 2"]
+    # Every LLM call is the child of its own run.
+    runs = {kw["run_id"]: kw["prompt"] for kw in a.of("on_run_start")}
+    assert {runs[kw["parent_run_id"]] for kw in a.of("on_llm_start")} == {"a 0", "a 1", "a 2"}
+    assert all(runs[kw["parent_run_id"]] == kw["prompt"] for kw in a.of("on_llm_start"))
