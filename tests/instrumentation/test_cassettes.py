@@ -86,7 +86,10 @@ def _expected(path: str, request: dict[str, Any], status: int, body: str) -> dic
         return out
     data = json.loads(body)
     if path.endswith("/embeddings"):
-        out = {"gen_ai.response.model": data["model"], "gen_ai.usage.input_tokens": data["usage"]["prompt_tokens"]}
+        out = {
+            "gen_ai.response.model": data["model"],
+            "gen_ai.usage.input_tokens": data["usage"]["prompt_tokens"],
+        }
         if isinstance(data["data"][0]["embedding"], list):
             out["gen_ai.embeddings.dimension.count"] = len(data["data"][0]["embedding"])
         return out
@@ -142,10 +145,8 @@ async def test_replay(name: str, plain_instrumented: Otel) -> None:
             if is_async:
                 result = await result
             if request.get("stream"):
-                if is_async:
-                    _ = [c async for c in result]
-                else:
-                    _ = list(result)
+                chunks = [c async for c in result] if is_async else list(result)
+                assert chunks
         except openai.APIStatusError:
             assert status >= 400
     span = plain_instrumented.span()

@@ -27,7 +27,9 @@ def stream_args(**extra: Any) -> dict[str, Any]:
     }
 
 
-def test_completed_stream(instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool) -> None:
+def test_completed_stream(
+    instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool
+) -> None:
     server.queue_reply("one two three")
     stream = client.chat.completions.create(**stream_args())
     assert isinstance(stream, openai.Stream)  # the proxy still looks like the SDK's stream
@@ -49,7 +51,11 @@ def test_completed_stream(instrumented: Otel, client: openai.OpenAI, server: Ope
     assert span.status.status_code is StatusCode.UNSET
     if capture:
         assert json.loads(attrs["gen_ai.output.messages"]) == [
-            {"role": "assistant", "parts": [{"type": "text", "content": "one two three"}], "finish_reason": "stop"}
+            {
+                "role": "assistant",
+                "parts": [{"type": "text", "content": "one two three"}],
+                "finish_reason": "stop",
+            }
         ]
     else:
         assert "gen_ai.output.messages" not in attrs
@@ -61,7 +67,9 @@ def test_completed_stream(instrumented: Otel, client: openai.OpenAI, server: Ope
     assert per_chunk.explicit_bounds[0] == 0.01
 
 
-def test_break_inside_with_is_closed(plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer) -> None:
+def test_break_inside_with_is_closed(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
     server.queue_reply("a b c d e f g")
     with client.chat.completions.create(**stream_args()) as stream:
         for _ in stream:
@@ -74,7 +82,9 @@ def test_break_inside_with_is_closed(plain_instrumented: Otel, client: openai.Op
     assert "gen_ai.client.operation.time_per_output_chunk" not in plain_instrumented.metrics()
 
 
-def test_close_then_exit_ends_once(plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer) -> None:
+def test_close_then_exit_ends_once(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
     stream = client.chat.completions.create(**stream_args())
     next(stream)
     next(stream)
@@ -101,7 +111,7 @@ def test_abandoned_stream(plain_instrumented: Otel, client: openai.OpenAI, serve
 def test_cut_stream_is_error(plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer) -> None:
     server.queue_fault("cut_stream", after_chunks=2)
     seen = 0
-    with pytest.raises(Exception) as info:  # noqa: PT011 - whatever the SDK raises must pass through
+    with pytest.raises(Exception) as info:  # whatever the SDK raises must pass through
         for _ in client.chat.completions.create(**stream_args()):
             seen += 1
     span = plain_instrumented.span()
@@ -112,7 +122,9 @@ def test_cut_stream_is_error(plain_instrumented: Otel, client: openai.OpenAI, se
     assert span.status.status_code is StatusCode.ERROR
 
 
-def test_user_exception_inside_with(plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer) -> None:
+def test_user_exception_inside_with(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
     class Boom(Exception):
         pass
 
@@ -147,10 +159,14 @@ async def test_async_stream_completed_and_closed(
     assert dict(closed_by_close.attributes or {})["rlm.stream.chunk_count"] == 1
 
 
-def test_stream_tool_call_content(instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool) -> None:
+def test_stream_tool_call_content(
+    instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool
+) -> None:
     server.queue_reply(tool_calls=[{"name": "lookup", "arguments": '{"q": "x"}'}])
     chunks = list(client.chat.completions.create(**stream_args()))
-    call_id = next(c.choices[0].delta.tool_calls[0].id for c in chunks if c.choices and c.choices[0].delta.tool_calls)
+    call_id = next(
+        c.choices[0].delta.tool_calls[0].id for c in chunks if c.choices and c.choices[0].delta.tool_calls
+    )
     attrs = dict(instrumented.span().attributes or {})
     assert attrs["gen_ai.response.finish_reasons"] == ("tool_calls",)
     if capture:
@@ -163,7 +179,9 @@ def test_stream_tool_call_content(instrumented: Otel, client: openai.OpenAI, ser
         ]
 
 
-def test_stream_helper_one_span(plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer) -> None:
+def test_stream_helper_one_span(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
     server.queue_reply("helped")
     with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES) as stream:
         for _ in stream:
@@ -176,7 +194,9 @@ def test_stream_helper_one_span(plain_instrumented: Otel, client: openai.OpenAI,
     assert attrs["gen_ai.response.id"] == final.id
 
 
-def test_stream_helper_early_exit_is_closed(plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer) -> None:
+def test_stream_helper_early_exit_is_closed(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
     with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES) as stream:
         for _ in stream:
             break
@@ -184,7 +204,9 @@ def test_stream_helper_early_exit_is_closed(plain_instrumented: Otel, client: op
     assert attrs["rlm.stream.end_reason"] == "closed"
 
 
-async def test_async_stream_helper(plain_instrumented: Otel, aclient: openai.AsyncOpenAI, server: OpenAIServer) -> None:
+async def test_async_stream_helper(
+    plain_instrumented: Otel, aclient: openai.AsyncOpenAI, server: OpenAIServer
+) -> None:
     async with aclient.chat.completions.stream(model="gpt-4o", messages=MESSAGES) as stream:
         async for _ in stream:
             pass
@@ -205,7 +227,9 @@ def test_raw_response_stream(plain_instrumented: Otel, client: openai.OpenAI, se
     assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
 
 
-def test_legacy_completion_stream(plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer) -> None:
+def test_legacy_completion_stream(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
     server.queue_reply("streamed legacy")
     chunks = list(client.completions.create(model="gpt-3.5-turbo-instruct", prompt="x", stream=True))
     attrs = dict(plain_instrumented.span().attributes or {})

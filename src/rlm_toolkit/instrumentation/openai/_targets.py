@@ -152,7 +152,7 @@ def wrap_all(telemetry: Telemetry) -> int:
 def _chain(obj: Any) -> Iterator[Any]:
     while isinstance(obj, _PROXY):
         yield obj
-        obj = obj.__wrapped__
+        obj = getattr(obj, "__wrapped__", None)
 
 
 def unwrap_all() -> None:
