@@ -42,13 +42,21 @@ SCRIPT = textwrap.dedent(
         def on_llm_end(self, response, **kwargs):
             self.names.append("llm_end")
 
+    from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
+    import openai, wrapt
+
+    instrumented_before = OpenAIInstrumentor().is_instrumented_by_opentelemetry
     names = Names()
     with_cb = RLM.from_openai("gpt-4o", callbacks=[names], api_key=sys.argv[1], base_url=sys.argv[2])
     no_cb = RLM.from_openai("gpt-4o", api_key=sys.argv[1], base_url=sys.argv[2])
     first = with_cb.run("one")
     second = no_cb.run("two")
+    create = openai.resources.chat.completions.Completions.__dict__["create"]
     spans = exporter.get_finished_spans()
     print(json.dumps({
+        "instrumented": [instrumented_before, OpenAIInstrumentor().is_instrumented_by_opentelemetry],
+        "create_wrapped_once": isinstance(create, wrapt.FunctionWrapper)
+        and not isinstance(create.__wrapped__, wrapt.FunctionWrapper),
         "same_provider": trace.get_tracer_provider() is provider,
         "same_logger_provider": _logs.get_logger_provider() is logger_provider,
         "spans": [s.name for s in spans],
@@ -73,6 +81,8 @@ def test_rlm_exports_to_the_apps_global_providers_without_replacing_them() -> No
         )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
+    assert out["instrumented"] == [False, True]  # the first RLM instrumented openai ...
+    assert out["create_wrapped_once"]  # ... and the second did not wrap it again
     assert out["same_provider"] and out["same_logger_provider"]
     assert out["spans"] == ["chat gpt-4o", "invoke_agent rlm", "chat gpt-4o", "invoke_agent rlm"]
     assert out["callbacks"] == ["llm_start", "llm_end"]  # only the RLM with callbacks, only its run

@@ -151,3 +151,48 @@ def test_raise_on_error_false_returns_the_error(server: OpenAIServer) -> None:
     assert isinstance(result.error, openai.InternalServerError)
     assert (result.answer, result.iterations, result.model, result.usage.total_tokens) == ("", 0, "gpt-4o", 0)
     assert len(server.requests) == 1
+
+
+class _FakeSDKClient:
+    """Just the SDK surface the policy subclass relies on."""
+
+    max_retries = 3
+
+    def _calculate_retry_timeout(
+        self, remaining_retries: int, options: Any, response_headers: Any = None
+    ) -> float:
+        return 99.0  # the "SDK backoff": never used when the policy applies
+
+    def _parse_retry_after_header(self, headers: Any) -> float | None:
+        return None if headers is None else float(headers["retry-after"])
+
+    def copy(self) -> _FakeSDKClient:
+        return type(self)()
+
+
+class _Options:
+    def get_max_retries(self, default: int) -> int:
+        return default
+
+
+def test_policy_subclass_without_instrumentation_applies_the_policy() -> None:
+    from rlm_toolkit.runtime import _retry
+
+    cls = _retry._policy_class(_FakeSDKClient)
+    assert _retry._policy_class(_FakeSDKClient) is cls  # one class per SDK class
+    client = cls()
+    client._rlm_retry_policy = RetryPolicy(initial_delay=1.0, max_delay=3.0, jitter=0.0)
+    assert [client._calculate_retry_timeout(r, _Options()) for r in (3, 2, 1)] == [1.0, 2.0, 3.0]
+    assert client._calculate_retry_timeout(3, _Options(), {"retry-after": "5"}) == 5.0
+    assert client.with_options()._rlm_retry_policy is client._rlm_retry_policy
+
+
+def test_an_sdk_without_the_hook_keeps_its_own_backoff(caplog: pytest.LogCaptureFixture) -> None:
+    from rlm_toolkit.runtime import _retry
+
+    class NoHook:
+        pass
+
+    with caplog.at_level("DEBUG", logger="rlm_toolkit"):
+        assert _retry._policy_class(NoHook) is NoHook
+    assert "has no _calculate_retry_timeout; using its backoff" in caplog.text
