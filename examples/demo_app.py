@@ -36,6 +36,8 @@ def get_weather(city: str) -> str:
 
 
 def main() -> None:
+    if sys.stdout.isatty():  # let a human watch the offline model stream (no effect with a real key)
+        os.environ.setdefault("RLM_DEMO_TOKEN_DELAY", "0.03")
     offline = offline_if_no_key()
     client = OpenAI()
 

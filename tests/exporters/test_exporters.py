@@ -274,9 +274,9 @@ def test_tree_shows_model_tokens_cost_retries_and_errors() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0] == "── rlm-toolkit telemetry ──"
     assert lines[1] == "trace 000000000000… svc  3 spans  100 ms"
-    assert lines[2].startswith("└── demo") and lines[2].endswith("━" * 24 + "   100 ms")
+    assert lines[2].startswith("└── demo") and lines[2].endswith("━" * 24 + "  100 ms")
     assert lines[3].startswith("    ├── chat gpt-4o-mini ")
-    assert lines[3].endswith("50 ms  12 in / 30 out tok  $0.000120  2 attempts")
+    assert lines[3].endswith("50 ms  12→30 tok  $0.000120  2 attempts")
     assert lines[4] == "    │   └── ↻ retry 1/2 in 0.50 s (429 RateLimitError)"
     assert lines[5].startswith("    └── embeddings text-embedding-3-small ")
     assert lines[5].endswith("20 ms  ✗ APIConnectionError: Connection error.")

@@ -128,7 +128,7 @@ def test_default_is_a_trace_tree_on_stderr_plus_jsonl(
     tree = result.stderr[result.stderr.index("── rlm-toolkit telemetry ──") :].splitlines()
     assert tree[1].startswith("trace ") and "demo_app  6 spans" in tree[1]
     assert tree[2].startswith("└── demo ")
-    assert tree[3].startswith("    ├── chat gpt-4o-mini ") and " in / " in tree[3] and "$0.0000" in tree[3]
+    assert tree[3].startswith("    ├── chat gpt-4o-mini ") and " tok " in tree[3] and "$0.0000" in tree[3]
     assert any("embeddings text-embedding-3-small" in line for line in tree)
     assert tree[-1].startswith("Σ 5 LLM calls · ")
     spans = read_spans_jsonl(path)

@@ -16,7 +16,7 @@ from rich.tree import Tree
 
 from rlm_toolkit import attributes as rlm
 
-BAR_WIDTH = 24
+BAR_WIDTH = 24  # on consoles of 120+ columns; narrower ones get shorter bars
 _EXCEPTION_EVENT = "exception"
 
 
@@ -33,14 +33,14 @@ def _duration(span: ReadableSpan) -> int:
     return max((span.end_time or 0) - (span.start_time or 0), 0)
 
 
-def _bar(span: ReadableSpan, t0: int, total: int) -> Text:
+def _bar(span: ReadableSpan, t0: int, total: int, width: int) -> Text:
     start = (span.start_time or t0) - t0
-    offset = min(int(start / total * BAR_WIDTH), BAR_WIDTH - 1) if total else 0
-    length = max(1, round(_duration(span) / total * BAR_WIDTH)) if total else BAR_WIDTH
-    length = min(length, BAR_WIDTH - offset)
+    offset = min(int(start / total * width), width - 1) if total else 0
+    length = max(1, round(_duration(span) / total * width)) if total else width
+    length = min(length, width - offset)
     bar = Text("·" * offset, style="dim")
     bar.append("━" * length, style="red" if _failed(span) else "green")
-    bar.append("·" * (BAR_WIDTH - offset - length), style="dim")
+    bar.append("·" * (width - offset - length), style="dim")
     return bar
 
 
@@ -48,15 +48,16 @@ def _failed(span: ReadableSpan) -> bool:
     return span.status.status_code is StatusCode.ERROR
 
 
-def _label(span: ReadableSpan, depth: int, name_width: int, t0: int, total: int) -> Text:
+def _label(span: ReadableSpan, depth: int, name_width: int, t0: int, total: int, bar_width: int) -> Text:
     attrs: Mapping[str, Any] = span.attributes or {}
     failed = _failed(span)
-    text = Text(
+    text = Text()
+    text.append(
         span.name.ljust(max(name_width - 4 * depth, len(span.name))), style="bold red" if failed else "bold"
     )
     text.append("  ")
-    text.append_text(_bar(span, t0, total))
-    text.append(f" {_fmt_duration(_duration(span)):>8}")
+    text.append_text(_bar(span, t0, total, bar_width))
+    text.append(f" {_fmt_duration(_duration(span)):>7}")
     model = attrs.get(gen_ai_attributes.GEN_AI_RESPONSE_MODEL) or attrs.get(
         gen_ai_attributes.GEN_AI_REQUEST_MODEL
     )
@@ -65,15 +66,15 @@ def _label(span: ReadableSpan, depth: int, name_width: int, t0: int, total: int)
     tokens_in = attrs.get(gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS)
     tokens_out = attrs.get(gen_ai_attributes.GEN_AI_USAGE_OUTPUT_TOKENS)
     if tokens_in is not None or tokens_out is not None:
-        text.append(f"  {tokens_in or 0} in / {tokens_out or 0} out tok", style="magenta")
+        text.append(f"  {tokens_in or 0}→{tokens_out or 0} tok", style="magenta")
     cost = attrs.get(rlm.GEN_AI_USAGE_COST)
     if isinstance(cost, (int, float)):
         text.append(f"  ${cost:.6f}", style="yellow")
     ttfc = attrs.get(gen_ai_attributes.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
     chunks = attrs.get(rlm.RLM_STREAM_CHUNK_COUNT)
     if chunks is not None:
-        first = f", first after {float(ttfc) * 1000:.0f} ms" if isinstance(ttfc, (int, float)) else ""
-        text.append(f"  stream {chunks} chunks{first}", style="blue")
+        first = f", 1st {float(ttfc) * 1000:.0f} ms" if isinstance(ttfc, (int, float)) else ""
+        text.append(f"  stream ×{chunks}{first}", style="blue")
     attempts = attrs.get(rlm.RLM_REQUEST_ATTEMPTS)
     if isinstance(attempts, int) and attempts > 1:
         text.append(f"  {attempts} attempts", style="yellow")
@@ -111,7 +112,7 @@ def _event_label(event: Event) -> Text | None:
     return Text(f"• {event.name}", style="dim")
 
 
-def _trace_tree(spans: Sequence[ReadableSpan]) -> Tree:
+def _trace_tree(spans: Sequence[ReadableSpan], bar_width: int) -> Tree:
     by_id = {s.context.span_id: s for s in spans if s.context is not None}
     children: dict[int | None, list[ReadableSpan]] = defaultdict(list)
     for span in spans:
@@ -132,7 +133,7 @@ def _trace_tree(spans: Sequence[ReadableSpan]) -> Tree:
     t0 = min((s.start_time or 0) for s in spans)
     t1 = max((s.end_time or 0) for s in spans)
     total = max(t1 - t0, 1)
-    name_width = min(max(len(s.name) + 4 * d for s, d in order), 48)
+    name_width = min(max(len(s.name) + 4 * d for s, d in order), 44)
 
     first = spans[0]
     service = (first.resource.attributes if first.resource else {}).get(service_attributes.SERVICE_NAME, "")
@@ -144,7 +145,7 @@ def _trace_tree(spans: Sequence[ReadableSpan]) -> Tree:
     nodes: dict[int | None, Tree] = {None: tree}
     for span, depth in order:
         parent = span.parent.span_id if span.parent is not None and span.parent.span_id in by_id else None
-        node = nodes[parent].add(_label(span, depth, name_width, t0, total))
+        node = nodes[parent].add(_label(span, depth, name_width, t0, total, bar_width))
         for event in span.events:
             label = _event_label(event)
             if label is not None:
@@ -183,13 +184,14 @@ def _summary(spans: Sequence[ReadableSpan], dropped: int) -> Text:
     return text
 
 
-def build(spans: Sequence[ReadableSpan], dropped: int = 0) -> Group:
+def build(spans: Sequence[ReadableSpan], dropped: int = 0, width: int = 120) -> Group:
+    bar_width = BAR_WIDTH if width >= 120 else 12 if width >= 100 else 6
     traces: dict[int, list[ReadableSpan]] = defaultdict(list)
     for span in spans:
         traces[span.context.trace_id if span.context else 0].append(span)
     ordered = sorted(traces.values(), key=lambda group: min(s.start_time or 0 for s in group))
     title = Text("── rlm-toolkit telemetry ──", style="bold blue")
-    return Group(title, *(_trace_tree(group) for group in ordered), _summary(spans, dropped))
+    return Group(title, *(_trace_tree(group, bar_width) for group in ordered), _summary(spans, dropped))
 
 
 def print_traces(
@@ -197,13 +199,13 @@ def print_traces(
 ) -> None:
     console = Console(
         file=file,
-        width=width or (None if file.isatty() else 120),
+        width=width or (None if file.isatty() else 160),
         no_color=None if color is None else not color,
         force_terminal=color,
         highlight=False,
         soft_wrap=False,
     )
-    console.print(build(spans, dropped))
+    console.print(build(spans, dropped, console.width))
     file.flush()
 
 
@@ -212,6 +214,6 @@ def render_text(spans: Sequence[ReadableSpan], dropped: int = 0, *, width: int =
 
     buffer = io.StringIO()
     Console(file=buffer, width=width, no_color=True, highlight=False, soft_wrap=False).print(
-        build(spans, dropped)
+        build(spans, dropped, width)
     )
     return buffer.getvalue()

@@ -4,6 +4,7 @@ environment restore, off PYTHONPATH for grandchildren), then chains to the ``sit
 that would have run without us.
 """
 
+import importlib
 import os
 import sys
 
@@ -22,7 +23,7 @@ def _bootstrap() -> None:
         bootstrap()
     ours = sys.modules.pop("sitecustomize", None)
     try:
-        import sitecustomize  # noqa: F401 - the next one on sys.path, if any
+        importlib.import_module("sitecustomize")  # the next one on sys.path, if any
     except ModuleNotFoundError as exc:
         if exc.name != "sitecustomize":
             raise
