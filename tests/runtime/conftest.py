@@ -40,3 +40,15 @@ def telemetry() -> Iterator[Telemetry]:
     yield Telemetry(tracer_provider, logger_provider, spans, logs)
     tracer_provider.shutdown()
     logger_provider.shutdown()
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _undo_our_instrumentation() -> Iterator[None]:
+    """RLM instruments ``openai`` when nobody did; leave the process as these tests found it."""
+    from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
+
+    instrumentor = OpenAIInstrumentor()
+    was_instrumented = instrumentor.is_instrumented_by_opentelemetry
+    yield
+    if not was_instrumented and instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
