@@ -66,7 +66,9 @@ def usage_attrs(response: Any) -> dict[str, Any]:
     return out
 
 
-def test_chat_sync_whole_shape(instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool) -> None:
+def test_chat_sync_whole_shape(
+    instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool
+) -> None:
     server.queue_reply("Hi!")
     response = client.chat.completions.create(
         model="gpt-4o", messages=MESSAGES, temperature=0.5, max_tokens=20, seed=7, stop="END", top_p=0.9
@@ -119,7 +121,9 @@ def test_chat_sync_whole_shape(instrumented: Otel, client: openai.OpenAI, server
         assert details[0].span_id == span.context.span_id
 
 
-async def test_chat_async(instrumented: Otel, aclient: openai.AsyncOpenAI, server: OpenAIServer, capture: bool) -> None:
+async def test_chat_async(
+    instrumented: Otel, aclient: openai.AsyncOpenAI, server: OpenAIServer, capture: bool
+) -> None:
     server.queue_reply("Hi!")
     response = await aclient.chat.completions.create(model="gpt-4o", messages=MESSAGES, n=2)
     span = instrumented.span()
@@ -137,7 +141,11 @@ async def test_chat_async(instrumented: Otel, aclient: openai.AsyncOpenAI, serve
                 **content_attrs(capture, "Hi!"),
                 "gen_ai.output.messages": json.dumps(
                     [
-                        {"role": "assistant", "parts": [{"type": "text", "content": c.message.content}], "finish_reason": "stop"}
+                        {
+                            "role": "assistant",
+                            "parts": [{"type": "text", "content": c.message.content}],
+                            "finish_reason": "stop",
+                        }
                         for c in response.choices
                     ],
                     separators=(",", ":"),
@@ -149,7 +157,9 @@ async def test_chat_async(instrumented: Otel, aclient: openai.AsyncOpenAI, serve
     }
 
 
-def test_tool_calls_and_tool_definitions(instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool) -> None:
+def test_tool_calls_and_tool_definitions(
+    instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool
+) -> None:
     server.queue_reply(tool_calls=[{"name": "get_weather", "arguments": '{"city": "Paris"}'}])
     tools = [
         {
@@ -165,25 +175,36 @@ def test_tool_calls_and_tool_definitions(instrumented: Otel, client: openai.Open
         assert not any(k.startswith(("gen_ai.input", "gen_ai.output.messages", "gen_ai.tool")) for k in attrs)
         return
     assert json.loads(attrs["gen_ai.tool.definitions"]) == [
-        {"type": "function", "name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}
+        {
+            "type": "function",
+            "name": "get_weather",
+            "description": "Weather",
+            "parameters": {"type": "object"},
+        }
     ]
     assert json.loads(attrs["gen_ai.output.messages"]) == [
         {
             "role": "assistant",
-            "parts": [{"type": "tool_call", "id": call.id, "name": "get_weather", "arguments": '{"city": "Paris"}'}],
+            "parts": [
+                {"type": "tool_call", "id": call.id, "name": "get_weather", "arguments": '{"city": "Paris"}'}
+            ],
             "finish_reason": "tool_calls",
         }
     ]
 
 
-def test_tool_response_message_shape(instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool) -> None:
+def test_tool_response_message_shape(
+    instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool
+) -> None:
     server.queue_reply("Sunny")
     history = [
         {"role": "user", "content": "weather?"},
         {
             "role": "assistant",
             "content": None,
-            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "w", "arguments": "{}"}}],
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+            ],
         },
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
     ]
@@ -192,7 +213,10 @@ def test_tool_response_message_shape(instrumented: Otel, client: openai.OpenAI, 
     if capture:
         assert json.loads(attrs["gen_ai.input.messages"]) == [
             {"role": "user", "parts": [{"type": "text", "content": "weather?"}]},
-            {"role": "assistant", "parts": [{"type": "tool_call", "id": "call_1", "name": "w", "arguments": "{}"}]},
+            {
+                "role": "assistant",
+                "parts": [{"type": "tool_call", "id": "call_1", "name": "w", "arguments": "{}"}],
+            },
             {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1", "response": "sunny"}]},
         ]
     else:
@@ -221,7 +245,9 @@ def test_generator_messages_reach_the_sdk_intact(
         assert "gen_ai.input.messages" not in attrs
 
 
-def test_error_404_propagates_unchanged(instrumented: Otel, client: openai.OpenAI, server: OpenAIServer) -> None:
+def test_error_404_propagates_unchanged(
+    instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
     server.queue_fault("not_found")
     with pytest.raises(openai.NotFoundError) as info:
         client.chat.completions.create(model="gpt-nope", messages=MESSAGES)
@@ -271,7 +297,9 @@ def test_parse_helper(instrumented: Otel, client: openai.OpenAI, server: OpenAIS
     assert attrs["gen_ai.response.id"] == result.id
 
 
-def test_legacy_completions(instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool) -> None:
+def test_legacy_completions(
+    instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool
+) -> None:
     server.queue_reply("done")
     response = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say done", max_tokens=5)
     span = instrumented.span()
@@ -282,7 +310,9 @@ def test_legacy_completions(instrumented: Otel, client: openai.OpenAI, server: O
     assert attrs["gen_ai.response.finish_reasons"] == (response.choices[0].finish_reason,)
     assert attrs["gen_ai.usage.input_tokens"] == response.usage.prompt_tokens
     if capture:
-        assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": "done"}]
+        assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"] == [
+            {"type": "text", "content": "done"}
+        ]
 
 
 def test_embeddings(instrumented: Otel, client: openai.OpenAI, server: OpenAIServer) -> None:

@@ -86,7 +86,9 @@ def test_peer_instrumentation_both_work(otel: Otel, client: openai.OpenAI, serve
         assert (ours.name, theirs.name) == ("chat gpt-4o", "peer chat")
         assert ours.parent is not None and ours.parent.span_id == theirs.context.span_id
         rlm_toolkit.uninstrument()
-        assert patched()["openai.resources.chat.completions.completions.Completions.create"] == 1  # the peer's
+        assert (
+            patched()["openai.resources.chat.completions.completions.Completions.create"] == 1
+        )  # the peer's
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
         assert [s.name for s in otel.spans()][2:] == ["peer chat"]
     finally:
@@ -194,7 +196,9 @@ def test_instrument_with_callbacks(otel: Otel, client: openai.OpenAI, server: An
             self.ends.append(response)
 
     seen = Seen()
-    rlm_toolkit.instrument(tracer_provider=otel.tracer_provider, logger_provider=otel.logger_provider, callbacks=[seen])
+    rlm_toolkit.instrument(
+        tracer_provider=otel.tracer_provider, logger_provider=otel.logger_provider, callbacks=[seen]
+    )
     try:
         assert bridge.global_callbacks() == (seen,)
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES)

@@ -12,9 +12,13 @@ from rlm_toolkit.testing import OpenAIServer
 from .conftest import Otel
 
 
-def test_responses_create(instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool) -> None:
+def test_responses_create(
+    instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool
+) -> None:
     server.queue_reply("Bonjour")
-    response = client.responses.create(model="gpt-4o", input="Say hello", instructions="French", max_output_tokens=50)
+    response = client.responses.create(
+        model="gpt-4o", input="Say hello", instructions="French", max_output_tokens=50
+    )
     span = instrumented.span()
     assert span.name == "chat gpt-4o"
     attrs = dict(span.attributes or {})
@@ -54,13 +58,19 @@ async def test_responses_stream_async(
     assert attrs["gen_ai.response.id"] == final.id
     assert attrs["gen_ai.usage.output_tokens"] == final.usage.output_tokens
     if capture:
-        assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": "streamed"}]
+        assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"] == [
+            {"type": "text", "content": "streamed"}
+        ]
 
 
-def test_responses_tool_call(instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool) -> None:
+def test_responses_tool_call(
+    instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool
+) -> None:
     server.queue_reply(tool_calls=[{"name": "f", "arguments": "{}"}])
     response = client.responses.create(
-        model="gpt-4o", input="call f", tools=[{"type": "function", "name": "f", "parameters": {"type": "object"}}]
+        model="gpt-4o",
+        input="call f",
+        tools=[{"type": "function", "name": "f", "parameters": {"type": "object"}}],
     )
     attrs = dict(instrumented.span().attributes or {})
     assert attrs["gen_ai.response.finish_reasons"] == ("tool_calls",)
@@ -74,7 +84,9 @@ def test_responses_tool_call(instrumented: Otel, client: openai.OpenAI, server: 
         ]
 
 
-def test_responses_parse_and_stream_helper(plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer) -> None:
+def test_responses_parse_and_stream_helper(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
     class Answer(BaseModel):
         value: int
 

@@ -67,7 +67,9 @@ def test_sync_retry(plain_instrumented: Otel, spy: PayloadSpy, client: openai.Op
     check_retry(plain_instrumented, spy)
 
 
-async def test_async_retry(plain_instrumented: Otel, spy: PayloadSpy, aclient: openai.AsyncOpenAI, server: Any) -> None:
+async def test_async_retry(
+    plain_instrumented: Otel, spy: PayloadSpy, aclient: openai.AsyncOpenAI, server: Any
+) -> None:
     server.queue_fault("rate_limit", retry_after=0.01)
     await aclient.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     check_retry(plain_instrumented, spy)

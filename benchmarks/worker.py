@@ -1,0 +1,176 @@
+"""Measure one instrumentation against the bare SDK and the bare OTel floor, in ONE process.
+
+Rounds are interleaved (sdk, instrumented, floor, sdk, instrumented, floor, ...) so drift on a
+shared machine hits every mode alike; each figure is the median over rounds of CPU time
+(``time.process_time``) and wall time per call. Prints one JSON document on stdout.
+
+Runs in any venv that has ``openai`` and the OTel SDK: ours, or a peer's (see run.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import importlib
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import workload
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind
+
+
+class _DropSpans(SpanExporter):
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+class _DropLogs(LogRecordExporter):
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def providers() -> tuple[TracerProvider, MeterProvider, LoggerProvider]:
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(_DropSpans()))
+    mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    lp = LoggerProvider()
+    lp.add_log_record_processor(SimpleLogRecordProcessor(_DropLogs()))
+    return tp, mp, lp
+
+
+def floor_fn(tp: TracerProvider, mp: MeterProvider) -> Callable[[], None]:
+    """The least any GenAI instrumentation must do per call: one span, three metric records."""
+    tracer = tp.get_tracer("floor")
+    meter = mp.get_meter("floor")
+    duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s")
+    tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}")
+    attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": workload.MODEL,
+    }
+    tin = {**attrs, "gen_ai.token.type": "input"}
+    tout = {**attrs, "gen_ai.token.type": "output"}
+
+    def once() -> None:
+        start = time.perf_counter()
+        span = tracer.start_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=attrs)
+        span.set_attribute("gen_ai.usage.input_tokens", 21)
+        span.set_attribute("gen_ai.usage.output_tokens", 8)
+        span.end()
+        duration.record(time.perf_counter() - start, attrs)
+        tokens.record(21, tin)
+        tokens.record(8, tout)
+
+    return once
+
+
+def _time(fn: Callable[[], None], calls: int) -> tuple[float, float]:
+    gc.collect()
+    gc.disable()
+    try:
+        c0, w0 = time.process_time(), time.perf_counter()
+        for _ in range(calls):
+            fn()
+        return (time.process_time() - c0) / calls, (time.perf_counter() - w0) / calls
+    finally:
+        gc.enable()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--instrumentor", required=True, help="module:Class of a BaseInstrumentor")
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply call counts (quick runs: 0.2)")
+    args = ap.parse_args()
+
+    module, _, cls = args.instrumentor.partition(":")
+    instrumentor = getattr(importlib.import_module(module), cls)()
+    tp, mp, lp = providers()
+
+    client, aclient = workload.sync_client(), workload.async_client()
+    loop = asyncio.new_event_loop()
+
+    def n(k: int) -> int:
+        return max(3, int(k * args.scale))
+
+    workloads: dict[str, tuple[Callable[[], None], int]] = {
+        "chat": (lambda: workload.chat(client), n(300)),
+        "stream_10": (lambda: workload.stream(client, 10), n(100)),
+        "stream_100": (lambda: workload.stream(client, 100), n(20)),
+        "async_chat": (lambda: loop.run_until_complete(workload.achat(aclient)), n(300)),
+        "embeddings": (lambda: workload.embed(client), n(300)),
+    }
+    for fn, _ in workloads.values():  # warm up imports and caches in both modes
+        fn()
+    instrumentor.instrument(tracer_provider=tp, meter_provider=mp, logger_provider=lp)
+    for fn, _ in workloads.values():
+        fn()
+    instrumentor.uninstrument()
+
+    samples: dict[str, dict[str, list[tuple[float, float]]]] = {
+        w: {"sdk": [], "instrumented": []} for w in workloads
+    }
+    floor_samples: list[tuple[float, float]] = []
+    floor = floor_fn(tp, mp)
+    for _ in range(args.rounds):
+        for name, (fn, calls) in workloads.items():
+            samples[name]["sdk"].append(_time(fn, calls))
+        instrumentor.instrument(tracer_provider=tp, meter_provider=mp, logger_provider=lp)
+        try:
+            for name, (fn, calls) in workloads.items():
+                samples[name]["instrumented"].append(_time(fn, calls))
+        finally:
+            instrumentor.uninstrument()
+        floor_samples.append(_time(floor, n(2000)))
+
+    def med(xs: list[tuple[float, float]], i: int) -> float:
+        return statistics.median(x[i] for x in xs) * 1e6
+
+    result: dict[str, Any] = {
+        "instrumentor": args.instrumentor,
+        "python": sys.version.split()[0],
+        "floor_cpu_us": med(floor_samples, 0),
+        "workloads": {},
+    }
+    for name, modes in samples.items():
+        sdk_cpu, ins_cpu = med(modes["sdk"], 0), med(modes["instrumented"], 0)
+        sdk_wall, ins_wall = med(modes["sdk"], 1), med(modes["instrumented"], 1)
+        # Paired per-round differences are less noisy than a difference of medians.
+        added = statistics.median(
+            (i[0] - s[0]) * 1e6 for s, i in zip(modes["sdk"], modes["instrumented"], strict=True)
+        )
+        result["workloads"][name] = {
+            "sdk_cpu_us": sdk_cpu,
+            "instrumented_cpu_us": ins_cpu,
+            "added_cpu_us": added,
+            "sdk_wall_us": sdk_wall,
+            "added_wall_us": ins_wall - sdk_wall,
+        }
+    w = result["workloads"]
+    result["added_cpu_per_chunk_us"] = (w["stream_100"]["added_cpu_us"] - w["stream_10"]["added_cpu_us"]) / 90
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
