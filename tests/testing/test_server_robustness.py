@@ -247,3 +247,17 @@ def test_an_internal_bug_is_a_500_and_the_server_goes_on(
         assert info.value.status_code == 500 and info.value.type == "server_error"
         assert client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}]).choices
     assert any(r.exc_info and "bug in an endpoint" in str(r.exc_info[1]) for r in caplog.records)
+
+
+def test_answers_are_not_held_back_by_nagle(server: OpenAIServer) -> None:
+    """Headers and body are two small writes; without TCP_NODELAY each answer waits ~40 ms."""
+    import statistics
+    import time
+
+    with openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0) as client:
+        timings = []
+        for _ in range(15):
+            started = time.perf_counter()
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+            timings.append(time.perf_counter() - started)
+    assert statistics.median(timings) < 0.02
