@@ -231,3 +231,25 @@ def test_queue_fault_validation(server: OpenAIServer) -> None:
         "malformed_sse",
         "no_usage",
     } == FAULT_KINDS
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "responses", "completions"])
+def test_stream_faults_on_every_streaming_endpoint(
+    server: OpenAIServer, client: openai.OpenAI, endpoint: str
+) -> None:
+    def stream() -> list[object]:
+        if endpoint == "chat":
+            return list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
+        if endpoint == "responses":
+            return list(client.responses.create(model="m", input="hello", stream=True))
+        return list(client.completions.create(model="m", prompt="hello", stream=True))
+
+    server.queue_fault("cut_stream", after_chunks=2)
+    with pytest.raises(openai.APIConnectionError):
+        stream()
+    server.queue_fault("malformed_sse", after_chunks=2)
+    with pytest.raises(json.JSONDecodeError):
+        stream()
+    complete = stream()
+    assert len(complete) > 4
+    assert [r.fault for r in server.requests] == ["cut_stream", "malformed_sse", None]
