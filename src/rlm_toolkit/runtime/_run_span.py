@@ -7,6 +7,7 @@ its children. Prompt and result travel to in-process callbacks only through
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -96,13 +97,20 @@ class RunSpan:
             return None
         return trace.format_trace_id(ctx.trace_id)
 
-    def finish(self, result: RLMResult) -> None:
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def finish(self, result: RLMResult, extra: Mapping[str, Any] | None = None) -> None:
+        """End the span as a success; ``extra``: more attributes (e.g. a stream's end reason)."""
         if self._ended:
             return
         self._ended = True
         try:
             span = self.span
             if span.is_recording():
+                if extra:
+                    span.set_attributes(extra)
                 span.set_attributes(
                     {
                         gen_ai.GEN_AI_USAGE_INPUT_TOKENS: result.usage.prompt_tokens,
@@ -130,13 +138,15 @@ class RunSpan:
         except Exception as exc:
             contain("runtime: end run span", exc)
 
-    def fail(self, error: BaseException) -> None:
+    def fail(self, error: BaseException, extra: Mapping[str, Any] | None = None) -> None:
         if self._ended:
             return
         self._ended = True
         try:
             span = self.span
             if span.is_recording():
+                if extra:
+                    span.set_attributes(extra)
                 span.set_attribute(error_attributes.ERROR_TYPE, type(error).__qualname__)
                 span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
             payload = None

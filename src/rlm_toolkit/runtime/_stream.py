@@ -1,7 +1,23 @@
-"""``RLM.stream``: the answer's text tokens as they arrive, then an :class:`RLMResult`."""
+"""``RLM.stream``: the answer's text tokens as they arrive, then an :class:`RLMResult`.
+
+The run ends exactly once, whichever way the stream is left, with the same end reasons the
+instrumentation's stream proxies use (``rlm.stream.end_reason`` on the run span):
+
+* ``completed`` -- iterated to the end: ``on_run_end`` with the whole answer;
+* ``closed`` -- ``close()`` or leaving a ``with`` block (e.g. ``break``) before the end:
+  ``on_run_end`` with the text received so far;
+* ``error`` -- an exception while iterating (re-raised unchanged), or leaving the ``with``
+  block by an exception: the run span fails, ``on_error``;
+* ``abandoned`` -- garbage-collected unfinished: like ``closed``, from a ``weakref.finalize``
+  on the stream object (never ``__del__``), so an abandoned stream still ends its run.
+
+In every case the inner SDK stream is closed (its HTTP response released) and its LLM span ends
+with the same reason.
+"""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -9,20 +25,39 @@ from typing import Any
 
 from opentelemetry.trace import Tracer
 
+from rlm_toolkit._safety import contain
+from rlm_toolkit.attributes import (
+    RLM_STREAM_END_REASON,
+    STREAM_END_ABANDONED,
+    STREAM_END_CLOSED,
+    STREAM_END_COMPLETED,
+    STREAM_END_ERROR,
+)
+from rlm_toolkit.genai import stream_state_of
 from rlm_toolkit.runtime._calls import STREAM_ARGS, ChunkAccumulator
 from rlm_toolkit.runtime._drive import build_result
 from rlm_toolkit.runtime._result import RLMResult
 from rlm_toolkit.runtime._run_span import RunSpan
 
 
-class RLMStream:
-    """Iterator of text deltas of one run; ``result`` is set once the stream is finished.
+class _StreamRun:
+    """The state of one streamed run. The finalizer holds this, never the :class:`RLMStream`."""
 
-    The run span and the streamed chat call start on the first ``next()``. Each step re-enters
-    the RLM's scope and makes the run span current for just that step, so nothing is attached
-    across yields. Closing early (``close()``, leaving a ``with`` block) ends the call and the
-    run with the text received so far.
-    """
+    __slots__ = (
+        "_acc",
+        "_capture",
+        "_chunks",
+        "_client",
+        "_context",
+        "_messages",
+        "_model",
+        "_prompt",
+        "_run",
+        "_scoped",
+        "_tracer",
+        "done",
+        "result",
+    )
 
     def __init__(
         self,
@@ -34,7 +69,7 @@ class RLMStream:
         messages: list[dict[str, Any]],
         scoped: Callable[[], AbstractContextManager[Any]],
         tracer: Tracer,
-        capture: bool = False,
+        capture: bool,
     ) -> None:
         self._client = client
         self._model = model
@@ -47,15 +82,11 @@ class RLMStream:
         self._run: RunSpan | None = None
         self._chunks: Any = None
         self._acc = ChunkAccumulator()
-        self._done = False
+        self.done = False
         self.result: RLMResult | None = None
 
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        if self._done:
-            raise StopIteration
+    def step(self) -> str | None:
+        """The next text delta; ``None`` once the stream is exhausted (the run is then ended)."""
         with self._scoped():
             try:
                 if self._run is None:
@@ -71,37 +102,117 @@ class RLMStream:
                         delta = self._acc.add(chunk)
                         if delta is not None:
                             return delta
-                self._finish()
             except BaseException as exc:
-                self._done = True
-                self._close_chunks()
-                if self._run is not None:
-                    self._run.fail(exc)
+                self.end(STREAM_END_ERROR, exc)
                 raise
-        raise StopIteration
+        self.end(STREAM_END_COMPLETED)
+        return None
 
-    def _close_chunks(self) -> None:
-        close = getattr(self._chunks, "close", None)
-        if close is not None:
-            close()
+    def end(self, reason: str, exc: BaseException | None = None) -> None:
+        """End the inner stream and the run, once; ``exc`` (with ``error``) fails the run."""
+        if self.done:
+            return
+        self.done = True
+        with self._scoped():
+            self._end_inner(reason, exc)
+            run = self._run
+            if exc is not None:
+                if run is not None:
+                    run.fail(exc, {RLM_STREAM_END_REASON: reason})
+                return
+            try:
+                completions = [self._acc.completion()] if run is not None else []
+                content = completions[0].content if completions else ""
+                self.result = build_result(
+                    self._model, content, completions, run.trace_id if run is not None else None
+                )
+            except Exception as error:
+                contain("runtime: stream result", error)
+                self.result = RLMResult(answer="".join(self._acc.parts), model=self._model)
+            if run is not None:
+                run.finish(self.result, {RLM_STREAM_END_REASON: reason})
 
-    def _finish(self) -> None:
-        self._done = True
-        completion = self._acc.completion()
-        run = self._run
-        self.result = build_result(
-            self._model, completion.content, [completion], run.trace_id if run else None
+    def _end_inner(self, reason: str, exc: BaseException | None) -> None:
+        chunks = self._chunks
+        if chunks is None:
+            return
+        self._chunks = None
+        try:
+            # End the LLM span with our reason first (``close()`` alone would say "closed").
+            inner = stream_state_of(chunks)
+            if inner is not None:
+                inner.end(reason, exc)
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        except Exception as error:
+            contain("runtime: close inner stream", error)
+
+
+class RLMStream:
+    """Iterator of the text deltas of one run; ``result`` is set once the stream has ended.
+
+    The run span and the streamed chat call start on the first ``next()``. Each step re-enters
+    the RLM's scope and makes the run span current for just that step, so nothing is attached
+    across yields. The run ends exactly once: at the end of the iteration, on ``close()`` or
+    leaving a ``with`` block (with the text received so far), on an error (re-raised after
+    ``on_error``), or when the stream is garbage-collected unfinished (end reason
+    ``abandoned``).
+    """
+
+    def __init__(
+        self,
+        *,
+        client: Any,
+        model: str,
+        prompt: str,
+        context: str | None,
+        messages: list[dict[str, Any]],
+        scoped: Callable[[], AbstractContextManager[Any]],
+        tracer: Tracer,
+        capture: bool = False,
+    ) -> None:
+        self._state = _StreamRun(
+            client=client,
+            model=model,
+            prompt=prompt,
+            context=context,
+            messages=messages,
+            scoped=scoped,
+            tracer=tracer,
+            capture=capture,
         )
-        if run is not None:
-            run.finish(self.result)
+        self._finalizer = weakref.finalize(self, self._state.end, STREAM_END_ABANDONED)
+        self._finalizer.atexit = False  # at interpreter exit the exporters may already be gone
+
+    @property
+    def result(self) -> RLMResult | None:
+        """The run's result once the stream has ended without an error, else ``None``."""
+        return self._state.result
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        state = self._state
+        if state.done:
+            raise StopIteration
+        try:
+            delta = state.step()
+        finally:
+            if state.done:
+                self._finalizer.detach()
+        if delta is None:
+            raise StopIteration
+        return delta
+
+    def _end(self, reason: str, exc: BaseException | None = None) -> None:
+        self._finalizer.detach()
+        self._state.end(reason, exc)
 
     def close(self) -> None:
         """Stop early: close the HTTP stream and end the run with the text received so far."""
-        if self._done:
-            return
-        with self._scoped():
-            self._close_chunks()
-            self._finish()
+        self._end(STREAM_END_CLOSED)
 
     def __enter__(self) -> RLMStream:
         return self
@@ -109,4 +220,7 @@ class RLMStream:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        if exc is None:
+            self._end(STREAM_END_CLOSED)
+        else:
+            self._end(STREAM_END_ERROR, exc)
