@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rlm_toolkit._safety import contain
+
 if TYPE_CHECKING:
     import openai
 
@@ -92,19 +94,28 @@ class _PolicyMixin:
     def _calculate_retry_timeout(
         self, remaining_retries: int, options: Any, response_headers: Any = None
     ) -> float:
-        args = (remaining_retries, options, response_headers)
+        delay = _policy_timeout(self, remaining_retries, options, response_headers)
+        # This override shadows the SDK method the instrumentation hooks, so report the retry
+        # (and the delay really used) through its supported hook.
+        _report(self, delay, remaining_retries, options, response_headers)
+        return delay
 
-        def policy_timeout(*call_args: Any, **_: Any) -> float:
-            return _policy_timeout(self, *call_args)
 
-        # The instrumentation reports retries from a wrapt wrapper on the SDK's method, which
-        # this override shadows. Run that wrapper around OUR computation, so it still fires
-        # and records the delay really used.
-        inherited = super()._calculate_retry_timeout  # type: ignore[misc]
+def _report(client: Any, delay: float, remaining_retries: int, options: Any, headers: Any) -> None:
+    try:
+        from rlm_toolkit.instrumentation.openai import _hooks
+
+        report = getattr(_hooks, "report_retry", None)
+        if report is not None:
+            report(client, delay, remaining_retries, options, headers)
+            return
+        # Until report_retry lands: run the instrumentation's wrapt wrapper around our delay.
+        inherited = getattr(super(_PolicyMixin, client), "_calculate_retry_timeout", None)
         hook = getattr(inherited, "_self_wrapper", None)
         if callable(hook):
-            return float(hook(policy_timeout, self, args, {}))
-        return policy_timeout(*args)
+            hook(lambda *a, **k: delay, client, (remaining_retries, options, headers), {})
+    except Exception as exc:
+        contain("runtime: report retry", exc)
 
 
 _CLASSES: dict[type, type] = {}

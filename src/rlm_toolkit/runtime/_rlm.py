@@ -67,6 +67,7 @@ class RLM:
         *,
         tracer_provider: Any = None,
         logger_provider: Any = None,
+        strategy: Strategy | None = None,
         **client_options: Any,
     ) -> RLM:
         """An RLM over ``openai.OpenAI`` (and ``openai.AsyncOpenAI`` for :meth:`arun`).
@@ -76,10 +77,15 @@ class RLM:
         :class:`RetryPolicy`). What you leave out comes from the SDK's environment variables
         (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ...), as for ``openai.OpenAI()``. The clients
         are created on first use, so a missing key is reported by the first run.
+        ``strategy``: how a run turns the prompt into LLM calls (default: one direct call).
         """
         kwargs, policy = split_options(client_options)
         rlm = cls(
-            model=model, callbacks=callbacks, tracer_provider=tracer_provider, logger_provider=logger_provider
+            model=model,
+            callbacks=callbacks,
+            tracer_provider=tracer_provider,
+            logger_provider=logger_provider,
+            strategy=strategy,
         )
         rlm._client_factory = lambda: _retry.build_sync_client(policy, kwargs)
         rlm._async_factory = lambda: _retry.build_async_client(policy, kwargs)
