@@ -13,6 +13,7 @@ from __future__ import annotations
 from rlm_toolkit.callbacks._base import AsyncBaseCallback, BaseCallback
 from rlm_toolkit.callbacks._console import ConsoleCallback
 from rlm_toolkit.callbacks._exporter import CallbackSpanExporter
+from rlm_toolkit.callbacks._extract import SpanError
 from rlm_toolkit.callbacks._file_log import FileLogCallback
 from rlm_toolkit.callbacks._log_processor import CallbackLogRecordProcessor
 from rlm_toolkit.callbacks._metrics import MetricsCallback
@@ -30,6 +31,7 @@ __all__ = [
     "FileLogCallback",
     "LLMResponse",
     "MetricsCallback",
+    "SpanError",
     "StreamingCallback",
     "Usage",
 ]

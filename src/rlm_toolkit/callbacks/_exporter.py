@@ -5,6 +5,10 @@ callback never delays the app (it only delays this exporter's batches). It also 
 trace. Content comes from span attributes only (captured messages, if any): the in-process
 payload is gone by export time. ``rlm.retry`` span events become ``on_retry``; token events
 are not span events, so ``on_token`` is never replayed.
+
+Failures are reported once, like the processor does: ``on_error`` on the innermost failed span,
+not again on an ancestor that failed with the same error type and message (a parent exported in
+a later batch is still matched: reported failures wait in a capped table for their parent).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from opentelemetry.trace import format_span_id
 from rlm_toolkit import attributes as rlm
 from rlm_toolkit._safety import contain
 from rlm_toolkit.callbacks import _dispatch, _extract
+from rlm_toolkit.callbacks._failures import Failure, FailureTable, already_told, describe
 
 _START, _EVENT, _END = 0, 1, 2
 
@@ -32,6 +37,7 @@ class CallbackSpanExporter(SpanExporter):
         from rlm_toolkit.callbacks._bridge import validate_callbacks
 
         self._callbacks = validate_callbacks(callbacks)
+        self._failures = FailureTable()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
@@ -45,14 +51,17 @@ class CallbackSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
     def _timeline(self, spans: Sequence[ReadableSpan]) -> list[tuple[str, dict[str, Any]]]:
-        items: list[tuple[int, int, int, str, dict[str, Any]]] = []
+        items: list[tuple[int, int, int, str, dict[str, Any], ReadableSpan]] = []
         for seq, span in enumerate(spans):
             attrs = span.attributes or {}
             operation = attrs.get(g.GEN_AI_OPERATION_NAME)
-            if not isinstance(operation, str) or _extract.kind(operation) is None:
-                continue
             start = span.start_time or 0
-            items.append((start, _START, -seq, *_extract.start_event(span, None, operation)))
+            end = span.end_time or start
+            if not isinstance(operation, str) or _extract.kind(operation) is None:
+                if span.parent is not None:  # carries its children's failures up to its parent
+                    items.append((end, _END, seq, "", {}, span))
+                continue
+            items.append((start, _START, -seq, *_extract.start_event(span, None, operation), span))
             for event in span.events:
                 if event.name == rlm.EVENT_RETRY:
                     kwargs = _extract.retry_kwargs(event.attributes or {}, None)
@@ -63,13 +72,39 @@ class CallbackSpanExporter(SpanExporter):
                         timestamp=event.timestamp / 1e9,
                         span=span,
                     )
-                    items.append((event.timestamp, _EVENT, seq, "on_retry", kwargs))
-            end = span.end_time or start
-            items.append((end, _END, seq, *_extract.end_event(span, None, operation)))
+                    items.append((event.timestamp, _EVENT, seq, "on_retry", kwargs, span))
+            items.append((end, _END, seq, *_extract.end_event(span, None, operation), span))
         # Ties: the SDK exports a child before its parent, so at equal times a later-listed span
         # starts first and an earlier-listed one ends first.
         items.sort(key=lambda item: item[:3])
-        return [(name, kwargs) for _, _, _, name, kwargs in items]
+        timeline: list[tuple[str, dict[str, Any]]] = []
+        for _, phase, _, name, kwargs, span in items:
+            if phase != _END:
+                timeline.append((name, kwargs))
+                continue
+            timeline.extend(self._ended(span, name, kwargs))
+        return timeline
+
+    def _ended(
+        self, span: ReadableSpan, name: str, kwargs: dict[str, Any]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The events of one span's end, with failures reported once (see ``_failures``)."""
+        context, parent = span.context, span.parent
+        earlier = self._failures.take(context.span_id) if context is not None else []
+        events: list[tuple[str, dict[str, Any]]] = []
+        if name == "on_error":
+            error_type, message = describe(span)
+            mine = Failure(None, error_type, message, ())
+            if not already_told(mine, earlier):
+                events.append((name, kwargs))
+            if kwargs.get("operation") == _extract.RUN_OPERATION:
+                events.append(_extract.run_failed_event(kwargs))
+            earlier.append(Failure(None, error_type, message, self._callbacks))
+        elif name:
+            events.append((name, kwargs))
+        if parent is not None:
+            self._failures.file(parent.span_id, earlier)
+        return events
 
     def shutdown(self) -> None:
         pass

@@ -287,7 +287,13 @@ def end_event(span: ReadableSpan, payload: Payload | None, operation: str) -> tu
         output = messages(payload.output_messages if payload else None, attrs, g.GEN_AI_OUTPUT_MESSAGES)
         result = message_text(output[0]) if output else None
     kw["result"] = result
+    kw["error"] = None
     return "on_run_end", kw
+
+
+def run_failed_event(error_kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``on_run_end(result=None, error=...)`` for a failed run span, from its ``on_error`` keywords."""
+    return "on_run_end", {**error_kwargs, "result": None}
 
 
 # -- point events (log records and span events) ---------------------------------------------

@@ -9,6 +9,11 @@ Routing: in ``on_start`` the processor reads ``current_scope()`` (it runs on the
 thread) and stores, keyed by span id, the callbacks that see this span (its own fixed ones,
 the global ones and the scope's). ``on_end`` pops the entry, so the per-span dict holds only
 spans that are live right now. No context is attached across start/end.
+
+Once per failure: ``on_error`` fires on the innermost span that failed; a failure is handed up
+to the parent span while it is live (through spans of other kinds too), and an ancestor that
+fails with the same error does not tell the same callbacks again (see ``_failures``). A failed
+run span still ends with ``on_run_end(result=None, error=...)``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as g
 
 from rlm_toolkit._safety import contain
 from rlm_toolkit.callbacks import _dispatch, _extract, _registry
+from rlm_toolkit.callbacks._failures import Failure, FailureTable, already_told, describe, not_in
 from rlm_toolkit.genai._context import current_payload, current_scope
 
 
@@ -33,6 +39,7 @@ class SpanEntry:
     callbacks: tuple[Any, ...]
     operation: str
     model: str | None
+    parent_id: int = 0
 
 
 def merge(*groups: Sequence[Any]) -> tuple[Any, ...]:
@@ -71,23 +78,36 @@ class CallbackSpanProcessor(SpanProcessor):
 
         self._fixed = validate_callbacks(callbacks)
         self._spans: dict[int, SpanEntry] = {}
+        # Live spans of other kinds under a live GenAI span (span id -> parent id), so a failure
+        # reaches the run span through, say, an app's own span in between.
+        self._links: dict[int, int] = {}
+        self._failures = FailureTable()
         _registry.register_span_processor(self)
 
     def entry(self, span_id: int) -> SpanEntry | None:
         return self._spans.get(span_id)
 
+    def _live(self, span_id: int) -> bool:
+        return span_id in self._spans or span_id in self._links
+
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
             attrs = span.attributes or {}
             operation = attrs.get(g.GEN_AI_OPERATION_NAME)
+            parent = span.parent
+            parent_id = parent.span_id if parent is not None else 0
             if not isinstance(operation, str) or _extract.kind(operation) is None:
+                if parent_id and (self._spans or self._links) and self._live(parent_id):
+                    self._links[span.context.span_id] = parent_id
                 return
             callbacks = routed_callbacks(self._fixed)
             if not callbacks:
+                if parent_id and self._live(parent_id):
+                    self._links[span.context.span_id] = parent_id
                 return
             model = attrs.get(g.GEN_AI_REQUEST_MODEL)
             self._spans[span.context.span_id] = SpanEntry(
-                callbacks, operation, model if isinstance(model, str) else None
+                callbacks, operation, model if isinstance(model, str) else None, parent_id
             )
             name, kwargs = _extract.start_event(span, current_payload(), operation)
         except Exception as exc:
@@ -100,19 +120,46 @@ class CallbackSpanProcessor(SpanProcessor):
         context = span.context
         if context is None:
             return
-        entry = self._spans.pop(context.span_id, None)
+        span_id = context.span_id
+        entry = self._spans.pop(span_id, None)
         if entry is None:
+            if self._links:
+                parent_id = self._links.pop(span_id, None)
+                if parent_id is not None:
+                    self._hand_up(parent_id, self._failures.take(span_id))
             return
+        calls: list[tuple[tuple[Any, ...], str, dict[str, Any]]] = []
         try:
-            name, kwargs = _extract.end_event(span, current_payload(), entry.operation)
+            payload = current_payload()
+            name, kwargs = _extract.end_event(span, payload, entry.operation)
+            earlier = self._failures.take(span_id)
+            if name == "on_error":
+                error_type, message = describe(span)
+                mine = Failure(payload.error if payload is not None else None, error_type, message, ())
+                told = already_told(mine, earlier)
+                tell = not_in(entry.callbacks, told)
+                calls.append((tell, name, kwargs))
+                if _extract.kind(entry.operation) == "run":
+                    calls.append((entry.callbacks, *_extract.run_failed_event(kwargs)))
+                earlier.append(Failure(mine.error, error_type, message, told + tell))
+            else:
+                calls.append((entry.callbacks, name, kwargs))
+            self._hand_up(entry.parent_id, earlier)
         except Exception as exc:
             contain("CallbackSpanProcessor.on_end", exc)
             return
-        for cb in entry.callbacks:
-            _dispatch.call(cb, name, kwargs)
+        for callbacks, method, kw in calls:
+            for cb in callbacks:
+                _dispatch.call(cb, method, kw)
+
+    def _hand_up(self, parent_id: int, failures: list[Failure]) -> None:
+        if failures and parent_id and self._live(parent_id):
+            self._failures.file(parent_id, failures)
 
     def shutdown(self) -> None:
         self._spans.clear()
+        self._links.clear()
+        self._failures.clear()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Wait for async callbacks still running on the background loop."""
