@@ -155,3 +155,32 @@ def test_global_callbacks_see_events_outside_any_scope(otel: Otel) -> None:
     token.token = "t"
     _emit(otel, "rlm.llm.token", {"rlm.token.index": 3}, token)
     assert [(n, kw["token"], kw["index"]) for n, kw in cb.events] == [("on_token", "t", 3)]
+
+
+def test_token_index_is_the_events_index_passed_through(otel: Otel) -> None:
+    """``index`` is the record's 0-based ``rlm.token.index`` as emitted (not recounted by the
+    bridge: the producer skips non-text chunks), ``None`` when absent or not an int."""
+
+    class Indexed:  # not a BaseCallback; names only the keywords it wants
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, Any]] = []
+
+        def on_token(self, token: str, index: Any) -> None:
+            self.seen.append((token, index))
+
+    cb = Indexed()
+    with use_scope(Scope(callbacks=(cb,))):
+        span = otel.tracer.start_span("chat m", attributes={"gen_ai.operation.name": "chat"})
+        for text, attrs in [
+            ("a", {"rlm.token.index": 0}),
+            ("b", {"rlm.token.index": 1}),
+            ("d", {"rlm.token.index": 3}),  # a gap stays a gap
+            ("e", {}),
+            ("f", {"rlm.token.index": "4"}),
+            ("g", {"rlm.token.index": True}),
+        ]:
+            token = Payload()
+            token.token = text
+            _emit(otel, "rlm.llm.token", attrs, token, span)
+        span.end()
+    assert cb.seen == [("a", 0), ("b", 1), ("d", 3), ("e", None), ("f", None), ("g", None)]

@@ -44,7 +44,11 @@ class BaseCallback:
         """An LLM call started; ``prompt`` is the last user message, ``messages`` all of them."""
 
     def on_token(self, token: str, **kwargs: Any) -> Any:
-        """A streamed text delta reached the app (``index``: its chunk's position in the stream)."""
+        """A streamed text token (delta) reached the app.
+
+        ``index`` is its 0-based position among the stream's text tokens (the event's
+        ``rlm.token.index``; ``None`` if the producer gave none); ``run_id`` is the LLM span's id.
+        """
 
     def on_llm_end(self, response: LLMResponse, **kwargs: Any) -> Any:
         """An LLM call succeeded (never called for a failed call: see :meth:`on_error`)."""
@@ -86,7 +90,7 @@ class AsyncBaseCallback(BaseCallback):
         """An LLM call started."""
 
     async def on_token(self, token: str, **kwargs: Any) -> Any:
-        """A streamed text delta reached the app."""
+        """A streamed text token reached the app (``index``: 0-based, see BaseCallback)."""
 
     async def on_llm_end(self, response: LLMResponse, **kwargs: Any) -> Any:
         """An LLM call succeeded."""

@@ -40,7 +40,13 @@ def event_kwargs(
         token = payload.token if payload is not None else None
         if token is None:
             return None
-        return {"token": token, "index": attrs.get(rlm.RLM_TOKEN_INDEX)}
+        # ``rlm.token.index``: the 0-based position of this text token among the stream's text
+        # tokens, as the producer counted it (passed through, never recounted here).
+        index = attrs.get(rlm.RLM_TOKEN_INDEX)
+        return {
+            "token": token,
+            "index": index if isinstance(index, int) and not isinstance(index, bool) else None,
+        }
     if event_name == rlm.EVENT_RETRY:
         error = payload.error if payload is not None and payload.error is not None else exception
         return _extract.retry_kwargs(attrs, error)
