@@ -307,3 +307,91 @@ def test_tree_per_trace_and_bounded() -> None:
     out.truncate(0)
     exporter.force_flush()
     assert "1 spans not shown (limit reached)" in out.getvalue()
+
+
+def record_rlm_run(provider: TracerProvider, *, fail: bool = False) -> None:
+    """An RLM run span carrying its children's usage totals, over a chat and an embeddings call."""
+    from opentelemetry.trace import set_span_in_context
+
+    tracer = provider.get_tracer("rlm")
+    run = tracer.start_span(
+        "invoke_agent rlm",
+        start_time=T0,
+        attributes={
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.agent.name": "rlm",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.usage.input_tokens": 14,
+            "gen_ai.usage.output_tokens": 30,
+            "gen_ai.usage.cost": 0.00012,
+        },
+    )
+    ctx = set_span_in_context(run)
+    chat = tracer.start_span(
+        "chat gpt-4o-mini",
+        context=ctx,
+        kind=SpanKind.CLIENT,
+        start_time=T0 + 10 * MS,
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.usage.input_tokens": 12,
+            "gen_ai.usage.output_tokens": 30,
+            "gen_ai.usage.cost": 0.00012,
+        },
+    )
+    if fail:
+        chat.set_status(Status(StatusCode.ERROR, "boom"))
+        run.set_status(Status(StatusCode.ERROR, "boom"))
+    chat.end(end_time=T0 + 50 * MS)
+    embeddings = tracer.start_span(
+        "embeddings text-embedding-3-small",
+        context=ctx,
+        kind=SpanKind.CLIENT,
+        start_time=T0 + 60 * MS,
+        attributes={
+            "gen_ai.operation.name": "embeddings",
+            "gen_ai.request.model": "text-embedding-3-small",
+            "gen_ai.usage.input_tokens": 2,
+            "gen_ai.usage.cost": 0.00000004,
+        },
+    )
+    embeddings.end(end_time=T0 + 70 * MS)
+    run.end(end_time=T0 + 100 * MS)
+
+
+def test_tree_summary_counts_llm_calls_not_the_run_span_that_totals_them() -> None:
+    exporter = ConsoleTreeExporter(width=160)
+    memory = InMemorySpanExporter()
+    provider = make_provider(memory)
+    record_rlm_run(provider)
+    lines = exporter.render(memory.get_finished_spans()).splitlines()
+    assert lines[0] == "── rlm-toolkit telemetry ──"
+    assert lines[1] == "trace 000000000000… svc  3 spans  100 ms"
+    # The run row shows its own totals (model in its name is not repeated) ...
+    assert lines[2].startswith("└── invoke_agent rlm ")
+    assert lines[2].endswith("  100 ms  gpt-4o-mini  14→30 tok  $0.000120")
+    assert lines[3].startswith("    ├── chat gpt-4o-mini ") and lines[3].endswith(
+        "40 ms  12→30 tok  $0.000120"
+    )
+    # ... embeddings show input tokens only, and a sub-micro-dollar cost is not printed as $0.000000.
+    assert lines[4].startswith("    └── embeddings text-embedding-3-small ")
+    assert lines[4].endswith("10 ms  2 tok in  <$0.000001")
+    # ... and the summary counts the two LLM calls once: 12+2 in, 30 out, not doubled by the run.
+    assert lines[5] == "Σ 2 LLM calls · 14 in / 30 out tokens · $0.000120"
+    assert len(lines) == 6
+
+
+def test_tree_summary_counts_a_failure_once_and_wrapped_llm_spans_once() -> None:
+    memory = InMemorySpanExporter()
+    provider = make_provider(memory)
+    record_rlm_run(provider, fail=True)  # the run fails because its chat call failed: one error
+    tracer = provider.get_tracer("framework")
+    inner = {"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 5}
+    with (
+        tracer.start_as_current_span("chat wrapper", attributes={"gen_ai.operation.name": "chat"}),
+        tracer.start_as_current_span("chat gpt-4o-mini", attributes=inner),
+    ):
+        pass
+    text = ConsoleTreeExporter(width=160).render(memory.get_finished_spans())
+    assert text.splitlines()[-1] == "Σ 3 LLM calls · 19 in / 30 out tokens · $0.000120 · 1 error"

@@ -18,6 +18,23 @@ from rlm_toolkit import attributes as rlm
 
 BAR_WIDTH = 24  # on consoles of 120+ columns; narrower ones get shorter bars
 _EXCEPTION_EVENT = "exception"
+_OPERATION = gen_ai_attributes.GenAiOperationNameValues
+#: Operations that are one model call each: the summary counts (and sums the usage of) these
+#: only, so a run/agent span carrying its children's totals is not counted twice.
+LLM_OPERATIONS = frozenset(
+    op.value
+    for op in (
+        _OPERATION.CHAT,
+        _OPERATION.TEXT_COMPLETION,
+        _OPERATION.GENERATE_CONTENT,
+        _OPERATION.EMBEDDINGS,
+    )
+)
+_SpanKey = tuple[int, int]
+
+
+def _fmt_cost(cost: float) -> str:
+    return "<$0.000001" if 0 < cost < 0.0000005 else f"${cost:.6f}"
 
 
 def _fmt_duration(nanos: int) -> str:
@@ -65,11 +82,14 @@ def _label(span: ReadableSpan, depth: int, name_width: int, t0: int, total: int,
         text.append(f"  {model}", style="cyan")
     tokens_in = attrs.get(gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS)
     tokens_out = attrs.get(gen_ai_attributes.GEN_AI_USAGE_OUTPUT_TOKENS)
-    if tokens_in is not None or tokens_out is not None:
+    if attrs.get(gen_ai_attributes.GEN_AI_OPERATION_NAME) == _OPERATION.EMBEDDINGS.value:
+        if tokens_in is not None:  # embeddings have no output tokens
+            text.append(f"  {tokens_in} tok in", style="magenta")
+    elif tokens_in is not None or tokens_out is not None:
         text.append(f"  {tokens_in or 0}→{tokens_out or 0} tok", style="magenta")
     cost = attrs.get(rlm.GEN_AI_USAGE_COST)
     if isinstance(cost, (int, float)):
-        text.append(f"  ${cost:.6f}", style="yellow")
+        text.append(f"  {_fmt_cost(float(cost))}", style="yellow")
     ttfc = attrs.get(gen_ai_attributes.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
     chunks = attrs.get(rlm.RLM_STREAM_CHUNK_COUNT)
     if chunks is not None:
@@ -155,26 +175,57 @@ def _trace_tree(spans: Sequence[ReadableSpan], bar_width: int) -> Tree:
     return tree
 
 
-def _summary(spans: Sequence[ReadableSpan], dropped: int) -> Text:
-    calls = tokens_in = tokens_out = errors = retries = 0
-    cost = 0.0
+def _key(span: ReadableSpan) -> _SpanKey | None:
+    return (span.context.trace_id, span.context.span_id) if span.context is not None else None
+
+
+def _is_llm_call(span: ReadableSpan) -> bool:
+    attrs: Mapping[str, Any] = span.attributes or {}
+    operation = attrs.get(gen_ai_attributes.GEN_AI_OPERATION_NAME)
+    if operation is None:  # an instrumentation that does not name operations: go by usage
+        return gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS in attrs
+    return operation in LLM_OPERATIONS
+
+
+def _innermost(spans: Sequence[ReadableSpan], selected: Sequence[ReadableSpan]) -> list[ReadableSpan]:
+    """The ``selected`` spans none of whose descendants (in ``spans``) is also selected.
+
+    An LLM span wrapping another (e.g. a framework's chat span around the SDK call) is one call,
+    and a run that fails because its LLM call failed is one error: count the innermost only.
+    """
+    parent_of: dict[_SpanKey, _SpanKey] = {}
     for span in spans:
+        key = _key(span)
+        if key is not None and span.parent is not None:
+            parent_of[key] = (key[0], span.parent.span_id)
+    covered: set[_SpanKey] = set()
+    for span in selected:
+        key = _key(span)
+        seen: set[_SpanKey] = set()
+        while key is not None and key in parent_of and key not in seen:
+            seen.add(key)
+            key = parent_of[key]
+            covered.add(key)
+    return [s for s in selected if _key(s) not in covered]
+
+
+def _summary(spans: Sequence[ReadableSpan], dropped: int) -> Text:
+    calls = _innermost(spans, [s for s in spans if _is_llm_call(s)])
+    tokens_in = tokens_out = 0
+    cost = 0.0
+    for span in calls:
         attrs: Mapping[str, Any] = span.attributes or {}
-        if (
-            gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS in attrs
-            or gen_ai_attributes.GEN_AI_REQUEST_MODEL in attrs
-        ):
-            calls += 1
         tokens_in += int(attrs.get(gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS) or 0)
         tokens_out += int(attrs.get(gen_ai_attributes.GEN_AI_USAGE_OUTPUT_TOKENS) or 0)
         value = attrs.get(rlm.GEN_AI_USAGE_COST)
         cost += float(value) if isinstance(value, (int, float)) else 0.0
-        errors += _failed(span)
-        retries += sum(1 for e in span.events if e.name == rlm.EVENT_RETRY)
+    errors = len(_innermost(spans, [s for s in spans if _failed(s)]))
+    retries = sum(1 for span in spans for e in span.events if e.name == rlm.EVENT_RETRY)
     text = Text("Σ ", style="bold")
-    text.append(f"{calls} LLM call{'s' if calls != 1 else ''} · {tokens_in} in / {tokens_out} out tokens")
+    count = len(calls)
+    text.append(f"{count} LLM call{'s' if count != 1 else ''} · {tokens_in} in / {tokens_out} out tokens")
     if cost:
-        text.append(f" · ${cost:.6f}", style="yellow")
+        text.append(f" · {_fmt_cost(cost)}", style="yellow")
     if retries:
         text.append(f" · {retries} retr{'ies' if retries != 1 else 'y'}", style="yellow")
     if errors:
