@@ -233,3 +233,20 @@ async def test_concurrent_aruns_of_two_rlms_stay_apart(server: OpenAIServer) -> 
     runs = {kw["run_id"]: kw["prompt"] for kw in a.of("on_run_start")}
     assert {runs[kw["parent_run_id"]] for kw in a.of("on_llm_start")} == {"a 0", "a 1", "a 2"}
     assert all(runs[kw["parent_run_id"]] == kw["prompt"] for kw in a.of("on_llm_start"))
+
+
+async def test_arun_streams_to_a_token_consumer_too(server: OpenAIServer) -> None:
+    tokens = TokenRecorder()
+    rlm = RLM.from_openai("gpt-4o", callbacks=[tokens], api_key=API_KEY, base_url=server.base_url)
+    result = await rlm.arun("Write a haiku about coding")
+    assert [(b.get("stream"), b.get("stream_options")) for b in bodies(server)] == [
+        (True, {"include_usage": True})
+    ]
+    server.reset()
+    assert result == expected_result(
+        reference(server, "Write a haiku about coding"), trace_id=result.trace_id
+    )
+    assert len(tokens.tokens) > 1 and "".join(tokens.tokens) == result.answer
+    names = tokens.names()
+    assert names[:2] == ["on_run_start", "on_llm_start"] and names[-2:] == ["on_llm_end", "on_run_end"]
+    assert set(names[2:-2]) == {"on_token"}

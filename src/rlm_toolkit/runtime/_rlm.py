@@ -228,8 +228,17 @@ def _make_scope(callbacks: Sequence[Any] | None, tracer_provider: Any, logger_pr
 
 
 def _ensure_instrumented() -> None:
-    """Instrument ``openai`` with the default providers unless someone already did (idempotent)."""
+    """Instrument ``openai`` with the default providers unless someone already did (idempotent).
+
+    Marked implicit, so a later explicit ``rlm_toolkit.instrument(...)`` replaces it.
+    """
     try:
+        from rlm_toolkit import _instrument
+
+        ensure = getattr(_instrument, "ensure_instrumented", None)
+        if ensure is not None:
+            ensure()
+            return
         from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
 
         instrumentor = OpenAIInstrumentor()
