@@ -176,8 +176,10 @@ class RLM:
     def stream(self, prompt: str, context: str | None = None) -> RLMStream:
         """Iterate the answer's text tokens as they arrive; ``.result`` holds the RLMResult after.
 
-        One streamed chat call. Use it in a ``with`` block or iterate to the end so the run
-        span ends; an error while iterating is re-raised after ``on_error``.
+        One streamed chat call, made on the first ``next()``. The run ends exactly once: at the
+        end of the iteration, on ``close()``/leaving a ``with`` block (with the text so far), on
+        an error (re-raised unchanged after ``on_error``), or -- as ``abandoned`` -- when the
+        stream is garbage-collected unfinished. A ``with`` block ends it deterministically.
         """
         _check_prompt(prompt, context)
         return RLMStream(
