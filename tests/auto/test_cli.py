@@ -258,3 +258,39 @@ def test_jsonl_only_prints_no_tree(app: Path, tmp_path: Path) -> None:
     assert (result.returncode, result.stdout, result.stderr) == (0, "app ran\n", "")
     (span,) = read_spans_jsonl(out)
     assert (span.name, span.resource.attributes["service.name"]) == ("work", "app")
+
+
+UNTOUCHED_PROBE = (
+    "import os, sys\n"
+    "from opentelemetry import trace\n"
+    "with trace.get_tracer('app').start_as_current_span('work'):\n"
+    "    pass\n"
+    "print(type(trace.get_tracer_provider()).__name__, 'openai' in sys.modules,\n"
+    "      os.environ.get('PYTHONPATH'), os.environ.get('OTEL_SERVICE_NAME'),\n"
+    "      sorted(k for k in os.environ if k.startswith('RLM_')))\n"
+)
+
+
+def test_otel_sdk_disabled_runs_the_app_untouched(tmp_path: Path) -> None:
+    from rlm_toolkit.auto.cli import BOOTSTRAP_DIR
+
+    app = tmp_path / "probe.py"
+    app.write_text(UNTOUCHED_PROBE)
+    untouched = "ProxyTracerProvider False None None []\n"
+    # Through the CLI: no bootstrap, no variables; flags that would need more (a Honeycomb key)
+    # are not an error, because nothing will be exported anyway.
+    env = env_without_telemetry(OTEL_SDK_DISABLED="TRUE")
+    result = cli("--to", "honeycomb", "--jsonl", str(tmp_path / "x.jsonl"), sys.executable, str(app), env=env)
+    assert (result.returncode, result.stdout, result.stderr) == (0, untouched, "")
+    assert not (tmp_path / "x.jsonl").exists()
+    # The bootstrap honours it too (e.g. a --propagate grandchild whose parent disabled the SDK).
+    env = env_without_telemetry(OTEL_SDK_DISABLED="true", PYTHONPATH=BOOTSTRAP_DIR)
+    result = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, env=env, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("ProxyTracerProvider False ")
+    # Control: without the switch the same bootstrap does instrument (SDK provider, openai loaded).
+    env.pop("OTEL_SDK_DISABLED")
+    result = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("TracerProvider True ")
+    assert TREE in result.stderr

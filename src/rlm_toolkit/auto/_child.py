@@ -21,7 +21,7 @@ from typing import Any
 
 from rlm_toolkit import environment_variables as ev
 from rlm_toolkit._safety import contain
-from rlm_toolkit.auto._config import ConfigError, Settings, resolve
+from rlm_toolkit.auto._config import ConfigError, Settings, resolve, sdk_disabled
 from rlm_toolkit.auto._providers import Telemetry, build_telemetry
 
 PREFIX = "rlm-instrument: "
@@ -121,10 +121,15 @@ def _install_exit_hooks(telemetry: Telemetry, timeout: float) -> None:
 
 
 def bootstrap() -> Telemetry | None:
-    """Set up telemetry for this process from the environment; never raises."""
+    """Set up telemetry for this process from the environment; never raises.
+
+    Does nothing (returns None) when ``OTEL_SDK_DISABLED=true``.
+    """
     env = os.environ
     telemetry: Telemetry | None = None
     try:
+        if sdk_disabled(env):  # the standard off switch: no providers, no instrumentation
+            return None
         settings = resolve(env)
         telemetry = build_telemetry(settings)
         from opentelemetry import _logs, metrics, trace

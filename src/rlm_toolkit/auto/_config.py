@@ -21,6 +21,7 @@ from opentelemetry.sdk.environment_variables import (
     OTEL_EXPORTER_OTLP_ENDPOINT,
     OTEL_EXPORTER_OTLP_HEADERS,
     OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_SDK_DISABLED,
 )
 
 from rlm_toolkit import environment_variables as ev
@@ -42,6 +43,11 @@ _EXPORTER_VARS = {
 
 class ConfigError(ValueError):
     """Bad user input; the message is one line naming the problem and the fix."""
+
+
+def sdk_disabled(env: Mapping[str, str]) -> bool:
+    """``OTEL_SDK_DISABLED=true`` (case-insensitive, as the SDK reads it): no telemetry at all."""
+    return env.get(OTEL_SDK_DISABLED, "").strip().lower() == "true"
 
 
 def signal_var(signal: str, suffix: str) -> str:

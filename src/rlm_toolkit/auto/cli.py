@@ -41,6 +41,7 @@ from rlm_toolkit.auto._config import (
     parse_callback_specs,
     parse_exporters,
     resolve,
+    sdk_disabled,
     signal_var,
 )
 from rlm_toolkit.version import __version__
@@ -70,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run COMMAND (e.g. `python app.py`, `python -m pkg`, a console script) with OpenTelemetry "
         "tracing, metrics and events for the openai SDK -- no code change. With no endpoint and no exporter "
         "configured, a trace tree is printed on stderr when the program exits. Standard OTEL_* variables are "
-        "honoured; a flag overrides the variable named in its help.",
+        "honoured; a flag overrides the variable named in its help. OTEL_SDK_DISABLED=true runs COMMAND untouched "
+        "(no telemetry, other flags ignored).",
         epilog="examples:\n"
         f"  {PROG} python app.py\n"
         f"  {PROG} --to jaeger python -m mypkg\n"
@@ -242,6 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.command = command
     if not command:
         _fail(f"missing command to run (e.g. {PROG} python app.py)")
+    if sdk_disabled(os.environ):
+        # The standard off switch: run the command untouched (no bootstrap, no variables set),
+        # whatever the other flags say -- e.g. a --to honeycomb in a Makefile, without a key in CI.
+        _exec(command, dict(os.environ))
     try:
         env = child_environment(args, os.environ)
         settings = resolve(env)
@@ -249,6 +255,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_callback_class(spec)
     except ConfigError as exc:
         _fail(str(exc))
+    _exec(command, env)
+
+
+def _exec(command: list[str], env: dict[str, str]) -> NoReturn:
     executable = _resolve_command(command, env)
     sys.stdout.flush()
     sys.stderr.flush()
