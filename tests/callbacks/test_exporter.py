@@ -86,6 +86,8 @@ def test_replay_a_saved_trace_in_time_order() -> None:
         "RateLimitError",
         "gpt-4o",
     )
+    assert (retry["run_id"], retry["parent_run_id"]) == (cb.events[1][1]["run_id"], run_id)
+    assert retry["start_time"] == retry["timestamp"]
     assert str(cb.events[7][1]["error"]) == "APIConnectionError: connection refused"
     assert cb.events[-1][1]["run_id"] == run_id
 

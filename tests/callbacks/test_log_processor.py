@@ -50,7 +50,12 @@ def test_retry_token_and_memory_events_whole_shape(otel: Otel) -> None:
         recall.extra = {"query": "who?", "results": ["remember me"]}
         _emit(otel, "rlm.memory.recall", {}, recall)
     run_id = format_span_id(span.context.span_id)
-    events = [(name, {k: v for k, v in kw.items() if k != "timestamp"}) for name, kw in cb.events]
+    on_span = {"run_id": run_id, "parent_run_id": None, "model": "gpt-4o", "operation": "chat", "span": span}
+    nowhere = {"run_id": None, "parent_run_id": None, "model": None, "operation": None, "span": None}
+    events = [
+        (name, {k: v for k, v in kw.items() if k not in ("timestamp", "start_time")})
+        for name, kw in cb.events
+    ]
     assert events[1:5] == [
         (
             "on_retry",
@@ -62,13 +67,11 @@ def test_retry_token_and_memory_events_whole_shape(otel: Otel) -> None:
                 "retry_after_s": 0.25,
                 "status_code": 429,
                 "error_type": "RateLimitError",
-                "run_id": run_id,
-                "model": "gpt-4o",
-                "operation": "chat",
+                **on_span,
             },
         ),
-        ("on_token", {"token": "Hel", "index": 0, "run_id": run_id, "model": "gpt-4o", "operation": "chat"}),
-        ("on_token", {"token": "lo", "index": 1, "run_id": run_id, "model": "gpt-4o", "operation": "chat"}),
+        ("on_token", {"token": "Hel", "index": 0, **on_span}),
+        ("on_token", {"token": "lo", "index": 1, **on_span}),
         ("on_llm_end", events[4][1]),
     ]
     assert events[5:] == [
@@ -77,9 +80,7 @@ def test_retry_token_and_memory_events_whole_shape(otel: Otel) -> None:
             {
                 "content": "remember me",
                 "extra": {"content": "remember me"},
-                "run_id": None,
-                "model": None,
-                "operation": None,
+                **nowhere,
             },
         ),
         (
@@ -88,13 +89,16 @@ def test_retry_token_and_memory_events_whole_shape(otel: Otel) -> None:
                 "query": "who?",
                 "results": ["remember me"],
                 "extra": {"query": "who?", "results": ["remember me"]},
-                "run_id": None,
-                "model": None,
-                "operation": None,
+                **nowhere,
             },
         ),
     ]
     assert all(isinstance(kw["timestamp"], float) for _, kw in cb.events[1:4])
+    assert all(
+        kw["start_time"] == kw["timestamp"]
+        for name, kw in cb.events
+        if name != "on_llm_start" and name != "on_llm_end"
+    )
     # The exported records carry no token text.
     token_records = [r for r in otel.logs.get_finished_logs() if r.log_record.event_name == "rlm.llm.token"]
     assert [dict(r.log_record.attributes or {}) for r in token_records] == [
@@ -184,3 +188,22 @@ def test_token_index_is_the_events_index_passed_through(otel: Otel) -> None:
             _emit(otel, "rlm.llm.token", attrs, token, span)
         span.end()
     assert cb.seen == [("a", 0), ("b", 1), ("d", 3), ("e", None), ("f", None), ("g", None)]
+
+
+def test_point_events_carry_the_span_and_its_parent(otel: Otel) -> None:
+    cb = Recorder()
+    with use_scope(Scope(callbacks=(cb,))):
+        run = otel.tracer.start_span("invoke_agent rlm", attributes={"gen_ai.operation.name": "invoke_agent"})
+        chat = otel.tracer.start_span(
+            "chat m", context=set_span_in_context(run), attributes={"gen_ai.operation.name": "chat"}
+        )
+        token = Payload()
+        token.token = "x"
+        _emit(otel, "rlm.llm.token", {"rlm.token.index": 0}, token, chat)
+        _emit(otel, "rlm.retry", RETRY_ATTRS, None, chat)
+        chat.end()
+        run.end()
+    point = [kw for name, kw in cb.events if name in ("on_token", "on_retry")]
+    assert [(kw["run_id"], kw["parent_run_id"], kw["span"]) for kw in point] == [
+        (format_span_id(chat.context.span_id), format_span_id(run.context.span_id), chat)
+    ] * 2

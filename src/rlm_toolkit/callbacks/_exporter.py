@@ -67,9 +67,11 @@ class CallbackSpanExporter(SpanExporter):
                     kwargs = _extract.retry_kwargs(event.attributes or {}, None)
                     kwargs.update(
                         run_id=format_span_id(span.context.span_id) if span.context else None,
+                        parent_run_id=format_span_id(span.parent.span_id) if span.parent else None,
                         model=attrs.get(g.GEN_AI_REQUEST_MODEL),
                         operation=operation,
                         timestamp=event.timestamp / 1e9,
+                        start_time=event.timestamp / 1e9,
                         span=span,
                     )
                     items.append((event.timestamp, _EVENT, seq, "on_retry", kwargs, span))

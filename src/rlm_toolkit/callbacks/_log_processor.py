@@ -85,10 +85,18 @@ class CallbackLogRecordProcessor(LogRecordProcessor):
             )
             if kwargs is None:
                 return
+            timestamp = (record.timestamp or record.observed_timestamp or 0) / 1e9
             kwargs["run_id"] = format_span_id(span_id) if span_id else None
-            kwargs["model"] = entry.model if entry is not None else None
-            kwargs["operation"] = entry.operation if entry is not None else None
-            kwargs["timestamp"] = (record.timestamp or record.observed_timestamp or 0) / 1e9
+            if entry is not None:
+                kwargs["parent_run_id"] = format_span_id(entry.parent_id) if entry.parent_id else None
+                kwargs["model"], kwargs["operation"], kwargs["span"] = (
+                    entry.model,
+                    entry.operation,
+                    entry.span,
+                )
+            else:
+                kwargs["parent_run_id"] = kwargs["model"] = kwargs["operation"] = kwargs["span"] = None
+            kwargs["timestamp"] = kwargs["start_time"] = timestamp
         except Exception as exc:
             contain("CallbackLogRecordProcessor.on_emit", exc)
             return

@@ -40,6 +40,8 @@ class SpanEntry:
     operation: str
     model: str | None
     parent_id: int = 0
+    #: The live span, for events that happen while it runs (``on_token``, ``on_retry``).
+    span: Any = None
 
 
 def merge(*groups: Sequence[Any]) -> tuple[Any, ...]:
@@ -107,7 +109,7 @@ class CallbackSpanProcessor(SpanProcessor):
                 return
             model = attrs.get(g.GEN_AI_REQUEST_MODEL)
             self._spans[span.context.span_id] = SpanEntry(
-                callbacks, operation, model if isinstance(model, str) else None, parent_id
+                callbacks, operation, model if isinstance(model, str) else None, parent_id, span
             )
             name, kwargs = _extract.start_event(span, current_payload(), operation)
         except Exception as exc:
