@@ -384,3 +384,30 @@ def test_exporter_matches_a_parent_from_a_later_batch() -> None:
         ("on_run_end", "s1"),
     ]
     assert len(exporter._failures) == 0
+
+
+def test_builtins_report_a_failed_run_once(stack: Stack, server: OpenAIServer, tmp_path: Any) -> None:
+    import io
+
+    from rich.console import Console
+
+    from rlm_toolkit.callbacks import ConsoleCallback, FileLogCallback
+
+    out = io.StringIO()
+    console = ConsoleCallback(verbose=True, console=Console(file=out, width=200, color_system=None))
+    file_log = FileLogCallback(tmp_path / "log.jsonl")
+    server.queue_fault("bad_request")
+    with pytest.raises(openai.BadRequestError):
+        make_rlm(server, stack, [console, file_log]).run("Hello!")
+    file_log.close()
+    lines = out.getvalue().splitlines()
+    assert [line.split(" ")[0] for line in lines] == ["▶", "→", "✗", "■"]
+    assert lines[2].startswith("✗ chat gpt-4o · BadRequestError: Error code: 400")
+    assert lines[3].startswith("■ run failed · BadRequestError · ")
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [(r["event"], r["operation"], r.get("error_type")) for r in records] == [
+        ("run_start", "invoke_agent", None),
+        ("llm_start", "chat", None),
+        ("error", "chat", "BadRequestError"),
+        ("run_end", "invoke_agent", "BadRequestError"),
+    ]

@@ -130,5 +130,12 @@ class ConsoleCallback(BaseCallback):
             self._line(f"[bold cyan]▶ run[/] prompt {len(prompt)} chars")
 
     def on_run_end(self, result: Any, **kwargs: Any) -> None:
-        if self.verbose:
+        if not self.verbose:
+            return
+        error = kwargs.get("error")
+        if error is not None:  # the error itself was printed by on_error, where it happened
+            self._line(
+                f"[bold red]■ run failed[/] · [red]{self._esc(type(error).__name__)}[/] · {_ms(kwargs)}"
+            )
+        else:
             self._line(f"[bold green]■ run done[/] · {_ms(kwargs)}")

@@ -87,6 +87,9 @@ class FileLogCallback(BaseCallback):
 
     def on_run_end(self, result: Any, **kwargs: Any) -> None:
         fields: dict[str, Any] = {"duration_ms": kwargs.get("duration_ms")}
+        error = kwargs.get("error")
+        if error is not None:  # a failed run (its error line was written where it happened)
+            fields["error_type"] = kwargs.get("error_type") or type(error).__name__
         if self.include_responses:
             fields["result"] = result
         self._write("run_end", kwargs, fields)
