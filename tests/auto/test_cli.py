@@ -294,3 +294,49 @@ def test_otel_sdk_disabled_runs_the_app_untouched(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("TracerProvider True ")
     assert TREE in result.stderr
+
+
+SIGNALS_APP = """
+from opentelemetry import _logs, metrics, trace
+from opentelemetry._logs import LogRecord
+with trace.get_tracer("app").start_as_current_span("work"):
+    metrics.get_meter("app").create_counter("app.requests").add(2, {"route": "/x"})
+    _logs.get_logger("app").emit(LogRecord(body="hello log", event_name="app.event"))
+print("app ran", flush=True)
+"""
+
+
+def test_console_exporter_prints_metrics_and_logs_then_the_tree(tmp_path: Path) -> None:
+    import json
+
+    app = tmp_path / "signals.py"
+    app.write_text(SIGNALS_APP)
+    result = cli("--exporter", "console", sys.executable, str(app))
+    assert (result.returncode, result.stdout) == (0, "app ran\n"), result.stderr
+    head, tree = result.stderr.split(TREE)
+    # Before the tree: the log record (printed as it happened), then the metrics (at exit), as
+    # the SDK's console exporters print them: whole JSON documents, not interleaved.
+    decoder, documents, at = json.JSONDecoder(), [], 0
+    while head[at:].strip():
+        at += len(head[at:]) - len(head[at:].lstrip())
+        document, at = decoder.raw_decode(head, at)
+        documents.append(document)
+    log, metric_data = documents
+    assert (log["body"], log["event_name"]) == ("hello log", "app.event")
+    assert log["resource"]["attributes"]["service.name"] == "signals"
+    (resource_metrics,) = metric_data["resource_metrics"]
+    assert resource_metrics["resource"]["attributes"]["service.name"] == "signals"
+    (scope_metrics,) = resource_metrics["scope_metrics"]
+    (metric,) = scope_metrics["metrics"]
+    assert metric["name"] == "app.requests"
+    (point,) = metric["data"]["data_points"]
+    assert (point["value"], point["attributes"]) == (2, {"route": "/x"})
+    # The tree still ends the output.
+    lines = tree.strip().splitlines()
+    assert lines[1].startswith("└── work ")
+    assert lines[-1] == "Σ 0 LLM calls · 0 in / 0 out tokens"
+    help_text = " ".join(cli("--help").stdout.split())
+    assert (
+        "console, all on stderr: spans (with their events) as a tree at exit; metrics and events/log "
+        in help_text
+    )

@@ -7,12 +7,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any, cast
 
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    ConsoleLogRecordExporter,
+    LogRecordExporter,
+    SimpleLogRecordProcessor,
+)
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
@@ -53,6 +63,34 @@ def _otlp_log_exporter(protocol: str) -> LogRecordExporter:
     return Http()
 
 
+class SerialStderr:
+    """``sys.stderr`` (looked up per write, so redirection works) with whole writes serialised.
+
+    The console exporters of the three signals may write from different threads (the tracer,
+    meter and logger providers shut down in parallel); each of them writes a whole block in one
+    ``write`` call, so a lock around ``write`` keeps blocks from interleaving.
+    """
+
+    _lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+    def fileno(self) -> int:
+        return sys.stderr.fileno()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, errors, ... as the real stream has them
+        return getattr(sys.stderr, name)
+
+
 @dataclass
 class Telemetry:
     """The providers of one instrumented process and a bounded, idempotent shutdown."""
@@ -60,11 +98,15 @@ class Telemetry:
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
     logger_provider: LoggerProvider
+    #: Shut the meter provider down before the others start (when its readers are all local,
+    #: so this is quick): console metrics then print before the trace tree, which ends the output.
+    metrics_first: bool = False
     _done: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def shutdown(self, timeout: float) -> bool:
-        """Flush and shut down all three providers in parallel; give up after ``timeout`` s.
+        """Flush and shut down all three providers in parallel (the meter provider first when
+        ``metrics_first``); give up after ``timeout`` s in all.
 
         Returns False when something was still exporting at the deadline (e.g. the collector
         is down and the exporter is backing off); its daemon thread is abandoned so the
@@ -84,8 +126,13 @@ class Telemetry:
             for step in steps
         ]
         deadline = time.monotonic() + timeout
+        meter = threads[-1]
+        if self.metrics_first:
+            meter.start()
+            meter.join(max(deadline - time.monotonic(), 0.0))
         for thread in threads:
-            thread.start()
+            if thread is not meter or not self.metrics_first:
+                thread.start()
         for thread in threads:
             thread.join(max(deadline - time.monotonic(), 0.0))
         return not any(thread.is_alive() for thread in threads)
@@ -103,13 +150,15 @@ def build_telemetry(settings: Settings, resource: Resource | None = None) -> Tel
     resource = resource or Resource.create()
     jsonl = settings.jsonl_path
 
+    console = cast(IO[str], SerialStderr())
+
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     # Local exporters first: at shutdown the tree is printed before a slow OTLP flush starts.
     for name in sorted(settings.traces.exporters, key=lambda n: n == "otlp"):
         if name == "console":
             from rlm_toolkit.exporters import ConsoleTreeExporter
 
-            tracer_provider.add_span_processor(SimpleSpanProcessor(ConsoleTreeExporter(sys.stderr)))
+            tracer_provider.add_span_processor(SimpleSpanProcessor(ConsoleTreeExporter(console)))
         elif name == "jsonl" and jsonl:
             from rlm_toolkit.exporters import JSONLSpanExporter
 
@@ -121,7 +170,9 @@ def build_telemetry(settings: Settings, resource: Resource | None = None) -> Tel
 
     readers: list[MetricReader] = []
     for name in settings.metrics.exporters:
-        if name == "jsonl" and jsonl:
+        if name == "console":  # the SDK's JSON dump, at the export interval and at exit
+            readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(out=console)))
+        elif name == "jsonl" and jsonl:
             from rlm_toolkit.exporters import JSONLMetricExporter
 
             readers.append(PeriodicExportingMetricReader(JSONLMetricExporter(jsonl)))
@@ -131,7 +182,11 @@ def build_telemetry(settings: Settings, resource: Resource | None = None) -> Tel
 
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     for name in settings.logs.exporters:
-        if name == "jsonl" and jsonl:
+        if name == "console":  # the SDK's JSON per record, as each event happens
+            logger_provider.add_log_record_processor(
+                SimpleLogRecordProcessor(ConsoleLogRecordExporter(out=console))
+            )
+        elif name == "jsonl" and jsonl:
             from rlm_toolkit.exporters import JSONLLogExporter
 
             logger_provider.add_log_record_processor(BatchLogRecordProcessor(JSONLLogExporter(jsonl)))
@@ -139,4 +194,5 @@ def build_telemetry(settings: Settings, resource: Resource | None = None) -> Tel
             logger_provider.add_log_record_processor(
                 BatchLogRecordProcessor(_otlp_log_exporter(settings.logs.protocol))
             )
-    return Telemetry(tracer_provider, meter_provider, logger_provider)
+    metrics_first = "console" in settings.metrics.exporters and "otlp" not in settings.metrics.exporters
+    return Telemetry(tracer_provider, meter_provider, logger_provider, metrics_first=metrics_first)

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--exporter",
         metavar="LIST",
-        help=f"exporters for all signals, comma-separated, from: {exporters} (env: {OTEL_TRACES_EXPORTER}, {OTEL_METRICS_EXPORTER}, {OTEL_LOGS_EXPORTER}; default: console tree for traces, or otlp when an endpoint is set). console shows spans (with their events) as a tree; metrics and logs have no console form",
+        help=f"exporters for all signals, comma-separated, from: {exporters} (env: {OTEL_TRACES_EXPORTER}, {OTEL_METRICS_EXPORTER}, {OTEL_LOGS_EXPORTER}; default: console tree for traces, or otlp when an endpoint is set). console, all on stderr: spans (with their events) as a tree at exit; metrics and events/log records as the OpenTelemetry SDK's JSON console output (metrics at exit, records as they happen)",
     )
     add("--traces-exporter", metavar="LIST", help=f"exporters for spans (env: {OTEL_TRACES_EXPORTER})")
     add("--metrics-exporter", metavar="LIST", help=f"exporters for metrics (env: {OTEL_METRICS_EXPORTER})")
