@@ -298,3 +298,37 @@ def test_payload_free_span_still_logs(otel: Otel, tmp_path: pathlib.Path) -> Non
         ("llm_start", ""),
         ("llm_end", None),
     ]
+
+
+def test_console_lines_stay_whole_under_threads() -> None:
+    console, out = _console()
+    cb = ConsoleCallback(show_cost=True, console=console)
+
+    def work() -> None:
+        for _ in range(100):
+            call(
+                cb,
+                "on_llm_end",
+                {"response": RESPONSE, "model": "gpt-4o", "operation": "chat", "duration_ms": 5.0},
+            )
+            call(
+                cb,
+                "on_error",
+                {
+                    "error": RuntimeError("x" * 300),
+                    "model": "gpt-4o",
+                    "operation": "chat",
+                    "duration_ms": 5.0,
+                },
+            )
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = out.getvalue().splitlines()
+    ok = "✓ chat gpt-4o · 45 tokens (12 in, 33 out) · 5 ms · $0.000360"
+    bad = f"✗ chat gpt-4o · RuntimeError: {'x' * 300} · 5 ms"
+    assert sorted(set(lines)) == [ok, bad]
+    assert (lines.count(ok), lines.count(bad)) == (400, 400)

@@ -411,3 +411,31 @@ def test_builtins_report_a_failed_run_once(stack: Stack, server: OpenAIServer, t
         ("error", "chat", "BadRequestError"),
         ("run_end", "invoke_agent", "BadRequestError"),
     ]
+
+
+def test_failures_on_many_threads_are_each_reported_once() -> None:
+    import threading
+
+    metrics = MetricsCallback()
+    processor = CallbackSpanProcessor([metrics])
+    tp = TracerProvider()
+    tp.add_span_processor(processor)
+    tracer = tp.get_tracer("t")
+    barrier = threading.Barrier(4)
+
+    def work() -> None:
+        barrier.wait()
+        for i in range(500):
+            error = RuntimeError(f"failure {i}")  # the same text on every thread: identity decides
+            run = start(tracer, RUN)
+            chat = start(tracer, CHAT, run)
+            fail(chat, error, payload=True)
+            fail(run, error, payload=True, record=False)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert metrics.get_metrics()["errors"] == 2_000
+    assert (processor._spans, processor._links, len(processor._failures)) == ({}, {}, 0)
