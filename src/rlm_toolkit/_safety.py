@@ -1,17 +1,20 @@
 """The one place that contains rlm-toolkit's own errors.
 
 Instrumentation must never break the host application: our failures are logged at debug
-level and swallowed. Under pytest (or with ``RLM_TOOLKIT_STRICT=1``) they are re-raised, so a
-bug in our code fails the test that exercised it instead of hiding.
+level and swallowed. With ``RLM_TOOLKIT_STRICT=1`` they are re-raised instead, so a bug in our
+code fails the test that exercised it; the project's own test suite sets it (tests/conftest.py).
+It is deliberately *not* keyed on "running under pytest": users test their own apps with pytest,
+and our bugs must never fail their tests.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
+
+from rlm_toolkit.environment_variables import RLM_TOOLKIT_STRICT
 
 logger = logging.getLogger("rlm_toolkit")
 
@@ -20,11 +23,7 @@ _R = TypeVar("_R")
 
 
 def _strict() -> bool:
-    # RLM_TOOLKIT_STRICT=0 lets a test check that an injected internal error is swallowed.
-    flag = os.environ.get("RLM_TOOLKIT_STRICT")
-    if flag is not None:
-        return flag == "1"
-    return "pytest" in sys.modules
+    return os.environ.get(RLM_TOOLKIT_STRICT) == "1"
 
 
 def contain(what: str, exc: BaseException) -> None:

@@ -36,3 +36,6 @@ RLM_INSTRUMENT_SHUTDOWN_TIMEOUT: Final = "RLM_INSTRUMENT_SHUTDOWN_TIMEOUT"
 RLM_INSTRUMENT_RESTORE: Final = "RLM_INSTRUMENT_RESTORE"
 #: Dataset for metrics sent to Honeycomb by ``--to honeycomb`` (default: the service name).
 HONEYCOMB_DATASET: Final = "HONEYCOMB_DATASET"
+#: ``1``: re-raise rlm-toolkit's own internal errors instead of logging them at debug level.
+#: For our test suite and for debugging; never set it in production.
+RLM_TOOLKIT_STRICT: Final = "RLM_TOOLKIT_STRICT"
