@@ -8,7 +8,8 @@ up as a span (with tokens, cost, retries and errors), plus metrics and events:
     rlm-instrument --endpoint http://127.0.0.1:4318 python examples/demo_app.py   # any OTLP backend
 
 Without OPENAI_API_KEY it talks to rlm-toolkit's bundled offline model server, so it runs on a
-fresh machine with no network. Set DEMO_MODEL / DEMO_EMBEDDING_MODEL to pick models.
+fresh machine with no network; that server also rate-limits the embeddings call once, so the
+SDK's retry shows up in the telemetry. Set DEMO_MODEL / DEMO_EMBEDDING_MODEL to pick models.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rlm_toolkit.testing import offline_if_no_key
 
 MODEL = os.environ.get("DEMO_MODEL", "gpt-4o-mini")
 EMBEDDING_MODEL = os.environ.get("DEMO_EMBEDDING_MODEL", "text-embedding-3-small")
+RETRY_AFTER_S = 0.2  # the Retry-After the offline server sends with its one 429
 tracer = trace.get_tracer("demo_app")
 
 
@@ -65,7 +67,13 @@ def main() -> None:
         print()
 
         heading("3. embeddings")
+        if offline is not None:  # the offline server answers 429 once; a real API does it when it must
+            offline.queue_fault("rate_limit", retry_after=RETRY_AFTER_S, path="/embeddings")
         vectors = client.embeddings.create(model=EMBEDDING_MODEL, input=["observability", "telemetry"])
+        if offline is not None and offline.pending[1] == 0:  # the fault was used up: we were retried
+            print(
+                f"HTTP 429 Too Many Requests → the openai SDK waited {RETRY_AFTER_S} s and retried on its own"
+            )
         print(f"{len(vectors.data)} vectors of {len(vectors.data[0].embedding)} dimensions")
 
         heading("4. Responses API")

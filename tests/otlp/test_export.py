@@ -118,24 +118,49 @@ def test_demo_exports_spans_metrics_and_events(
         assert details == []
 
 
-def test_default_is_a_trace_tree_on_stderr_plus_jsonl(
-    tmp_path: Path, demo_env: dict[str, str], baseline_stdout: str
+RETRY_LINE = "HTTP 429 Too Many Requests → the openai SDK waited 0.2 s and retried on its own\n"
+
+
+def test_make_demo_offline_shows_the_tree_with_a_retry_plus_jsonl(
+    tmp_path: Path, baseline_stdout: str
 ) -> None:
+    """`make demo` on a fresh machine: no key, the bundled offline server, the default tree."""
     path = tmp_path / "telemetry.jsonl"
-    result = run_cli(["--jsonl", str(path), sys.executable, str(DEMO)], demo_env)
+    started = time.monotonic()
+    result = run_cli(["--jsonl", str(path), sys.executable, str(DEMO)], clean_env())
+    elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
-    assert result.stdout == baseline_stdout
+    # Same answers as against the test's server, plus the line saying the SDK retried, and the
+    # tool call the offline server is scripted to make.
+    section5 = "▸ 5. tool call round trip\n"
+    common = baseline_stdout[: baseline_stdout.index(section5) + len(section5)]
+    assert result.stdout == common.replace("▸ 3. embeddings\n", "▸ 3. embeddings\n" + RETRY_LINE) + (
+        "model asked for get_weather({'city': 'Paris'})\n"
+        'The tool returned: {"city": "Paris", "forecast": "sunny", "temperature_c": 21}. '
+        "No network was used; the reply is derived from your prompt alone.\n"
+    )
+    assert result.stderr.startswith("rlm-toolkit: OPENAI_API_KEY is not set; using the bundled offline model")
     tree = result.stderr[result.stderr.index("── rlm-toolkit telemetry ──") :].splitlines()
-    assert tree[1].startswith("trace ") and "demo_app  6 spans" in tree[1]
+    assert tree[1].startswith("trace ") and "demo_app  7 spans" in tree[1]
     assert tree[2].startswith("└── demo ")
-    assert tree[3].startswith("    ├── chat gpt-4o-mini ") and " tok " in tree[3] and "$0.0000" in tree[3]
-    assert any("embeddings text-embedding-3-small" in line for line in tree)
-    assert tree[-1].startswith("Σ 5 LLM calls · ")
+    assert tree[3].startswith("    ├── chat gpt-4o-mini ") and tree[3].endswith(" 26→32 tok  $0.000023")
+    assert (
+        tree[4].startswith("    ├── chat gpt-4o-mini ")
+        and " 12→18 tok  $0.000013  stream ×21, 1st " in tree[4]
+    )
+    assert tree[5].startswith("    ├── embeddings text-embedding-3-small ")
+    assert tree[5].endswith(" 2 tok in  <$0.000001  2 attempts")
+    assert tree[6] == "    │   └── ↻ retry 1/2 in 0.20 s (429 RateLimitError)"
+    assert [line.split()[1:3] for line in tree[7:10]] == [["chat", "gpt-4o-mini"]] * 3
+    assert tree[10] == "Σ 6 LLM calls · 301 in / 132 out tokens · $0.000124 · 1 retry"
+    assert len(tree) == 11
+    assert elapsed < 10  # typically ~2 s; generous for a loaded CI machine
     spans = read_spans_jsonl(path)
-    assert sorted(s.name for s in spans) == sorted(["demo", *LLM_SPANS])
+    assert sorted(s.name for s in spans) == sorted(["demo", *LLM_SPANS, "chat gpt-4o-mini"])
     assert all(s.resource.attributes["service.name"] == "demo_app" for s in spans)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert any(line.get("name") == "gen_ai.client.token.usage" for line in lines)  # metrics too
+    assert [line["eventName"] for line in lines if "eventName" in line] == ["rlm.retry"]  # and events
 
 
 def test_receiver_down_the_app_still_exits_promptly(
