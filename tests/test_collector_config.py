@@ -1,18 +1,35 @@
 """Structural checks of collector-config.yaml and docker-compose.yaml (no Collector binary here).
 
-ALLOWED_KEYS lists the configuration keys each component type accepts. Source: the
-Collector's component config structs and READMEs, written down from knowledge (not fetched):
-  * receiver ``otlp``: otlpreceiver.Config -> protocols.{grpc: configgrpc.ServerConfig,
-    http: confighttp.ServerConfig + traces/metrics/logs_url_path}
-  * processor ``memory_limiter``: memorylimiterprocessor / memorylimiter.Config
-  * processor ``batch``: batchprocessor.Config
-  * exporter ``otlp``: otlpexporter.Config = configgrpc.ClientConfig + exporterhelper
-    (timeout, sending_queue, retry_on_failure)
-  * exporter ``otlphttp``: otlphttpexporter.Config = confighttp.ClientConfig + per-signal
-    endpoints + encoding + exporterhelper
-  * exporter ``debug``: debugexporter.Config
-A cross-check of the memory_limiter keys against its generated config table
-(check_interval, limit_mib, spike_limit_mib, ...) was done with the search tool.
+Where ALLOWED_KEYS comes from: the ``mapstructure`` tags of each component's config struct in
+open-telemetry/opentelemetry-collector at tag v0.123.0 -- the release docker-compose.yaml pins
+(otel/opentelemetry-collector-contrib:0.123.0) -- read with ``git show v0.123.0:<path>`` from a
+mirror fetched with the search tool (embedded structs with ``,squash`` flattened in):
+  * receiver ``otlp``: receiver/otlpreceiver/config.go (Config.protocols -> Protocols.{grpc, http})
+    - ``grpc``: config/configgrpc/configgrpc.go ServerConfig + config/confignet/confignet.go
+      AddrConfig (endpoint, transport, dialer)
+    - ``http``: config/confighttp/confighttp.go ServerConfig + HTTPConfig's *_url_path
+  * processor ``memory_limiter``: processor/memorylimiterprocessor/config.go, an alias of
+    internal/memorylimiter/config.go Config (v0.123.0 has no ``model``/``admission`` yet)
+  * processor ``batch``: processor/batchprocessor/config.go
+  * exporter ``otlp``: exporter/otlpexporter/config.go = exporterhelper TimeoutConfig (timeout) +
+    ``sending_queue`` + ``retry_on_failure`` + configgrpc.ClientConfig + deprecated ``batcher``
+  * exporter ``otlphttp``: exporter/otlphttpexporter/config.go = confighttp.ClientConfig (which has
+    ``timeout``) + ``sending_queue`` + ``retry_on_failure`` + per-signal endpoints + ``encoding``
+  * exporter ``debug``: exporter/debugexporter/config.go
+  * ``tls`` (client): config/configtls/configtls.go ClientConfig + Config
+  * ``sending_queue``: exporter/exporterhelper/internal/queuebatch/config.go Config
+  * ``retry_on_failure``: config/configretry/backoff.go BackOffConfig
+``${env:NAME:-default}`` is supported by confmap/provider/envprovider/provider.go (``:-`` suffix).
+
+Docs checked (search tool) for the destinations: Honeycomb wants the API key in
+``x-honeycomb-team`` and, for metrics, the dataset in ``x-honeycomb-dataset`` (else metrics land in
+``unknown_metrics``); endpoints api.honeycomb.io / api.eu1.honeycomb.io
+(docs.honeycomb.io/send-data/metrics/application). Jaeger v2 (jaegertracing/jaeger:2.5.0) takes
+OTLP on 4317/4318 and serves the UI on 16686; its embedded all-in-one config binds
+``${env:JAEGER_LISTEN_HOST:-localhost}`` and its image sets JAEGER_LISTEN_HOST=0.0.0.0
+(jaegertracing/jaeger v2.5.0: cmd/jaeger/internal/all-in-one.yaml, cmd/jaeger/Dockerfile). The
+contrib image's entrypoint is /otelcol-contrib with ``--config /etc/otelcol-contrib/config.yaml``
+(open-telemetry/opentelemetry-collector-releases: distributions/otelcol-contrib/Dockerfile).
 """
 
 from __future__ import annotations
@@ -28,21 +45,25 @@ ROOT = Path(__file__).resolve().parents[1]
 ID = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9_.\-]+)?$")
 ENV_REF = re.compile(r"\$\{env:([A-Z_][A-Z0-9_]*)(:-[^}]*)?\}")
 
-_EXPORTER_HELPER = {"timeout", "sending_queue", "retry_on_failure", "batcher"}
+_QUEUE_AND_RETRY = {"sending_queue", "retry_on_failure"}
 _TLS_CLIENT = {
-    "insecure",
-    "insecure_skip_verify",
+    # configtls.Config
     "ca_file",
     "ca_pem",
+    "include_system_ca_certs_pool",
     "cert_file",
     "cert_pem",
     "key_file",
     "key_pem",
-    "server_name_override",
     "min_version",
     "max_version",
+    "cipher_suites",
     "reload_interval",
-    "include_system_ca_certs_pool",
+    "curve_preferences",
+    # configtls.ClientConfig
+    "insecure",
+    "insecure_skip_verify",
+    "server_name_override",
 }
 ALLOWED_KEYS: dict[str, set[str]] = {
     "receivers/otlp": {"protocols"},
@@ -50,6 +71,7 @@ ALLOWED_KEYS: dict[str, set[str]] = {
     "receivers/otlp/protocols/grpc": {
         "endpoint",
         "transport",
+        "dialer",
         "tls",
         "max_recv_msg_size_mib",
         "max_concurrent_streams",
@@ -67,18 +89,23 @@ ALLOWED_KEYS: dict[str, set[str]] = {
         "max_request_body_size",
         "include_metadata",
         "response_headers",
+        "compression_algorithms",
+        "read_timeout",
+        "read_header_timeout",
+        "write_timeout",
+        "idle_timeout",
         "traces_url_path",
         "metrics_url_path",
         "logs_url_path",
     },
     "processors/memory_limiter": {
         "check_interval",
+        "min_gc_interval_when_soft_limited",
+        "min_gc_interval_when_hard_limited",
         "limit_mib",
         "spike_limit_mib",
         "limit_percentage",
         "spike_limit_percentage",
-        "min_gc_interval_when_soft_limited",
-        "min_gc_interval_when_hard_limited",
     },
     "processors/batch": {
         "timeout",
@@ -88,38 +115,67 @@ ALLOWED_KEYS: dict[str, set[str]] = {
         "metadata_cardinality_limit",
     },
     "exporters/otlp": {
+        "timeout",
+        "batcher",
         "endpoint",
-        "tls",
-        "headers",
         "compression",
+        "tls",
         "keepalive",
-        "balancer_name",
-        "authority",
-        "auth",
         "read_buffer_size",
         "write_buffer_size",
         "wait_for_ready",
+        "headers",
+        "balancer_name",
+        "authority",
+        "auth",
     }
-    | _EXPORTER_HELPER,
+    | _QUEUE_AND_RETRY,
     "exporters/otlphttp": {
         "endpoint",
+        "proxy_url",
+        "tls",
+        "read_buffer_size",
+        "write_buffer_size",
+        "timeout",
+        "headers",
+        "auth",
+        "compression",
+        "compression_params",
+        "max_idle_conns",
+        "max_idle_conns_per_host",
+        "max_conns_per_host",
+        "idle_conn_timeout",
+        "disable_keep_alives",
+        "http2_read_idle_timeout",
+        "http2_ping_timeout",
+        "cookies",
         "traces_endpoint",
         "metrics_endpoint",
         "logs_endpoint",
-        "tls",
-        "headers",
-        "compression",
         "encoding",
-        "proxy_url",
-        "read_buffer_size",
-        "write_buffer_size",
-        "max_idle_conns",
-        "idle_conn_timeout",
-        "auth",
     }
-    | _EXPORTER_HELPER,
+    | _QUEUE_AND_RETRY,
     "exporters/debug": {"verbosity", "sampling_initial", "sampling_thereafter", "use_internal_logger"},
     "tls": _TLS_CLIENT,
+    "sending_queue": {
+        "enabled",
+        "wait_for_result",
+        "sizer",
+        "queue_size",
+        "block_on_overflow",
+        "blocking",
+        "storage",
+        "num_consumers",
+        "batch",
+    },
+    "retry_on_failure": {
+        "enabled",
+        "initial_interval",
+        "randomization_factor",
+        "multiplier",
+        "max_interval",
+        "max_elapsed_time",
+    },
 }
 PIPELINE_TYPES = {"traces", "metrics", "logs"}
 
@@ -181,8 +237,9 @@ def test_component_keys_are_accepted(config: dict[str, Any]) -> None:
     for kind in ("processors", "exporters"):
         for component_id, body in config[kind].items():
             _check_keys(f"{kind}/{component_id}", f"{kind}/{_type(component_id)}", body or {})
-            if isinstance(body, dict) and "tls" in body:
-                _check_keys(f"{kind}/{component_id}/tls", "tls", body["tls"])
+            for nested in ("tls", "sending_queue", "retry_on_failure"):
+                if isinstance(body, dict) and nested in body:
+                    _check_keys(f"{kind}/{component_id}/{nested}", nested, body[nested])
     otlp = config["receivers"]["otlp"]
     _check_keys("receivers/otlp", "receivers/otlp", otlp)
     _check_keys("receivers/otlp/protocols", "receivers/otlp/protocols", otlp["protocols"])
@@ -228,5 +285,7 @@ def test_compose_runs_the_collector_with_this_config_and_jaeger() -> None:
     config_path = collector["volumes"][0].split(":")[1]
     assert collector["command"] == [f"--config={config_path}"]
     assert collector["environment"]["RLM_COLLECTOR_HOST"] == "0.0.0.0"
+    assert collector["environment"]["JAEGER_ENDPOINT"] == "jaeger:4317"
+    assert jaeger["environment"]["JAEGER_LISTEN_HOST"] == "0.0.0.0"  # else OTLP binds localhost only
     for service in services.values():  # published on loopback only
         assert all(port.startswith("127.0.0.1:") for port in service.get("ports", []))
