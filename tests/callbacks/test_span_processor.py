@@ -362,3 +362,18 @@ def test_internal_error_is_contained_outside_strict_mode(otel: Otel, monkeypatch
         span.end()
     assert cb.events == []
     assert len(otel.spans.get_finished_spans()) == 1
+
+
+def test_span_error_is_public_and_round_trips_through_pickle() -> None:
+    import pickle
+
+    import rlm_toolkit.callbacks as public
+
+    assert public.SpanError is SpanError and "SpanError" in public.__all__
+    copy = pickle.loads(pickle.dumps(SpanError("RateLimitError", "slow down")))
+    assert (type(copy), copy.error_type, copy.message, str(copy)) == (
+        SpanError,
+        "RateLimitError",
+        "slow down",
+        "RateLimitError: slow down",
+    )

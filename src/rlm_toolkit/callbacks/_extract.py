@@ -32,12 +32,24 @@ _EXCEPTION_EVENT = "exception"
 
 
 class SpanError(Exception):
-    """An error known only from telemetry (another process or instrumentation made the span)."""
+    """An error known only from telemetry (another process or instrumentation made the span,
+    or a replayed trace): ``on_error`` / ``on_retry`` get one instead of the real exception.
+
+    ``error_type`` is the span's ``error.type`` (or the exception event's type), ``message``
+    the recorded exception message or status description (``""`` when none)::
+
+        def on_error(self, error, **kwargs):
+            if isinstance(error, SpanError):  # from rlm_toolkit.callbacks
+                print("remote failure:", error.error_type)
+    """
 
     def __init__(self, error_type: str, message: str = "") -> None:
         super().__init__(f"{error_type}: {message}" if message else error_type)
         self.error_type = error_type
         self.message = message
+
+    def __reduce__(self) -> tuple[type[SpanError], tuple[str, str]]:  # pickles with both fields
+        return (SpanError, (self.error_type, self.message))
 
 
 def kind(operation: object) -> str | None:
