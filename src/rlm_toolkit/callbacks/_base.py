@@ -38,7 +38,11 @@ class BaseCallback:
         """An ``RLM.run`` (``invoke_agent`` span) started with ``prompt``."""
 
     def on_run_end(self, result: Any, **kwargs: Any) -> Any:
-        """An ``RLM.run`` finished with ``result`` (its final answer)."""
+        """An ``RLM.run`` finished with ``result`` (its final answer).
+
+        A failed run ends here too, with ``result=None`` and ``error`` set (``error`` is
+        ``None`` after a successful run).
+        """
 
     def on_llm_start(self, prompt: str, **kwargs: Any) -> Any:
         """An LLM call started; ``prompt`` is the last user message, ``messages`` all of them."""
@@ -54,7 +58,13 @@ class BaseCallback:
         """An LLM call succeeded (never called for a failed call: see :meth:`on_error`)."""
 
     def on_error(self, error: BaseException, **kwargs: Any) -> Any:
-        """A call, tool step or run failed with ``error`` (``operation`` says which)."""
+        """A call, tool step or run failed with ``error`` (``operation`` says which).
+
+        Called once per failure, for the innermost span that failed: when a failed call makes
+        its run fail with the same error, the run does not report it again (it ends with
+        ``on_run_end(result=None, error=...)``). ``error`` is the exception itself in process,
+        or a :class:`~rlm_toolkit.callbacks.SpanError` rebuilt from telemetry.
+        """
 
     def on_retry(self, attempt: int, max_attempts: int, error: BaseException | None, **kwargs: Any) -> Any:
         """The SDK is about to retry (``attempt`` is 1-based; ``delay_s`` is its sleep)."""
