@@ -246,3 +246,46 @@ def test_honeycomb_preset_sends_key_and_dataset_headers_and_never_prints_the_key
             "llm-metrics" if item.signal == "metrics" else None
         )
     assert {r.signal for r in receiver.received} == {"traces", "metrics", "logs"}
+
+
+SIGNALS_APP = """
+from opentelemetry import _logs, metrics, trace
+from opentelemetry._logs import LogRecord
+with trace.get_tracer("app").start_as_current_span("work"):
+    metrics.get_meter("app").create_counter("app.requests").add(2)
+    _logs.get_logger("app").emit(LogRecord(body="hello log", event_name="app.event"))
+print("app ran", flush=True)
+"""
+
+
+def test_per_signal_variables_resource_attributes_and_gzip(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    """Standard variables only (no flags): spans over HTTP to a per-signal URL (used as is), metrics
+    over gRPC, logs to no one (no endpoint for them), gzip bodies, extra resource attributes."""
+    app = tmp_path / "signals.py"
+    app.write_text(SIGNALS_APP)
+    env = clean_env(
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"{receiver.http_endpoint}/v1/traces",
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=receiver.grpc_endpoint,
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="grpc",
+        OTEL_EXPORTER_OTLP_COMPRESSION="gzip",
+        OTEL_SERVICE_NAME="per-signal",
+        OTEL_RESOURCE_ATTRIBUTES="deployment.environment.name=ci,team=llm",
+    )
+    result = run_cli([sys.executable, str(app)], env)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "app ran\n", "")
+    assert sorted({(r.signal, r.transport) for r in receiver.received}) == [
+        ("metrics", "grpc"),
+        ("traces", "http"),
+    ]
+    assert all(r.headers["content-encoding"] == "gzip" for r in receiver.requests("traces"))
+    (span,) = receiver.spans()
+    assert span["name"] == "work"
+    resource = span["resource"]
+    assert (resource["service.name"], resource["deployment.environment.name"], resource["team"]) == (
+        "per-signal",
+        "ci",
+        "llm",
+    )
+    resource, metric = receiver.metrics()["app.requests"][-1]
+    assert resource["service.name"] == "per-signal" and resource["team"] == "llm"
+    assert [p.as_int for p in metric.sum.data_points] == [2]
