@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry._logs import Logger
+from opentelemetry.context import Context
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv.attributes import error_attributes, http_attributes, server_attributes
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
@@ -51,16 +52,23 @@ class Telemetry:
     cost: CostFn | None = None
 
 
+MetricAttrs = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+
+
 class _MetricAttrs:
-    """Cache of metric attribute dicts: the same few combinations repeat on every call."""
+    """Metric attribute dicts, built once per (operation, provider, models, server, error) key:
+    the same few combinations repeat on every call, and the SDK copies what it keeps."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
+        self._cache: dict[tuple[Any, ...], MetricAttrs] = {}
 
-    def get(self, key: tuple[Any, ...]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    def get(self, key: tuple[Any, ...]) -> MetricAttrs:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
+        return self._build(key)
+
+    def _build(self, key: tuple[Any, ...]) -> MetricAttrs:
         operation, provider, request_model, response_model, address, port, error_type = key
         base: dict[str, Any] = {GA.GEN_AI_OPERATION_NAME: operation, GA.GEN_AI_PROVIDER_NAME: provider}
         if request_model:
@@ -164,19 +172,24 @@ class Invocation:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self, attributes: dict[str, Any], request: dict[str, Any] | None) -> Span:
-        """Start the CLIENT span with the request attributes (so samplers see them)."""
+    def start(
+        self, attributes: dict[str, Any], request: dict[str, Any] | None, context: Context | None = None
+    ) -> Span:
+        """Start the CLIENT span with the request attributes (so samplers see them).
+
+        ``context``: the current context when the caller already has it (saves a lookup).
+        """
         payload = self.payload
         name = f"{self.operation} {self.request_model}" if self.request_model else self.operation
         if payload is None:
-            span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+            span = self.tracer.start_span(name, context, SpanKind.CLIENT, attributes)
         else:
             payload.request = request
             payload.input_messages = self.input_messages
             payload.system_instructions = self.system_instructions
             payload.tool_definitions = self.tool_definitions
             with payload_during(payload):
-                span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+                span = self.tracer.start_span(name, context, SpanKind.CLIENT, attributes)
         self.span = span
         self.start_ns = time.perf_counter_ns()
         return span
@@ -272,7 +285,7 @@ class Invocation:
     def _cost(self) -> float | None:
         fn = self.telemetry.cost
         model = self.response_model or self.request_model
-        if fn is None or model is None or (self.input_tokens is None and self.output_tokens is None):
+        if fn is None or not model or (self.input_tokens is None and self.output_tokens is None):
             return None
         try:
             return fn(
@@ -315,29 +328,31 @@ class Invocation:
         if self.output_messages:
             attrs[GA.GEN_AI_OUTPUT_MESSAGES] = to_json(truncate_messages(self.output_messages, limit))
 
-    def _metric_attrs(self, error_type: str | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        return _METRIC_ATTRS.get(
-            (
-                self.operation,
-                self.telemetry.provider_name,
-                self.request_model,
-                self.response_model,
-                self.server_address,
-                self.server_port,
-                error_type,
-            )
+    def _metric_key(self, error_type: str | None) -> tuple[Any, ...]:
+        return (
+            self.operation,
+            self.telemetry.provider_name,
+            self.request_model,
+            self.response_model,
+            self.server_address,
+            self.server_port,
+            error_type,
         )
 
+    def _metric_attrs(self, error_type: str | None) -> MetricAttrs:
+        return _METRIC_ATTRS.get(self._metric_key(error_type))
+
     def _record_metrics(self, duration: float, error_type: str | None, cost: float | None) -> None:
-        base, inp, out = self._metric_attrs(error_type)
+        key = self._metric_key(error_type)
+        base, inp, out = _METRIC_ATTRS.get(key)
         instruments = self.telemetry.instruments
         instruments.duration.record(duration, base)
         if self.input_tokens is not None:
             instruments.token_usage.record(self.input_tokens, inp)
         if self.output_tokens is not None:
             instruments.token_usage.record(self.output_tokens, out)
-        if cost:
-            instruments.cost.add(cost, base)
+        if cost:  # only priced models (None) and non-zero amounts
+            instruments.cost.add(cost, base, key)
 
     def record_stream_timing(self, first_chunk_s: float | None, per_chunk_s: float | None) -> None:
         base = self._metric_attrs(None)[0]

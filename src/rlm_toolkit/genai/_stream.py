@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from typing import Any, Protocol
+from typing import Any
 
 import wrapt
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
@@ -34,45 +34,58 @@ from rlm_toolkit.attributes import (
 from rlm_toolkit.genai._invocation import Invocation
 
 
-class ChunkHandler(Protocol):
-    """Provider-specific accumulation of a stream's chunks (O(1) per chunk, no content buffer
-    unless ``inv.wants_content``)."""
+class ChunkHandler:
+    """Base of the provider-specific accumulation of a stream's chunks.
 
-    def on_chunk(self, chunk: Any) -> None: ...
+    The proxy calls the subclass's ``on_chunk`` directly (one Python call per chunk, the least
+    the proxy can do), so ``on_chunk`` does the generic bookkeeping itself, first thing::
 
-    def token_text(self, chunk: Any) -> str | None: ...
+        n = self.count
+        self.count = n + 1
+        if not n:
+            self.first_ns = perf_counter_ns()
 
-    def finish(self, inv: Invocation) -> Any:
+    and, when ``self.wants_tokens``, hands each text delta to :meth:`token`. It must be O(1)
+    and keep no per-chunk data unless ``inv.wants_content``.
+    """
+
+    __slots__ = ("count", "first_ns", "inv", "tokens", "wants_tokens")
+
+    def __init__(self, inv: Invocation) -> None:
+        self.inv = inv
+        self.count = 0
+        self.first_ns = 0
+        self.tokens = 0
+        self.wants_tokens = inv.wants_tokens
+
+    def on_chunk(self, chunk: Any) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def token(self, text: str) -> None:
+        """One text delta reached the app: ``rlm.token.index`` is its 0-based position among
+        the stream's text tokens (not the chunk position: role/usage chunks carry no text)."""
+        index = self.tokens
+        self.tokens = index + 1
+        self.inv.token(index, text)
+
+    def finish(self, inv: Invocation) -> Any:  # pragma: no cover - abstract
         """Fill ``inv`` (response attributes, usage, output messages); return the response."""
-        ...
+        raise NotImplementedError
 
 
 class StreamState:
-    """Shared by the sync and async proxies: counts chunks, ends the invocation exactly once."""
+    """Shared by the sync and async proxies: ends the invocation exactly once."""
 
-    __slots__ = ("count", "done", "first_ns", "handler", "inv", "wants_tokens")
+    __slots__ = ("done", "handler", "inv")
 
     def __init__(self, inv: Invocation, handler: ChunkHandler) -> None:
         self.inv = inv
         self.handler = handler
-        self.count = 0
-        self.first_ns = 0
         self.done = False
-        self.wants_tokens = inv.wants_tokens
 
-    def on_chunk(self, chunk: Any) -> None:
-        count = self.count
-        if count == 0:
-            self.first_ns = time.perf_counter_ns()
-        self.count = count + 1
-        try:
-            self.handler.on_chunk(chunk)
-            if self.wants_tokens:
-                text = self.handler.token_text(chunk)
-                if text:
-                    self.inv.token(count, text)
-        except Exception as exc:
-            contain("stream chunk", exc)
+    @property
+    def count(self) -> int:
+        return self.handler.count
 
     def end(self, reason: str, exc: BaseException | None = None) -> None:
         if self.done:
@@ -81,16 +94,18 @@ class StreamState:
         try:
             end_ns = time.perf_counter_ns()
             inv = self.inv
-            response = self.handler.finish(inv)
-            count = self.count
+            handler = self.handler
+            response = handler.finish(inv)
+            count = handler.count
             extra: dict[str, Any] = {RLM_STREAM_END_REASON: reason, RLM_STREAM_CHUNK_COUNT: count}
             first_chunk_s = None
             per_chunk_s = None
             if count:
-                first_chunk_s = (self.first_ns - inv.start_ns) / 1e9
+                first_ns = handler.first_ns
+                first_chunk_s = (first_ns - inv.start_ns) / 1e9
                 extra[GA.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = first_chunk_s
                 if reason == STREAM_END_COMPLETED and count > 1:
-                    per_chunk_s = (end_ns - self.first_ns) / 1e9 / (count - 1)
+                    per_chunk_s = (end_ns - first_ns) / 1e9 / (count - 1)
             inv.record_stream_timing(first_chunk_s, per_chunk_s)
             if exc is None:
                 inv.stop(response, extra)
@@ -107,16 +122,82 @@ def watch(proxy: object, state: StreamState) -> weakref.finalize:  # type: ignor
     return finalizer
 
 
+class _Chunks:
+    """What ``for chunk in proxy`` iterates: a plain object, so each chunk costs one slot read
+    per field instead of an attribute lookup through the proxy (~1.5k instructions each).
+
+    It keeps the proxy alive while iterating (the proxy's finalizer means "abandoned"); the
+    proxy does not point back, so there is no reference cycle to wait for the GC on.
+    """
+
+    __slots__ = ("next", "on_chunk", "proxy", "state")
+
+    def __init__(self, proxy: Any, next_chunk: Any) -> None:
+        self.proxy = proxy
+        self.state: StreamState = proxy._self_state
+        self.on_chunk = self.state.handler.on_chunk
+        self.next = next_chunk
+
+
+class _SyncChunks(_Chunks):
+    __slots__ = ()
+
+    def __iter__(self) -> _SyncChunks:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            chunk = self.next()
+        except StopIteration:
+            self.state.end(STREAM_END_COMPLETED)
+            raise
+        except BaseException as exc:
+            self.state.end(STREAM_END_ERROR, exc)
+            raise
+        try:  # zero-cost unless it raises (3.11+ exception tables)
+            self.on_chunk(chunk)
+        except Exception as exc:
+            contain("stream chunk", exc)
+        return chunk
+
+
+class _AsyncChunks(_Chunks):
+    __slots__ = ()
+
+    def __aiter__(self) -> _AsyncChunks:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            chunk = await self.next()
+        except StopAsyncIteration:
+            self.state.end(STREAM_END_COMPLETED)
+            raise
+        except BaseException as exc:
+            self.state.end(STREAM_END_ERROR, exc)
+            raise
+        try:
+            self.on_chunk(chunk)
+        except Exception as exc:
+            contain("stream chunk", exc)
+        return chunk
+
+
 class SyncStreamProxy(wrapt.ObjectProxy[Any]):
-    """Proxy of a sync SDK stream (``openai.Stream``)."""
+    """Proxy of a sync SDK stream (``openai.Stream``).
+
+    ``iter(proxy)`` returns a light iterator over the same chunks (the SDK's own ``Stream``
+    also returns a generator from ``__iter__``); ``next(proxy)`` works too.
+    """
 
     def __init__(self, wrapped: Any, state: StreamState) -> None:
         super().__init__(wrapped)
         self._self_state = state
+        self._self_on_chunk = state.handler.on_chunk
         self._self_finalizer = watch(self, state)
 
-    def __iter__(self) -> SyncStreamProxy:
-        return self
+    def __iter__(self) -> _SyncChunks:
+        return _SyncChunks(self, self.__wrapped__.__next__)
 
     def __next__(self) -> Any:
         try:
@@ -127,7 +208,10 @@ class SyncStreamProxy(wrapt.ObjectProxy[Any]):
         except BaseException as exc:
             self._self_state.end(STREAM_END_ERROR, exc)
             raise
-        self._self_state.on_chunk(chunk)
+        try:  # zero-cost unless it raises (3.11+ exception tables)
+            self._self_on_chunk(chunk)
+        except Exception as exc:
+            contain("stream chunk", exc)
         return chunk
 
     def __enter__(self) -> SyncStreamProxy:
@@ -151,15 +235,16 @@ class SyncStreamProxy(wrapt.ObjectProxy[Any]):
 
 
 class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
-    """Proxy of an async SDK stream (``openai.AsyncStream``)."""
+    """Proxy of an async SDK stream (``openai.AsyncStream``); ``aiter()`` as in the sync one."""
 
     def __init__(self, wrapped: Any, state: StreamState) -> None:
         super().__init__(wrapped)
         self._self_state = state
+        self._self_on_chunk = state.handler.on_chunk
         self._self_finalizer = watch(self, state)
 
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
+    def __aiter__(self) -> _AsyncChunks:
+        return _AsyncChunks(self, self.__wrapped__.__anext__)
 
     async def __anext__(self) -> Any:
         try:
@@ -170,7 +255,10 @@ class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
         except BaseException as exc:
             self._self_state.end(STREAM_END_ERROR, exc)
             raise
-        self._self_state.on_chunk(chunk)
+        try:  # zero-cost unless it raises (3.11+ exception tables)
+            self._self_on_chunk(chunk)
+        except Exception as exc:
+            contain("stream chunk", exc)
         return chunk
 
     async def __aenter__(self) -> AsyncStreamProxy:

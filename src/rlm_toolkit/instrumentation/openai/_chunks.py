@@ -1,17 +1,20 @@
-"""Stream chunk handlers (one per SDK surface), plugged into ``genai.StreamState``.
+"""Stream chunk handlers (one per SDK surface), called by the ``genai`` stream proxies.
 
 ``on_chunk`` is O(1) and keeps no per-chunk data unless content is wanted
 (``inv.wants_content``); then it appends text deltas to a per-choice list, joined at the end.
+It runs once per chunk on the user's thread, so it reads each chunk field once and does the
+first-chunk work (clock, ids) in the same branch as the chunk counting.
 """
 
 from __future__ import annotations
 
+from time import perf_counter_ns
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv._incubating.attributes import openai_attributes as OA
 
-from rlm_toolkit.genai import Invocation
+from rlm_toolkit.genai import ChunkHandler, Invocation
 from rlm_toolkit.instrumentation.openai._response import responses_response
 
 
@@ -23,13 +26,14 @@ class _ChoiceBuffer:
         self.tools: dict[int, dict[str, Any]] = {}
 
 
-class ChatChunks:
+class ChatChunks(ChunkHandler):
     """``ChatCompletionChunk`` (chat) and ``Completion`` (legacy completions) streams."""
 
     __slots__ = ("buffers", "id", "legacy", "model", "reasons", "tier", "usage", "wants_content")
 
-    def __init__(self, wants_content: bool, legacy: bool = False) -> None:
-        self.wants_content = wants_content
+    def __init__(self, inv: Invocation, legacy: bool = False) -> None:
+        super().__init__(inv)
+        self.wants_content = inv.wants_content
         self.legacy = legacy
         self.id: str | None = None
         self.model: str | None = None
@@ -39,19 +43,32 @@ class ChatChunks:
         self.buffers: dict[int, _ChoiceBuffer] = {}
 
     def on_chunk(self, chunk: Any) -> None:
-        if self.id is None:
+        n = self.count
+        self.count = n + 1
+        if not n:
+            self.first_ns = perf_counter_ns()
             self.id = chunk.id
             self.model = chunk.model
             self.tier = getattr(chunk, "service_tier", None)
         usage = chunk.usage
         if usage is not None:
             self.usage = usage
-        for choice in chunk.choices:
+        choices = chunk.choices
+        for choice in choices:
             reason = choice.finish_reason
             if reason is not None:
                 self.reasons[choice.index] = reason
             if self.wants_content:
                 self._buffer(choice)
+        if self.wants_tokens and choices:
+            first = choices[0]
+            if self.legacy:
+                text = first.text
+            else:
+                delta = first.delta
+                text = delta.content if delta is not None else None
+            if text:
+                self.token(text)
 
     def _buffer(self, choice: Any) -> None:
         buffer = self.buffers.get(choice.index)
@@ -83,16 +100,6 @@ class ChatChunks:
                     entry["name"] = function.name
                 if function.arguments:
                     entry["arguments"] += function.arguments
-
-    def token_text(self, chunk: Any) -> str | None:
-        choices = chunk.choices
-        if not choices:
-            return None
-        if self.legacy:
-            text: str | None = choices[0].text
-            return text
-        delta = choices[0].delta
-        return delta.content if delta is not None else None
 
     def finish(self, inv: Invocation) -> Any:
         attrs: dict[str, Any] = {}
@@ -130,27 +137,39 @@ class ChatChunks:
 _FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
-class ResponseEvents:
-    """Responses API event streams: the final event carries the whole ``Response``."""
+class ResponseEvents(ChunkHandler):
+    """Responses API event streams: the final event carries the whole ``Response``.
 
-    __slots__ = ("created", "response")
+    A stream that ends before its final event (closed early, abandoned, failed) keeps what it
+    saw: the id/model of ``response.created`` and, when content is wanted, the text of the
+    ``response.output_text.delta`` events so far (as one assistant text part).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("created", "response", "text", "wants_content")
+
+    def __init__(self, inv: Invocation) -> None:
+        super().__init__(inv)
+        self.wants_content = inv.wants_content
         self.created: Any = None
         self.response: Any = None
+        self.text: list[str] = []
 
     def on_chunk(self, event: Any) -> None:
+        n = self.count
+        self.count = n + 1
+        if not n:
+            self.first_ns = perf_counter_ns()
         kind = event.type
-        if kind in _FINAL_EVENTS:
+        if kind == "response.output_text.delta":
+            delta = event.delta
+            if self.wants_content:
+                self.text.append(delta)
+            if self.wants_tokens and delta:
+                self.token(delta)
+        elif kind in _FINAL_EVENTS:
             self.response = event.response
         elif kind == "response.created":
             self.created = event.response
-
-    def token_text(self, event: Any) -> str | None:
-        if event.type == "response.output_text.delta":
-            delta: str | None = event.delta
-            return delta
-        return None
 
     def finish(self, inv: Invocation) -> Any:
         if self.response is not None:
@@ -161,4 +180,8 @@ class ResponseEvents:
             inv.response_model = getattr(created, "model", None)
             if getattr(created, "id", None):
                 inv.response_attributes = {GA.GEN_AI_RESPONSE_ID: created.id}
+        if self.wants_content:
+            parts = [{"type": "text", "content": "".join(self.text)}] if self.text else []
+            # No final event: the stream did not finish, so there is no finish reason.
+            inv.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": "error"}]
         return None

@@ -54,13 +54,19 @@ def _text_format(value: Any) -> Any:
     return _output_type(value.get("format")) if isinstance(value, Mapping) else None
 
 
-# (kwarg name, attribute key, converter); converters return None to skip.
+def _stream(value: Any) -> Any:
+    return True if value is True else None
+
+
+# (kwarg name, attribute key, converter); converters return None to skip. When two kwargs map
+# to one key, the later entry wins (``max_completion_tokens`` over the deprecated ``max_tokens``).
 _COMMON: Final = (
     ("temperature", GA.GEN_AI_REQUEST_TEMPERATURE, _identity),
     ("top_p", GA.GEN_AI_REQUEST_TOP_P, _identity),
     ("service_tier", OA.OPENAI_REQUEST_SERVICE_TIER, _identity),
+    ("stream", GA.GEN_AI_REQUEST_STREAM, _stream),
 )
-CHAT_PARAMS: Final = (
+_CHAT: Final = (
     *_COMMON,
     ("max_tokens", GA.GEN_AI_REQUEST_MAX_TOKENS, _identity),
     ("max_completion_tokens", GA.GEN_AI_REQUEST_MAX_TOKENS, _identity),
@@ -71,34 +77,49 @@ CHAT_PARAMS: Final = (
     ("n", GA.GEN_AI_REQUEST_CHOICE_COUNT, _choice_count),
     ("response_format", GA.GEN_AI_OUTPUT_TYPE, _output_type),
 )
-COMPLETION_PARAMS: Final = CHAT_PARAMS[:-1]
-RESPONSES_PARAMS: Final = (
+_RESPONSES: Final = (
     *_COMMON,
     ("max_output_tokens", GA.GEN_AI_REQUEST_MAX_TOKENS, _identity),
     ("text", GA.GEN_AI_OUTPUT_TYPE, _text_format),
     ("text_format", GA.GEN_AI_OUTPUT_TYPE, _output_type),
 )
-EMBEDDINGS_PARAMS: Final = (
+_EMBEDDINGS: Final = (
     ("encoding_format", GA.GEN_AI_REQUEST_ENCODING_FORMATS, _encoding),
     ("dimensions", GA.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, _identity),
 )
 
-Params = tuple[tuple[str, str, Converter], ...]
+#: kwarg name -> (attribute key, converter, rank); rank orders kwargs that share a key.
+Params = Mapping[str, tuple[str, Converter, int]]
+
+
+def _params(entries: tuple[tuple[str, str, Converter], ...]) -> Params:
+    return {name: (key, convert, rank) for rank, (name, key, convert) in enumerate(entries)}
+
+
+CHAT_PARAMS: Final = _params(_CHAT)
+COMPLETION_PARAMS: Final = _params(_CHAT[:-1])
+RESPONSES_PARAMS: Final = _params(_RESPONSES)
+EMBEDDINGS_PARAMS: Final = _params(_EMBEDDINGS)
 
 
 def request_attributes(kwargs: Mapping[str, Any], params: Params, base: dict[str, Any]) -> dict[str, Any]:
-    """``base`` plus the request parameters present in ``kwargs``."""
+    """``base`` plus the request parameters present in ``kwargs``.
+
+    Walks the call's kwargs (a chat call passes two or three) rather than the parameter table
+    (a dozen lookups that mostly miss).
+    """
     attrs = base
-    get = kwargs.get
-    for name, key, convert in params:
-        value = get(name)
-        if value is None or not is_given(value):
+    ranks: dict[str, int] = {}
+    for name, value in kwargs.items():
+        param = params.get(name)
+        if param is None or value is None or not is_given(value):
             continue
+        key, convert, rank = param
         value = convert(value)
-        if value is not None:
-            attrs[key] = value
-    if get("stream") is True:
-        attrs[GA.GEN_AI_REQUEST_STREAM] = True
+        if value is None or ranks.get(key, -1) > rank:
+            continue
+        ranks[key] = rank
+        attrs[key] = value
     return attrs
 
 

@@ -20,10 +20,11 @@ _SCOPE = "rlm_toolkit.instrumentation.openai"
 
 def _cost_function() -> CostFn | None:
     try:
-        from rlm_toolkit.pricing import estimate_cost
+        from rlm_toolkit.genai._cost import CostEstimator
+
+        fn: CostFn = CostEstimator()
     except ImportError:
         return None
-    fn: CostFn = estimate_cost
     return fn
 
 

@@ -34,15 +34,15 @@ class ApiSpec:
 
 
 def _chat_chunks(inv: Invocation) -> ChunkHandler:
-    return ChatChunks(inv.wants_content)
+    return ChatChunks(inv)
 
 
 def _completion_chunks(inv: Invocation) -> ChunkHandler:
-    return ChatChunks(inv.wants_content, legacy=True)
+    return ChatChunks(inv, legacy=True)
 
 
 def _response_events(inv: Invocation) -> ChunkHandler:
-    return ResponseEvents()
+    return ResponseEvents(inv)
 
 
 def _chat(api: str) -> ApiSpec:

@@ -12,8 +12,13 @@ from contextvars import ContextVar
 from typing import Any, cast
 
 import wrapt
-from opentelemetry import context as otel_context
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.context import (
+    _SUPPRESS_INSTRUMENTATION_KEY,
+    Context,
+    attach,
+    detach,
+    get_current,
+)
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv.attributes import server_attributes
 from opentelemetry.trace import set_span_in_context
@@ -34,12 +39,33 @@ API_LABEL: ContextVar[str | None] = ContextVar("rlm_toolkit.openai.api_label", d
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+#: ``opentelemetry.instrumentation.utils`` honours this legacy plain key too.
+_SUPPRESS_PLAIN = "suppress_instrumentation"
+
+
+def suppressed(ctx: Context) -> bool:
+    """``not is_instrumentation_enabled()``, reading the context we already hold (one lookup
+    instead of two ``get_value`` calls)."""
+    return bool(ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_SUPPRESS_PLAIN))
+
+
+# id(base URL object) -> (that object, host, port). A client's base URL rarely changes (only
+# by assigning ``client.base_url``, which makes a new object), and reading host/port/scheme
+# from it costs ~15k instructions per call. Keeping the object in the entry pins its id.
+_SERVERS: dict[int, tuple[Any, str | None, int | None]] = {}
 
 
 def _server(instance: Any) -> tuple[str | None, int | None]:
     url = instance._client.base_url
+    hit = _SERVERS.get(id(url))
+    if hit is not None and hit[0] is url:
+        return hit[1], hit[2]
     host = url.host or None
-    return host, url.port or _DEFAULT_PORTS.get(url.scheme)
+    port = url.port or _DEFAULT_PORTS.get(url.scheme)
+    if len(_SERVERS) >= 64:  # a process has a handful of clients; bound it anyway
+        _SERVERS.clear()
+    _SERVERS[id(url)] = (url, host, port)
+    return host, port
 
 
 def fill_input(inv: Invocation, spec: ApiSpec, source: Mapping[str, Any], from_body: bool) -> None:
@@ -63,7 +89,9 @@ def fill_input(inv: Invocation, spec: ApiSpec, source: Mapping[str, Any], from_b
             inv.needs_body = True
 
 
-def _begin(telemetry: Telemetry, spec: ApiSpec, instance: Any, kwargs: dict[str, Any]) -> Invocation | None:
+def _begin(
+    telemetry: Telemetry, spec: ApiSpec, instance: Any, kwargs: dict[str, Any], ctx: Context | None = None
+) -> Invocation | None:
     try:
         model = kwargs.get("model")
         if not isinstance(model, str):
@@ -85,7 +113,7 @@ def _begin(telemetry: Telemetry, spec: ApiSpec, instance: Any, kwargs: dict[str,
         request_attributes(kwargs, spec.params, attrs)
         if inv.wants_content:
             fill_input(inv, spec, kwargs, from_body=False)
-        inv.start(attrs, kwargs)
+        inv.start(attrs, kwargs, ctx)
         return inv
     except Exception as exc:
         contain("openai call start", exc)
@@ -176,20 +204,22 @@ def sync_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if not is_instrumentation_enabled() or CURRENT.get() is not None:
+        ctx = get_current()
+        if suppressed(ctx) or CURRENT.get() is not None:
             return wrapped(*args, **kwargs)
-        inv = _begin(telemetry, spec, instance, kwargs)
+        inv = _begin(telemetry, spec, instance, kwargs, ctx)
         if inv is None:
             return wrapped(*args, **kwargs)
         token = CURRENT.set(inv)
-        ctx_token = otel_context.attach(set_span_in_context(inv.span))
+        # The span is current during the SDK call, so HTTP client spans become its children.
+        ctx_token = attach(set_span_in_context(inv.span, ctx))
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
             _fail(inv, exc)
             raise
         finally:
-            otel_context.detach(ctx_token)
+            detach(ctx_token)
             CURRENT.reset(token)
         return _finish(inv, spec, result, kinds)
 
@@ -202,20 +232,22 @@ def async_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
     async def wrapper(
         wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if not is_instrumentation_enabled() or CURRENT.get() is not None:
+        ctx = get_current()
+        if suppressed(ctx) or CURRENT.get() is not None:
             return await wrapped(*args, **kwargs)
-        inv = _begin(telemetry, spec, instance, kwargs)
+        inv = _begin(telemetry, spec, instance, kwargs, ctx)
         if inv is None:
             return await wrapped(*args, **kwargs)
         token = CURRENT.set(inv)
-        ctx_token = otel_context.attach(set_span_in_context(inv.span))
+        # The span is current during the SDK call, so HTTP client spans become its children.
+        ctx_token = attach(set_span_in_context(inv.span, ctx))
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
             _fail(inv, exc)
             raise
         finally:
-            otel_context.detach(ctx_token)
+            detach(ctx_token)
             CURRENT.reset(token)
         return _finish(inv, spec, result, kinds)
 

@@ -1,0 +1,64 @@
+"""Per-call cost from the price table, cheap enough for the hot path.
+
+``rlm_toolkit.pricing.estimate_cost`` resolves a model name by trying ever shorter prefixes
+(``gpt-4o-mini-2024-07-18`` -> ``gpt-4o-mini-2024-07`` -> ...) and validates its arguments on
+every call: ~17k instructions, more than the rest of our per-call logic. The same few model
+names repeat on every call, so :class:`CostEstimator` remembers each name's
+:class:`~rlm_toolkit.pricing.Price` (or that it has none) and applies the same formula.
+
+User overrides (``set_price`` / ``load_prices``) replace ``pricing``'s override table rather
+than mutating it, so the cache is dropped whenever that table is a different object than the
+one the cache was filled against. If that table cannot be seen (a future ``pricing`` without
+it), nothing is cached and every call asks ``pricing.get_price``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_NOT_PRICED = object()
+_MAX_MODELS = 256  # model names come from user input: keep the cache bounded
+
+
+class CostEstimator:
+    """``estimator(model, input_tokens=, output_tokens=, cached_input_tokens=)`` -> USD or None."""
+
+    __slots__ = ("_cache", "_pricing", "_seen")
+
+    def __init__(self) -> None:
+        from rlm_toolkit import pricing
+
+        self._pricing: Any = pricing
+        self._cache: dict[str, Any] = {}
+        self._seen: object = None
+
+    def price(self, model: str) -> Any:
+        """The ``Price`` of ``model`` or None (cached while the user overrides are unchanged)."""
+        pricing = self._pricing
+        overrides = getattr(pricing, "_overrides", None)
+        if overrides is None:
+            return pricing.get_price(model)
+        if overrides is not self._seen:
+            self._cache = {}
+            self._seen = overrides
+        price = self._cache.get(model)
+        if price is None:
+            price = pricing.get_price(model)
+            if len(self._cache) >= _MAX_MODELS:
+                self._cache = {}
+            self._cache[model] = _NOT_PRICED if price is None else price
+            return price
+        return None if price is _NOT_PRICED else price
+
+    def __call__(
+        self, model: str, *, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0
+    ) -> float | None:
+        price = self.price(model)
+        if price is None:
+            return None
+        # The formula of ``pricing.estimate_cost`` (a test pins them equal); token counts here
+        # come from the API's usage object, so they are ints >= 0 already.
+        cached = min(cached_input_tokens, input_tokens)
+        cached_rate = price.input if price.cached_input is None else price.cached_input
+        total = (input_tokens - cached) * price.input + cached * cached_rate + output_tokens * price.output
+        return float(total / 1_000_000)
