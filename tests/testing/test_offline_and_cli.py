@@ -101,6 +101,47 @@ def test_cli_bad_flag_exits_2_with_one_usage_line() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--port", "99999"], "argument --port: must be 0-65535: '99999'"),
+        (["--port=-1"], "argument --port: must be 0-65535: '-1'"),
+        (["--port", "abc"], "argument --port: not a port number: 'abc'"),
+        (["--token-delay", "inf"], "argument --token-delay: must be a finite number >= 0: 'inf'"),
+        (["--token-delay", "nan"], "argument --token-delay: must be a finite number >= 0: 'nan'"),
+        (["--token-delay=-0.5"], "argument --token-delay: must be a finite number >= 0: '-0.5'"),
+        (["--token-delay", "fast"], "argument --token-delay: not a number: 'fast'"),
+    ],
+)
+def test_cli_bad_values_are_one_usage_error(
+    args: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rlm_toolkit.testing.__main__ import main
+
+    with pytest.raises(SystemExit) as info:
+        main(args)  # in process: a bad value must never reach bind() (it would serve on success)
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "usage: python -m rlm_toolkit.testing [-h] [--host ADDR] [--port N] [--token-delay SECONDS]",
+        f"python -m rlm_toolkit.testing: error: {error}",
+    ]
+
+
+def test_cli_port_out_of_range_in_a_real_process_has_no_traceback() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "rlm_toolkit.testing", "--port", "99999"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (out.returncode, out.stdout) == (2, "")
+    assert out.stderr.splitlines()[1:] == [
+        "python -m rlm_toolkit.testing: error: argument --port: must be 0-65535: '99999'"
+    ]
+
+
 def test_cli_serves_until_interrupted() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "rlm_toolkit.testing", "--port", "0", "--token-delay", "0"],

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+import urllib.parse
 
 import openai
 import pytest
@@ -206,6 +208,61 @@ def test_request_log_redacts_secrets(server: OpenAIServer) -> None:
     assert "secret" not in repr(server.requests)
     server.reset()
     assert server.requests == []
+
+
+def test_query_string_secrets_are_redacted_in_the_log_and_the_record(
+    server: OpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="rlm_toolkit.testing")
+    query = {
+        "api-key": "QUERYSECRET99",
+        "API_KEY": "QUERYSECRET98",
+        "Key": "QUERYSECRET97",
+        "token": "QUERYSECRET96",
+        "access_token": "QUERYSECRET95",
+        "sig": "QUERY/SECRET+94==",
+        "Signature": "QUERYSECRET93",
+        "password": "QUERY SECRET 92",
+        "SECRET": "QUERYSECRET91",
+        "api-version": "2024-06-01",
+        "keep": "visible",
+    }
+    with openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0, default_query=query) as client:
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    (request,) = server.requests
+    assert request.path == "/v1/chat/completions"
+    assert urllib.parse.parse_qsl(request.query) == [
+        ("api-key", "<redacted>"),
+        ("API_KEY", "<redacted>"),
+        ("Key", "<redacted>"),
+        ("token", "<redacted>"),
+        ("access_token", "<redacted>"),
+        ("sig", "<redacted>"),
+        ("Signature", "<redacted>"),
+        ("password", "<redacted>"),
+        ("SECRET", "<redacted>"),
+        ("api-version", "2024-06-01"),
+        ("keep", "visible"),
+    ]
+    lines = [r.getMessage() for r in caplog.records if r.name == "rlm_toolkit.testing"]
+    (line,) = [m for m in lines if "/v1/chat/completions" in m]
+    assert line == (
+        'offline OpenAI server: "POST /v1/chat/completions?api-key=<redacted>&API_KEY=<redacted>'
+        "&Key=<redacted>&token=<redacted>&access_token=<redacted>&sig=<redacted>"
+        "&Signature=<redacted>&password=<redacted>&SECRET=<redacted>"
+        '&api-version=2024-06-01&keep=visible HTTP/1.1" 200 -'
+    )
+    assert "SECRET9" not in repr(server.requests) + "\n".join(lines)
+
+
+def test_redact_query_edge_cases() -> None:
+    from rlm_toolkit.testing._script import redact_query
+
+    assert redact_query("") == ""
+    assert redact_query("a=1&b=2") == "a=1&b=2"
+    assert redact_query("api%2Dkey=s1&api_key=&key") == "api%2Dkey=<redacted>&api_key=&key"
+    assert redact_query("keyword=kept;token=s2#token=frag") == "keyword=kept;token=<redacted>#token=frag"
+    assert redact_query("GET /v1/models?sig=a%2Bb HTTP/1.1") == "GET /v1/models?sig=<redacted> HTTP/1.1"
 
 
 def test_queue_fault_validation(server: OpenAIServer) -> None:

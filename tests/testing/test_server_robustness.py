@@ -230,6 +230,12 @@ def test_ports_and_urls() -> None:
             pass
     with pytest.raises(ValueError, match="token_delay"):
         OpenAIServer(token_delay=-1)
+    for delay in (float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=r"token_delay must be a finite number >= 0, got (inf|nan)"):
+            OpenAIServer(token_delay=delay)
+    for port in (-1, 65536, 99999, True, "8000"):
+        with pytest.raises(ValueError, match=r"port must be an int in 0-65535, got "):
+            OpenAIServer(port=port)  # type: ignore[arg-type]
 
 
 def test_an_internal_bug_is_a_500_and_the_server_goes_on(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import threading
 from collections.abc import Sequence
@@ -10,13 +11,23 @@ from collections.abc import Sequence
 from rlm_toolkit.testing._server import OpenAIServer
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535: {text!r}")
+    return value
+
+
 def _delay(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {text!r}")
     return value
 
 
@@ -30,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--host", default="127.0.0.1", metavar="ADDR", help="interface to bind (default 127.0.0.1)"
     )
     parser.add_argument(
-        "--port", type=int, default=8000, metavar="N", help="TCP port, 0 = any free one (default 8000)"
+        "--port", type=_port, default=8000, metavar="N", help="TCP port, 0 = any free one (default 8000)"
     )
     parser.add_argument(
         "--token-delay",

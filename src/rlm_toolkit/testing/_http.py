@@ -19,7 +19,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rlm_toolkit.testing import _chat, _endpoints, _responses
-from rlm_toolkit.testing._script import ERROR_FAULTS, Fault, RecordedRequest, Script, redact_headers
+from rlm_toolkit.testing._script import (
+    ERROR_FAULTS,
+    Fault,
+    RecordedRequest,
+    Script,
+    redact_headers,
+    redact_query,
+)
 from rlm_toolkit.testing._wire import Answer, ApiError, Call, SseEvent
 
 logger = logging.getLogger("rlm_toolkit.testing")
@@ -130,7 +137,9 @@ class Handler(BaseHTTPRequestHandler):
     server: HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("offline OpenAI server: " + format, *args)
+        # The request line carries the query string: secrets in it never reach the log.
+        safe = tuple(redact_query(arg) if isinstance(arg, str) else arg for arg in args)
+        logger.debug("offline OpenAI server: " + format, *safe)
 
     def do_GET(self) -> None:
         self._serve()
@@ -149,7 +158,10 @@ class Handler(BaseHTTPRequestHandler):
         except Exception:
             # A bug of ours: answer 500 like the real API would, and keep serving.
             logger.warning(
-                "offline OpenAI server: internal error on %s %s", self.command, self.path, exc_info=True
+                "offline OpenAI server: internal error on %s %s",
+                self.command,
+                redact_query(self.path),
+                exc_info=True,
             )
             self.close_connection = True
             if not self._headers_sent:
@@ -182,7 +194,7 @@ class Handler(BaseHTTPRequestHandler):
                 path=split.path,
                 headers=redact_headers(list(self.headers.items())),
                 body=body,
-                query=split.query,
+                query=redact_query(split.query),
                 fault=fault.kind if fault else None,
             )
         )

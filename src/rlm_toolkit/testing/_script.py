@@ -6,11 +6,13 @@ All of it is shared between the handler threads, so every access goes through on
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
 #: Faults answered with an HTTP error status and the real API's error JSON.
 ERROR_FAULTS: Mapping[str, int] = {
@@ -27,6 +29,25 @@ STREAM_FAULTS = frozenset({"cut_stream", "malformed_sse", "no_usage"})
 FAULT_KINDS = frozenset({*ERROR_FAULTS, *STREAM_FAULTS, "slow", "reset"})
 
 _REDACTED_HEADERS = frozenset({"authorization", "api-key", "cookie", "proxy-authorization", "x-api-key"})
+#: Query parameters whose values are secrets (names compared case-insensitively, percent-decoded).
+_REDACTED_PARAMS = frozenset(
+    {
+        "access_token",
+        "api-key",
+        "api_key",
+        "apikey",
+        "key",
+        "password",
+        "secret",
+        "sig",
+        "signature",
+        "token",
+        "x-api-key",
+    }
+)
+# One ``name=value`` pair of a query string: at its start, or after ``?``, ``&`` or ``;``, so the
+# same pattern works on a bare query and on a whole request line ("POST /p?api-key=x HTTP/1.1").
+_QUERY_PAIR = re.compile(r"(^|[?&;])([^=&;?#\s]+)=([^&;#\s]*)")
 REDACTED = "<redacted>"
 
 
@@ -67,7 +88,8 @@ class Fault:
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as the server received it (secrets in headers replaced by ``"<redacted>"``).
+    """One request as the server received it (secrets in headers and in the query string
+    replaced by ``"<redacted>"``).
 
     ``path`` excludes the query string (kept in ``query``); ``body`` is the parsed JSON body,
     or ``None`` when the body was empty or not JSON.
@@ -88,6 +110,22 @@ def redact_headers(items: Sequence[tuple[str, str]]) -> dict[str, str]:
         key = name.lower()
         headers[key] = REDACTED if key in _REDACTED_HEADERS else value
     return headers
+
+
+def _redact_pair(match: re.Match[str]) -> str:
+    lead, name, value = match.groups()
+    if unquote_plus(name).strip().lower() in _REDACTED_PARAMS and value:
+        return f"{lead}{name}={REDACTED}"
+    return match.group(0)
+
+
+def redact_query(text: str) -> str:
+    """``text`` (a query string, a URL or a request line) with secret query values replaced by
+    ``"<redacted>"``: ``api-key``, ``api_key``, ``key``, ``token``, ``access_token``, ``sig``,
+    ``signature``, ``password``, ``secret`` (and ``apikey``, ``x-api-key``), any case."""
+    if "=" not in text:
+        return text
+    return _QUERY_PAIR.sub(_redact_pair, text)
 
 
 def _tool_call(spec: Any) -> ToolCall:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from types import TracebackType
@@ -35,8 +36,10 @@ class OpenAIServer:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token_delay: float = 0.0) -> None:
-        if token_delay < 0:
-            raise ValueError(f"token_delay must be >= 0, got {token_delay!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be an int in 0-65535, got {port!r}")
+        if not (math.isfinite(token_delay) and token_delay >= 0):
+            raise ValueError(f"token_delay must be a finite number >= 0, got {token_delay!r}")
         self._host = host
         self._port = port
         self._token_delay = float(token_delay)
