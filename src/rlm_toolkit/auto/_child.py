@@ -21,14 +21,14 @@ from typing import Any
 
 from rlm_toolkit import environment_variables as ev
 from rlm_toolkit._safety import contain
-from rlm_toolkit.auto._config import ConfigError, Settings, resolve, sdk_disabled
+from rlm_toolkit.auto._config import ConfigError, Settings, redact_text, resolve, sdk_disabled
 from rlm_toolkit.auto._providers import Telemetry, build_telemetry
 
 PREFIX = "rlm-instrument: "
 
 
 def _warn(message: str) -> None:
-    sys.stderr.write(f"{PREFIX}{message}\n")
+    sys.stderr.write(f"{PREFIX}{redact_text(message)}\n")
 
 
 def load_callback_class(spec: str) -> type:
@@ -130,7 +130,7 @@ def bootstrap() -> Telemetry | None:
     try:
         if sdk_disabled(env):  # the standard off switch: no providers, no instrumentation
             return None
-        settings = resolve(env)
+        settings = resolve(env, lenient_timeout=True)
         telemetry = build_telemetry(settings)
         from opentelemetry import _logs, metrics, trace
 

@@ -7,7 +7,10 @@ environment again. One resolver, so the two can never disagree.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -33,6 +36,19 @@ SIGNALS = ("traces", "metrics", "logs")
 DEFAULT_PROTOCOL = "http/protobuf"  # the OTLP exporter spec's default
 DEFAULT_JSONL_PATH = "rlm-telemetry.jsonl"
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+
+_logger = logging.getLogger(__name__)
+
+# OTEL_EXPORTER_OTLP_HEADERS items as the SDK's liberal parser accepts them (the patterns of
+# opentelemetry.util.re): anything else the SDK logs *with the header value* -- a credential.
+_HEADER_ITEM = re.compile(
+    r"[ \t]*[\x21\x23-\x27\x2a\x2b\x2d\x2e\x30-\x39\x41-\x5a\x5e-\x7a\x7c\x7e]+[ \t]*="
+    r"[ \t]*[\x20\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*[ \t]*"
+)
+_HEADER_SEPARATOR = re.compile(r"[ \t]*,[ \t]*")
+# scheme://userinfo@ and ?query / #fragment inside free text (e.g. an exception message).
+_USERINFO_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#'\"]*@")
+_QUERY_IN_TEXT = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s?#'\"]*)[?#][^\s'\"]*")
 
 _EXPORTER_VARS = {
     "traces": OTEL_TRACES_EXPORTER,
@@ -72,6 +88,28 @@ def check_protocol(value: str, source: str) -> str:
     return protocol
 
 
+def redact_url(value: str) -> str:
+    """``value`` safe to print: userinfo (``user:password@``) and the query string/fragment are
+    replaced by ``***``. Works on malformed URLs too (everything up to the last ``@`` is userinfo)."""
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    else:
+        scheme += sep
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=-1)
+    if cut >= 0:
+        rest = rest[: cut + 1] + "***"
+    return scheme + rest
+
+
+def redact_text(text: str) -> str:
+    """Free text (e.g. an exception message) with every URL's userinfo and query redacted."""
+    return _QUERY_IN_TEXT.sub(r"\1?***", _USERINFO_IN_TEXT.sub(r"\1***@", text))
+
+
 def check_endpoint(value: str, source: str) -> str:
     problem = None
     try:
@@ -86,16 +124,32 @@ def check_endpoint(value: str, source: str) -> str:
         problem = "its port is not a number in 0-65535"
     if problem:
         raise ConfigError(
-            f"malformed endpoint {value!r} in {source}: {problem} (expected a URL like http://127.0.0.1:4317)"
+            f"malformed endpoint {redact_url(value)!r} in {source}: {problem} (expected a URL like http://127.0.0.1:4317)"
         )
     return value.strip()
 
 
 def check_headers(value: str, source: str) -> str:
-    for item in value.split(","):
-        if item.strip() and "=" not in item:
-            # Never echo the value: headers usually carry credentials.
-            raise ConfigError(f"malformed headers in {source}: expected key=value pairs separated by commas")
+    for number, item in enumerate(_HEADER_SEPARATOR.split(value), 1):
+        if item and not _HEADER_ITEM.fullmatch(item):
+            # Never echo the item: headers usually carry credentials.
+            raise ConfigError(
+                f"malformed headers in {source}: expected key=value pairs separated by commas (item {number} "
+                'is not: a key is a token, a value printable ASCII without , ; \\ or ")'
+            )
+    return value
+
+
+def parse_shutdown_timeout(text: str, source: str = ev.RLM_INSTRUMENT_SHUTDOWN_TIMEOUT) -> float:
+    """Seconds as a finite number >= 0 (empty: the default); ConfigError otherwise."""
+    if not text.strip():
+        return DEFAULT_SHUTDOWN_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"bad {source} {text!r} (expected seconds >= 0, e.g. 5)")
     return value
 
 
@@ -176,21 +230,26 @@ def _signal(env: Mapping[str, str], signal: str, jsonl_path: str | None) -> Sign
     return SignalSettings(exporters, protocol, endpoint, bool(specific))
 
 
-def resolve(env: Mapping[str, str] | None = None) -> Settings:
-    """Settings from ``env`` (default ``os.environ``); raises :class:`ConfigError` on bad input."""
+def resolve(env: Mapping[str, str] | None = None, *, lenient_timeout: bool = False) -> Settings:
+    """Settings from ``env`` (default ``os.environ``); raises :class:`ConfigError` on bad input.
+
+    ``lenient_timeout``: a bad ``RLM_INSTRUMENT_SHUTDOWN_TIMEOUT`` is logged at debug level and
+    the default used instead (the bootstrap: the CLI already rejected it, so only a changed
+    environment gets here, and telemetry should still work).
+    """
     env = os.environ if env is None else env
     jsonl_path = env.get(ev.RLM_INSTRUMENT_JSONL) or None
     wants_jsonl = any("jsonl" in env.get(var, "").lower() for var in _EXPORTER_VARS.values())
     if wants_jsonl and not jsonl_path:
         jsonl_path = DEFAULT_JSONL_PATH
     capture = env.get(ev.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)
-    timeout_text = env.get(ev.RLM_INSTRUMENT_SHUTDOWN_TIMEOUT, "")
     try:
-        timeout = float(timeout_text) if timeout_text else DEFAULT_SHUTDOWN_TIMEOUT
-    except ValueError:
-        raise ConfigError(
-            f"bad {ev.RLM_INSTRUMENT_SHUTDOWN_TIMEOUT} {timeout_text!r} (expected seconds, e.g. 5)"
-        ) from None
+        timeout = parse_shutdown_timeout(env.get(ev.RLM_INSTRUMENT_SHUTDOWN_TIMEOUT, ""))
+    except ConfigError as exc:
+        if not lenient_timeout:
+            raise
+        _logger.debug("rlm-instrument: %s; using %s s", exc, DEFAULT_SHUTDOWN_TIMEOUT)
+        timeout = DEFAULT_SHUTDOWN_TIMEOUT
     return Settings(
         traces=_signal(env, "traces", jsonl_path),
         metrics=_signal(env, "metrics", jsonl_path),
@@ -201,5 +260,5 @@ def resolve(env: Mapping[str, str] | None = None) -> Settings:
         if capture
         else None,
         propagate=env.get(ev.RLM_INSTRUMENT_PROPAGATE, "") == "1",
-        shutdown_timeout=max(timeout, 0.0),
+        shutdown_timeout=timeout,
     )

@@ -13,54 +13,30 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
     ConsoleLogRecordExporter,
-    LogRecordExporter,
     SimpleLogRecordProcessor,
 )
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
-    MetricExporter,
     MetricReader,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 from rlm_toolkit._safety import contain
 from rlm_toolkit.auto._config import Settings
-
-
-def _otlp_span_exporter(protocol: str) -> SpanExporter:
-    # Constructed without arguments: the exporters read endpoint, headers, timeout,
-    # compression and TLS settings from the standard OTEL_EXPORTER_OTLP_* variables.
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
-
-        return Grpc()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
-
-    return Http()
-
-
-def _otlp_metric_exporter(protocol: str) -> MetricExporter:
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
-
-        return Grpc()
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Http
-
-    return Http()
-
-
-def _otlp_log_exporter(protocol: str) -> LogRecordExporter:
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Grpc
-
-        return Grpc()
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as Http
-
-    return Http()
+from rlm_toolkit.auto._otlp import (
+    AFTER_DROP_BUDGET,
+    PROBE_TIMEOUT,
+    Gates,
+    drop_unreachable,
+    otlp_log_exporter,
+    otlp_metric_exporter,
+    otlp_span_exporter,
+    quiet_exporter_retries,
+)
 
 
 class SerialStderr:
@@ -101,6 +77,8 @@ class Telemetry:
     #: Shut the meter provider down before the others start (when its readers are all local,
     #: so this is quick): console metrics then print before the trace tree, which ends the output.
     metrics_first: bool = False
+    #: The OTLP collector addresses, probed at shutdown (see ``_otlp``).
+    gates: Gates = field(default_factory=Gates)
     _done: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -108,24 +86,40 @@ class Telemetry:
         """Flush and shut down all three providers in parallel (the meter provider first when
         ``metrics_first``); give up after ``timeout`` s in all.
 
-        Returns False when something was still exporting at the deadline (e.g. the collector
-        is down and the exporter is backing off); its daemon thread is abandoned so the
+        First each OTLP collector address is probed (at most ``PROBE_TIMEOUT`` s): telemetry
+        for one that is unreachable is dropped at once, with one line on stderr, instead of
+        being retried until the deadline; when all are unreachable, the rest of the budget is
+        cut to ``AFTER_DROP_BUDGET`` s (local exporters only).
+
+        Returns False when something was still exporting at the deadline (e.g. a collector
+        that accepts connections but does not answer); its daemon thread is abandoned so the
         process can exit.
         """
         with self._lock:
             if self._done:
                 return True
             self._done = True
+        deadline = time.monotonic() + timeout
+        try:
+            dropped = drop_unreachable(self.gates.all, min(PROBE_TIMEOUT, timeout))
+            if self.gates.all and len(dropped) == len(self.gates.all):
+                deadline = min(deadline, time.monotonic() + AFTER_DROP_BUDGET)
+        except Exception as exc:
+            contain("OTLP endpoint probe", exc)
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("tracer provider shutdown", self.tracer_provider.shutdown),
             ("logger provider shutdown", self.logger_provider.shutdown),
-            ("meter provider shutdown", lambda: self.meter_provider.shutdown(timeout_millis=timeout * 1000)),
+            (
+                "meter provider shutdown",
+                lambda: self.meter_provider.shutdown(
+                    timeout_millis=max(deadline - time.monotonic(), 0.0) * 1000
+                ),
+            ),
         ]
         threads = [
             threading.Thread(target=_run_contained, args=step, name=f"rlm-{step[0]}", daemon=True)
             for step in steps
         ]
-        deadline = time.monotonic() + timeout
         meter = threads[-1]
         if self.metrics_first:
             meter.start()
@@ -146,11 +140,18 @@ def _run_contained(what: str, fn: Callable[[], Any]) -> None:
 
 
 def build_telemetry(settings: Settings, resource: Resource | None = None) -> Telemetry:
-    """Providers with the exporters ``settings`` name (no global state is touched)."""
+    """Providers with the exporters ``settings`` name (no global provider is set).
+
+    With OTLP configured, the OTel OTLP exporters' per-attempt retry warnings are filtered from
+    their loggers (process-wide): a collector problem is reported once by ``Telemetry``.
+    """
     resource = resource or Resource.create()
     jsonl = settings.jsonl_path
 
     console = cast(IO[str], SerialStderr())
+    gates = Gates()
+    if any("otlp" in settings.signal(signal).exporters for signal in ("traces", "metrics", "logs")):
+        quiet_exporter_retries()
 
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     # Local exporters first: at shutdown the tree is printed before a slow OTLP flush starts.
@@ -164,9 +165,7 @@ def build_telemetry(settings: Settings, resource: Resource | None = None) -> Tel
 
             tracer_provider.add_span_processor(BatchSpanProcessor(JSONLSpanExporter(jsonl)))
         elif name == "otlp":
-            tracer_provider.add_span_processor(
-                BatchSpanProcessor(_otlp_span_exporter(settings.traces.protocol))
-            )
+            tracer_provider.add_span_processor(BatchSpanProcessor(otlp_span_exporter(settings.traces, gates)))
 
     readers: list[MetricReader] = []
     for name in settings.metrics.exporters:
@@ -177,7 +176,7 @@ def build_telemetry(settings: Settings, resource: Resource | None = None) -> Tel
 
             readers.append(PeriodicExportingMetricReader(JSONLMetricExporter(jsonl)))
         elif name == "otlp":
-            readers.append(PeriodicExportingMetricReader(_otlp_metric_exporter(settings.metrics.protocol)))
+            readers.append(PeriodicExportingMetricReader(otlp_metric_exporter(settings.metrics, gates)))
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
 
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
@@ -192,7 +191,9 @@ def build_telemetry(settings: Settings, resource: Resource | None = None) -> Tel
             logger_provider.add_log_record_processor(BatchLogRecordProcessor(JSONLLogExporter(jsonl)))
         elif name == "otlp":
             logger_provider.add_log_record_processor(
-                BatchLogRecordProcessor(_otlp_log_exporter(settings.logs.protocol))
+                BatchLogRecordProcessor(otlp_log_exporter(settings.logs, gates))
             )
     metrics_first = "console" in settings.metrics.exporters and "otlp" not in settings.metrics.exporters
-    return Telemetry(tracer_provider, meter_provider, logger_provider, metrics_first=metrics_first)
+    return Telemetry(
+        tracer_provider, meter_provider, logger_provider, metrics_first=metrics_first, gates=gates
+    )

@@ -40,6 +40,7 @@ from rlm_toolkit.auto._config import (
     check_headers,
     parse_callback_specs,
     parse_exporters,
+    redact_text,
     resolve,
     sdk_disabled,
     signal_var,
@@ -59,7 +60,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _fail(message: str) -> NoReturn:
-    sys.stderr.write(f"{PROG}: error: {message}\n")
+    sys.stderr.write(f"{PROG}: error: {redact_text(message)}\n")
     raise SystemExit(2)
 
 
@@ -130,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE:CLASS",
         action="append",
         default=[],
-        help=f"instantiate this callback class in the program and attach it (repeatable; env: {ev.RLM_INSTRUMENT_CALLBACKS})",
+        help="instantiate this callback class in the program and attach it (repeatable; env: "
+        f"{ev.RLM_INSTRUMENT_CALLBACKS}). The module is imported once by {PROG} itself to validate it "
+        "before the program starts, then again in the program: keep import-time side effects out of it",
     )
     add(
         "--propagate",
