@@ -91,6 +91,35 @@ BAD_INPUT = [
     (["--callback", "json:dumps"], {}, "json:dumps is not a callback class"),
     (["--callback", "json"], {}, "bad callback 'json' in --callback (expected module:Class"),
     (["--to", "honeycomb"], {}, "--to honeycomb needs an API key: set HONEYCOMB_API_KEY"),
+    (
+        [],
+        {"RLM_INSTRUMENT_SHUTDOWN_TIMEOUT": "nan"},
+        "bad RLM_INSTRUMENT_SHUTDOWN_TIMEOUT 'nan' (expected seconds >= 0",
+    ),
+    ([], {"RLM_INSTRUMENT_SHUTDOWN_TIMEOUT": "inf"}, "bad RLM_INSTRUMENT_SHUTDOWN_TIMEOUT 'inf'"),
+    ([], {"RLM_INSTRUMENT_SHUTDOWN_TIMEOUT": "-1"}, "bad RLM_INSTRUMENT_SHUTDOWN_TIMEOUT '-1'"),
+    ([], {"RLM_INSTRUMENT_SHUTDOWN_TIMEOUT": "5s"}, "bad RLM_INSTRUMENT_SHUTDOWN_TIMEOUT '5s'"),
+    # Credentials are never echoed: userinfo and query strings of URLs, header values.
+    (
+        [],
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://u:SECRETPW@127.0.0.1:abc"},
+        "malformed endpoint 'http://***@127.0.0.1:abc' in OTEL_EXPORTER_OTLP_ENDPOINT: its port is not a number",
+    ),
+    (
+        ["--endpoint", "u:SECRETPW@127.0.0.1:4317/?key=SECRETPW"],
+        {},
+        "malformed endpoint '***@127.0.0.1:4317/?***' in --endpoint: it needs an http",
+    ),
+    (
+        ["--headers", "x-team=a,authorization=Bearer SECRETPW;v2"],
+        {},
+        "malformed headers in --headers: expected key=value pairs separated by commas (item 2 is not",
+    ),
+    (
+        [],
+        {"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "api-key=SECRETPW\\"},
+        "malformed headers in OTEL_EXPORTER_OTLP_TRACES_HEADERS: expected key=value pairs",
+    ),
 ]
 
 
@@ -108,6 +137,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_starts(
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("rlm-instrument: error: ")
     assert message in result.stderr
+    assert "SECRETPW" not in result.stderr
     assert not marker.exists()
 
 
@@ -339,4 +369,38 @@ def test_console_exporter_prints_metrics_and_logs_then_the_tree(tmp_path: Path) 
     assert (
         "console, all on stderr: spans (with their events) as a tree at exit; metrics and events/log "
         in help_text
+    )
+
+
+def test_bad_shutdown_timeout_reaching_the_bootstrap_uses_the_default(app: Path) -> None:
+    """The CLI rejects it; if it reaches the bootstrap anyway (the environment changed), the app
+    runs instrumented and exits cleanly -- before, nan/inf made the exit hook raise."""
+    from rlm_toolkit.auto.cli import BOOTSTRAP_DIR
+
+    for value in ("nan", "inf", "-3"):
+        env = env_without_telemetry(PYTHONPATH=BOOTSTRAP_DIR, RLM_INSTRUMENT_SHUTDOWN_TIMEOUT=value)
+        result = subprocess.run(
+            [sys.executable, str(app)], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert (result.returncode, result.stdout) == (0, "app ran\n"), result.stderr
+        assert result.stderr.startswith(TREE) and "└── work" in result.stderr
+        assert "Traceback" not in result.stderr and "rlm-instrument:" not in result.stderr
+
+
+def test_callback_module_is_imported_once_to_validate_and_once_in_the_app(tmp_path: Path) -> None:
+    (tmp_path / "sidefx.py").write_text(
+        "import os\nfrom rlm_toolkit.callbacks import BaseCallback\n"
+        "open('imports', 'a').write(f'{os.getpid()}\\n')\n"
+        "class Cb(BaseCallback):\n    pass\n"
+    )
+    result = cli(
+        "--callback", "sidefx:Cb", sys.executable, "-c", "import os; print(os.getpid())", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    # exec keeps the pid: both imports happened in this one process, the second in the app.
+    assert (tmp_path / "imports").read_text().splitlines() == [result.stdout.strip()] * 2
+    help_text = " ".join(cli("--help").stdout.split())
+    assert (
+        "The module is imported once by rlm-instrument itself to validate it before the program starts, "
+        "then again in the program: keep import-time side effects out of it" in help_text
     )

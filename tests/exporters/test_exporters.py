@@ -395,3 +395,36 @@ def test_tree_summary_counts_a_failure_once_and_wrapped_llm_spans_once() -> None
         pass
     text = ConsoleTreeExporter(width=160).render(memory.get_finished_spans())
     assert text.splitlines()[-1] == "Σ 3 LLM calls · 19 in / 30 out tokens · $0.000120 · 1 error"
+
+
+def test_log_record_with_only_an_observed_timestamp(tmp_path: Path) -> None:
+    """The instrumentation's rlm.retry records carry observed_timestamp only: the JSONL line says
+    "unknown" the OTLP way (timeUnixNano 0, what an OTLP exporter sends too), and the SDK's console
+    exporter that rlm-instrument uses prints it as null."""
+    from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
+
+    path = tmp_path / "logs.jsonl"
+    console = io.StringIO()
+    provider = LoggerProvider(resource=RESOURCE, shutdown_on_exit=False)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(JSONLLogExporter(path)))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(ConsoleLogRecordExporter(out=console)))
+    provider.get_logger("ev").emit(
+        LogRecord(observed_timestamp=T0 + 5, event_name="rlm.retry", attributes={"rlm.retry.attempt": 1})
+    )
+    provider.shutdown()
+    (line,) = path.read_text().splitlines()
+    assert json.loads(line) == {
+        "timeUnixNano": "0",
+        "observedTimeUnixNano": str(T0 + 5),
+        "eventName": "rlm.retry",
+        "attributes": [{"key": "rlm.retry.attempt", "value": {"intValue": "1"}}],
+        "flags": 0,
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "svc"}}]},
+        "scope": {"name": "ev"},
+    }
+    printed = json.loads(console.getvalue())
+    assert (printed["timestamp"], printed["observed_timestamp"], printed["event_name"]) == (
+        None,
+        "2023-11-14T22:13:20.000000Z",
+        "rlm.retry",
+    )

@@ -72,6 +72,8 @@ class OTLPReceiver:
         self._http: ThreadingHTTPServer | None = None
         self.grpc_port = 0
         self.http_port = 0
+        #: Seconds each HTTP request is held before it is answered (a slow but live collector).
+        self.http_delay = 0.0
 
     # -- endpoints -----------------------------------------------------------------------
     @property
@@ -152,6 +154,7 @@ class OTLPReceiver:
                 if self.headers.get("Content-Type") != "application/x-protobuf":
                     self.send_error(415)
                     return
+                time.sleep(receiver.http_delay)
                 request = _REQUEST_TYPES[signal]()
                 request.ParseFromString(body)
                 receiver._record(

@@ -289,3 +289,66 @@ def test_per_signal_variables_resource_attributes_and_gzip(tmp_path: Path, recei
     resource, metric = receiver.metrics()["app.requests"][-1]
     assert resource["service.name"] == "per-signal" and resource["team"] == "llm"
     assert [p.as_int for p in metric.sum.data_points] == [2]
+
+
+# -- an unreachable collector costs the app nothing but dropped telemetry ---------------------
+CHAT_APP = """
+import sys, time
+from openai import OpenAI
+client = OpenAI()
+for _ in range(3):
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+time.sleep(0.3)  # exports scheduled every 50 ms fail (and back off) while the app still runs
+print("END", repr(time.time()), flush=True)
+"""
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_unreachable_collector_delays_exit_by_little_and_prints_one_line(
+    protocol: str, unused_port: int, demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    app = tmp_path / "chat.py"
+    app.write_text(CHAT_APP)
+    # Exports during the run too (every 50 ms), so the exporters are retrying when the app ends.
+    env = {**demo_env, "OTEL_BSP_SCHEDULE_DELAY": "50", "OTEL_BLRP_SCHEDULE_DELAY": "50"}
+    endpoint = f"http://user:SECRETPW@127.0.0.1:{unused_port}"  # userinfo is never echoed
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rlm_toolkit",
+            "--endpoint",
+            endpoint,
+            "--protocol",
+            protocol,
+            sys.executable,
+            str(app),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    exited = time.time()
+    assert proc.returncode == 0, proc.stderr
+    tag, end = proc.stdout.split()
+    assert tag == "END"
+    # Before: the exporters' retries held the exit for the whole 5 s shutdown budget.
+    assert exited - float(end) < 2.0, f"exit took {exited - float(end):.2f} s after the app's last line"
+    assert proc.stderr == (
+        f"rlm-toolkit: OTLP endpoint http://***@127.0.0.1:{unused_port} unreachable; telemetry dropped\n"
+    )
+
+
+def test_slow_but_live_collector_still_receives_everything(tmp_path: Path, receiver: OTLPReceiver) -> None:
+    app = tmp_path / "signals.py"
+    app.write_text(SIGNALS_APP)
+    receiver.http_delay = 1.5  # longer than the connect probe allows: the probe only connects
+    started = time.monotonic()
+    result = run_cli(["--endpoint", receiver.http_endpoint, sys.executable, str(app)], clean_env())
+    assert (result.returncode, result.stdout, result.stderr) == (0, "app ran\n", "")
+    assert time.monotonic() - started < 20
+    assert sorted(r.signal for r in receiver.received) == ["logs", "metrics", "traces"]
+    assert [s["name"] for s in receiver.spans()] == ["work"]
+    assert [r["body"] for r in receiver.logs()] == ["hello log"]
+    assert list(receiver.metrics()) == ["app.requests"]
