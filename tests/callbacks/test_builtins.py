@@ -102,6 +102,7 @@ def test_metrics_aggregate_whole_dict() -> None:
     assert m.get_metrics() == {
         "total_calls": 4,
         "total_tokens": 135,
+        "calls_without_usage": 0,
         "errors": 2,
         "retries": 1,
         "avg_latency_ms": 250.0,
@@ -123,6 +124,7 @@ def test_metrics_empty_subclass_without_super_and_threads() -> None:
     assert m.get_metrics() == {
         "total_calls": 0,
         "total_tokens": 0,
+        "calls_without_usage": 0,
         "errors": 0,
         "retries": 0,
         "avg_latency_ms": 0.0,

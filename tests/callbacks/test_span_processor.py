@@ -98,13 +98,34 @@ def test_span_of_another_instrumentation_read_from_attributes(otel: Otel) -> Non
     )
 
 
-def test_span_without_content_gives_empty_strings_and_zero_usage(otel: Otel) -> None:
+def test_span_without_content_gives_empty_strings_and_unknown_usage(otel: Otel) -> None:
     cb = Recorder()
     with use_scope(Scope(callbacks=(cb,))):
         chat_call(otel.tracer, payload=False, capture=False, end_attrs={})
     assert cb.events[0][1]["prompt"] == ""
     response = cb.events[1][1]["response"]
-    assert response == LLMResponse(content="", usage=Usage(), model="gpt-4o", finish_reason=None, cost=0.0)
+    # No usage reported: zeros for arithmetic, known=False, and no cost estimated from zero tokens.
+    unknown = Usage(known=False)
+    assert response == LLMResponse(content="", usage=unknown, model="gpt-4o", finish_reason=None, cost=None)
+    assert (unknown.total_tokens, unknown.input_tokens, unknown.output_tokens) == (0, 0, 0)
+    assert LLMResponse().usage == unknown
+
+
+def test_reported_zero_usage_is_known(otel: Otel) -> None:
+    cb = Recorder()
+    attrs = {"gen_ai.usage.input_tokens": 0, "gen_ai.usage.output_tokens": 0}
+    only_input = {"gen_ai.usage.input_tokens": 7}
+    not_counts = {"gen_ai.usage.input_tokens": "7", "gen_ai.usage.output_tokens": True}
+    with use_scope(Scope(callbacks=(cb,))):
+        chat_call(otel.tracer, payload=False, end_attrs=attrs)
+        chat_call(otel.tracer, payload=False, end_attrs=only_input)
+        chat_call(otel.tracer, payload=False, end_attrs=not_counts)
+    ends = [kw["response"] for name, kw in cb.events if name == "on_llm_end"]
+    assert [(r.usage, r.cost) for r in ends] == [
+        (Usage(), 0.0),
+        (Usage(prompt_tokens=7, total_tokens=7), pytest.approx(7 * 2.5e-6)),
+        (Usage(known=False), None),
+    ]
 
 
 def test_usage_cost_attribute_wins_and_tool_calls_are_listed(otel: Otel) -> None:

@@ -44,7 +44,10 @@ class Pipeline:
     logger: Logger
 
 
-_lock = threading.Lock()
+# Reentrant: a garbage-collected stream may end a span (and re-enter us) while this thread holds
+# it; the lookups below are repeated after each allocation-heavy step so a reentrant call that
+# attached a processor first is not doubled.
+_lock = threading.RLock()
 # provider -> (its callback processor, our tracer/logger). Weak: a provider the app drops is
 # not kept alive here, and calling ensure_pipeline for the same provider adds nothing.
 _span_side: weakref.WeakKeyDictionary[TracerProvider, tuple[CallbackSpanProcessor, Tracer]] = (
@@ -90,16 +93,18 @@ def ensure_pipeline(tracer_provider: object = None, logger_provider: object = No
         lp = _pick_logger_provider(logger_provider)
         span_side = _span_side.get(tp)
         if span_side is None:
-            span_processor = CallbackSpanProcessor()
-            tp.add_span_processor(span_processor)
-            span_side = (span_processor, tp.get_tracer(_INSTRUMENTATION_NAME, __version__))
-            _span_side[tp] = span_side
+            made = (CallbackSpanProcessor(), tp.get_tracer(_INSTRUMENTATION_NAME, __version__))
+            span_side = _span_side.get(tp)  # again: see _lock
+            if span_side is None:
+                _span_side[tp] = span_side = made  # recorded first, so a reentrant call reuses it
+                tp.add_span_processor(made[0])
         log_side = _log_side.get(lp)
         if log_side is None:
-            log_processor = CallbackLogRecordProcessor()
-            lp.add_log_record_processor(log_processor)
-            log_side = (log_processor, lp.get_logger(_INSTRUMENTATION_NAME, __version__))
-            _log_side[lp] = log_side
+            made_log = (CallbackLogRecordProcessor(), lp.get_logger(_INSTRUMENTATION_NAME, __version__))
+            log_side = _log_side.get(lp)
+            if log_side is None:
+                _log_side[lp] = log_side = made_log
+                lp.add_log_record_processor(made_log[0])
         consumers.active = True
     return Pipeline(tracer_provider=tp, logger_provider=lp, tracer=span_side[1], logger=log_side[1])
 

@@ -26,7 +26,8 @@ def _ms(kwargs: dict[str, Any]) -> str:
 
 
 class ConsoleCallback(BaseCallback):
-    """Prints to stderr (or ``console``): ``✓ chat gpt-4o · 45 tokens (12 in, 33 out) · 523 ms``.
+    """Prints to stderr (or ``console``): ``✓ chat gpt-4o · 45 tokens (12 in, 33 out) · 523 ms``
+    (``tokens n/a`` when the call reported no usage).
 
     ``verbose`` adds start lines (with a short prompt preview), tool steps and runs;
     ``show_tokens`` echoes streamed tokens as they arrive; ``show_cost`` adds the estimated cost.
@@ -93,11 +94,12 @@ class ConsoleCallback(BaseCallback):
     def on_llm_end(self, response: LLMResponse, **kwargs: Any) -> None:
         usage = response.usage
         what = self._esc(f"{kwargs.get('operation') or 'llm'} {kwargs.get('model') or response.model or '?'}")
-        parts = [
-            f"[green]✓[/] {what}",
-            f"{usage.total_tokens} tokens ({usage.prompt_tokens} in, {usage.completion_tokens} out)",
-            _ms(kwargs),
-        ]
+        tokens = (
+            f"{usage.total_tokens} tokens ({usage.prompt_tokens} in, {usage.completion_tokens} out)"
+            if usage.known
+            else "tokens n/a"  # not reported (e.g. a stream without include_usage), not zero
+        )
+        parts = [f"[green]✓[/] {what}", tokens, _ms(kwargs)]
         if self.show_cost:
             parts.append(f"${response.cost:.6f}" if response.cost is not None else "cost n/a")
         if self.verbose and response.finish_reason:

@@ -62,7 +62,9 @@ def _make_plan(method: Any) -> _Plan:
     return _Plan(accepts_all, frozenset(names), frozenset(required))
 
 
-_plans_lock = threading.Lock()
+# Every lock here is reentrant: the garbage collector may end an abandoned stream (its
+# ``weakref.finalize``) on a thread that holds one, and that re-enters this module there.
+_plans_lock = threading.RLock()
 # class -> {method name: plan}; weak so classes made on the fly do not pile up here.
 _plans: weakref.WeakKeyDictionary[type, dict[str, _Plan]] = weakref.WeakKeyDictionary()
 # class -> method names already warned about; also weak.
@@ -126,7 +128,7 @@ def call(cb: object, name: str, kwargs: Mapping[str, Any]) -> None:
 
 _tasks: set[asyncio.Task[None]] = set()  # strong refs until done (the loop keeps only weak ones)
 _futures: set[concurrent.futures.Future[None]] = set()
-_bg_lock = threading.Lock()
+_bg_lock = threading.RLock()
 _bg_loop: asyncio.AbstractEventLoop | None = None
 
 
@@ -151,7 +153,7 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 def _forget_background_loop() -> None:  # in a forked child the loop's thread does not exist
     global _bg_loop, _bg_lock
     _bg_loop = None
-    _bg_lock = threading.Lock()
+    _bg_lock = threading.RLock()
     _futures.clear()
     _tasks.clear()
 

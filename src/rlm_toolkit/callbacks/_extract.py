@@ -168,13 +168,23 @@ def _tool_calls(output: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return calls
 
 
+def _is_count(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _usage(attrs: Mapping[str, Any], raw: Any) -> Usage:
     prompt = attrs.get(g.GEN_AI_USAGE_INPUT_TOKENS)
     completion = attrs.get(g.GEN_AI_USAGE_OUTPUT_TOKENS)
-    if prompt is None and completion is None and raw is not None:
+    if not _is_count(prompt) and not _is_count(completion) and raw is not None:
         usage = getattr(raw, "usage", None)  # a raw SDK object without usage attributes on the span
-        prompt = getattr(usage, "prompt_tokens", None) or getattr(usage, "input_tokens", None)
-        completion = getattr(usage, "completion_tokens", None) or getattr(usage, "output_tokens", None)
+        prompt = getattr(usage, "prompt_tokens", None)
+        if prompt is None:
+            prompt = getattr(usage, "input_tokens", None)
+        completion = getattr(usage, "completion_tokens", None)
+        if completion is None:
+            completion = getattr(usage, "output_tokens", None)
+    if not _is_count(prompt) and not _is_count(completion):
+        return Usage(known=False)  # not reported: zeros for arithmetic, but not a measured 0
     p, c = _int(prompt), _int(completion)
     return Usage(
         prompt_tokens=p,
@@ -189,6 +199,8 @@ def _cost(attrs: Mapping[str, Any], model: str | None, usage: Usage) -> float | 
     cost = attrs.get(rlm.GEN_AI_USAGE_COST)
     if isinstance(cost, (int, float)) and not isinstance(cost, bool):
         return float(cost)
+    if not usage.known:
+        return None  # an estimate from zero tokens would claim the call was free
     from rlm_toolkit.pricing import estimate_cost
 
     return estimate_cost(

@@ -126,7 +126,9 @@ class FailureTable:
     """
 
     def __init__(self, max_spans: int = 4096) -> None:
-        self._lock = threading.Lock()
+        # Reentrant: a garbage-collected stream may end a span (and so come back here) while
+        # this thread holds the lock.
+        self._lock = threading.RLock()
         self._waiting: OrderedDict[int, list[Failure]] = OrderedDict()
         self._max_spans = max_spans
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime
+import io
 import json
+import logging
 import os
 import re
 import threading
+import weakref
 from typing import Any
 
 from rlm_toolkit.callbacks._base import BaseCallback
 from rlm_toolkit.callbacks._types import LLMResponse
+
+log = logging.getLogger("rlm_toolkit.callbacks")
 
 # Belt and braces: nothing that looks like an API key or bearer token reaches the file, even
 # inside an error message or a prompt.
@@ -23,14 +28,40 @@ def _redact(text: str) -> str:
     return _SECRET.sub("[REDACTED]", text)
 
 
+# Subclasses already told they skipped ``super().__init__()`` (weak: classes made on the fly go).
+_not_initialised: weakref.WeakSet[type] = weakref.WeakSet()
+_not_initialised_lock = threading.RLock()
+
+
+def _warn_not_initialised(cls: type) -> None:
+    with _not_initialised_lock:
+        if cls in _not_initialised:
+            return
+        _not_initialised.add(cls)
+    log.warning(
+        "FileLogCallback subclass %s did not call super().__init__(log_path); nothing is written. "
+        "Call super().__init__(log_path, ...) from %s.__init__ (logged once)",
+        cls.__qualname__,
+        cls.__qualname__,
+    )
+
+
 class FileLogCallback(BaseCallback):
     """Appends JSONL records (``llm_start``, ``llm_end``, ``error``, ``retry``, ``tool_*``,
     ``run_*``, ``memory_*``) to ``log_path``.
 
     Prompts and responses are written only with ``include_prompts`` / ``include_responses``.
-    Each line is written with one ``write`` under a lock and flushed, so lines never
-    interleave, and the file is opened in append mode so several processes can share it.
+    Each line is one unbuffered ``write`` (one system call) under a reentrant lock, so lines
+    never interleave, not even when the garbage collector ends an abandoned stream -- and so
+    calls this callback again -- in the middle of a write on the same thread. The file is
+    opened in append mode so several processes can share it.
     """
+
+    # Class defaults, so a subclass that skipped ``super().__init__()`` gets the one clear
+    # warning from ``_write`` instead of an AttributeError per event.
+    include_prompts = False
+    include_responses = False
+    _file: io.RawIOBase | None = None  # set by __init__
 
     def __init__(
         self, log_path: str | os.PathLike[str], include_prompts: bool = False, include_responses: bool = False
@@ -38,9 +69,11 @@ class FileLogCallback(BaseCallback):
         self.log_path = os.fspath(log_path)
         self.include_prompts = include_prompts
         self.include_responses = include_responses
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         try:
-            self._file = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+            # Unbuffered binary: a line is one os-level write, with no buffer a reentrant call
+            # could find half-filled (a buffered writer refuses reentrant calls outright).
+            self._file = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
         except OSError as exc:
             raise OSError(
                 exc.errno,
@@ -60,16 +93,27 @@ class FileLogCallback(BaseCallback):
             "model": kwargs.get("model"),
         }
         entry.update(fields)
-        line = _redact(json.dumps(entry, ensure_ascii=False, default=str)) + "\n"
+        data = (_redact(json.dumps(entry, ensure_ascii=False, default=str)) + "\n").encode("utf-8")
+        file = self._file
+        if file is None:
+            _warn_not_initialised(type(self))
+            return
         with self._lock:
-            if self._file.closed:
+            if file.closed:
                 return
-            self._file.write(line)
-            self._file.flush()
+            written = file.write(data) or 0
+            while written < len(data):  # a short write (disk full, signal): finish the line
+                more = file.write(data[written:])
+                if not more:
+                    return
+                written += more
 
     def close(self) -> None:
+        file = self._file
+        if file is None:
+            return
         with self._lock:
-            self._file.close()
+            file.close()
 
     def __enter__(self) -> FileLogCallback:
         return self
@@ -102,12 +146,13 @@ class FileLogCallback(BaseCallback):
 
     def on_llm_end(self, response: LLMResponse, **kwargs: Any) -> None:
         usage = response.usage
+        known = usage.known  # null, not 0, when the call reported no usage
         fields: dict[str, Any] = {
             "response_model": response.model,
             "finish_reason": response.finish_reason,
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens,
+            "prompt_tokens": usage.prompt_tokens if known else None,
+            "completion_tokens": usage.completion_tokens if known else None,
+            "total_tokens": usage.total_tokens if known else None,
             "duration_ms": kwargs.get("duration_ms"),
             "cost": response.cost,
             "tool_calls": len(response.tool_calls),

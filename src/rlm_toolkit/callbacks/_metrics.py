@@ -10,14 +10,17 @@ from rlm_toolkit.callbacks._base import BaseCallback
 from rlm_toolkit.callbacks._extract import LLM_OPERATIONS
 from rlm_toolkit.callbacks._types import LLMResponse
 
-_class_lock = threading.Lock()
+# Reentrant: the garbage collector may end an abandoned stream (a ``weakref.finalize``) while
+# this thread holds the lock, and that ends up in ``on_llm_end`` on this very thread.
+_class_lock = threading.RLock()
 
 
 class _State:
     def __init__(self, max_samples: int) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # reentrant, like _class_lock
         self.calls = 0
         self.tokens = 0
+        self.calls_without_usage = 0
         self.errors = 0
         self.retries = 0
         self.cost = 0.0
@@ -41,6 +44,9 @@ class MetricsCallback(BaseCallback):
 
     A call counts once when it ends, successfully (``on_llm_end``) or not (``on_error``).
     Latency percentiles use the last ``max_latency_samples`` calls; the average uses all.
+    ``total_tokens`` sums reported usage only: successful calls that reported none (a stream
+    without ``include_usage``) are counted in ``calls_without_usage``, so a non-zero value there
+    means ``total_tokens`` is a lower bound.
     """
 
     max_latency_samples = 10_000
@@ -75,6 +81,8 @@ class MetricsCallback(BaseCallback):
             kwargs["model"] = response.model
         with state.lock:
             self._count_call(state, kwargs, response.usage.total_tokens)
+            if not response.usage.known:
+                state.calls_without_usage += 1
             if response.cost is not None:
                 state.cost += response.cost
 
@@ -91,8 +99,8 @@ class MetricsCallback(BaseCallback):
             state.retries += 1
 
     def get_metrics(self) -> dict[str, Any]:
-        """A snapshot: ``total_calls``, ``total_tokens``, ``errors``, ``retries``,
-        ``avg_latency_ms``, ``p50_latency_ms``, ``p95_latency_ms``, ``by_model``
+        """A snapshot: ``total_calls``, ``total_tokens``, ``calls_without_usage``, ``errors``,
+        ``retries``, ``avg_latency_ms``, ``p50_latency_ms``, ``p95_latency_ms``, ``by_model``
         (``{model: {"calls", "tokens"}}``) and ``total_cost`` (USD, priced calls only)."""
         state = self._state()
         with state.lock:
@@ -100,6 +108,7 @@ class MetricsCallback(BaseCallback):
             return {
                 "total_calls": state.calls,
                 "total_tokens": state.tokens,
+                "calls_without_usage": state.calls_without_usage,
                 "errors": state.errors,
                 "retries": state.retries,
                 "avg_latency_ms": state.latency_sum / state.latency_count if state.latency_count else 0.0,

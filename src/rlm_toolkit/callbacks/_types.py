@@ -8,7 +8,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts of one call; ``0`` when the provider did not report them."""
+    """Token counts of one call; ``0`` when the provider did not report them.
+
+    The counts stay ints so arithmetic always works; ``known`` tells a real ``0`` from "not
+    reported" (a stream without ``stream_options={"include_usage": True}``, a span without
+    ``gen_ai.usage.*`` attributes): it is ``False`` then, and every count is ``0``.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -17,6 +22,8 @@ class Usage:
     cached_tokens: int = 0
     #: Reasoning tokens (part of ``completion_tokens``).
     reasoning_tokens: int = 0
+    #: ``False`` when the call reported no usage at all (the counts are then ``0``, not measured).
+    known: bool = True
 
     # Conventions' names, for code written against OTel GenAI semantics.
     @property
@@ -34,7 +41,8 @@ class LLMResponse:
 
     #: The assistant's text ("" when none: tool calls only, embeddings, content not captured).
     content: str = ""
-    usage: Usage = field(default_factory=Usage)
+    #: Token counts; ``usage.known`` is ``False`` when the call reported none.
+    usage: Usage = field(default_factory=lambda: Usage(known=False))
     #: The model that answered (``gen_ai.response.model``, else the requested model).
     model: str | None = None
     #: Finish reason of the first choice (``stop``, ``length``, ``tool_calls``, ...).
