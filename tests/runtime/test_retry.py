@@ -149,7 +149,8 @@ def test_raise_on_error_false_returns_the_error(server: OpenAIServer) -> None:
     )
     result = rlm.run("Hello!", raise_on_error=False)
     assert isinstance(result.error, openai.InternalServerError)
-    assert (result.answer, result.iterations, result.model, result.usage.total_tokens) == ("", 0, "gpt-4o", 0)
+    assert (result.answer, result.iterations, result.model, result.cost) == ("", 0, "gpt-4o", None)
+    assert (result.usage.known, result.usage.total_tokens) == (False, 0)  # nothing was reported
     assert len(server.requests) == 1
 
 

@@ -213,3 +213,18 @@ def test_abandoned_streams_end_as_soon_as_released(server: OpenAIServer, telemet
     run_spans = [s for s in telemetry.spans.get_finished_spans() if s.name == "invoke_agent rlm"]
     assert [shape(s)[1] for s in run_spans] == ["abandoned"] * 3
     assert recorder.names().count("on_run_end") == 3
+
+
+def test_a_stream_without_usage_reports_unknown_usage(server: OpenAIServer, telemetry: Telemetry) -> None:
+    recorder = Recorder()
+    server.queue_fault("no_usage")
+    stream = make_rlm(server, telemetry, recorder).stream(PROMPT)
+    text = "".join(stream)
+    result = stream.result
+    assert result is not None and result.answer == text != ""
+    assert (result.usage.known, result.usage.total_tokens, result.cost) == (False, 0, None)
+    _llm, run = spans_of(telemetry)
+    attributes = dict(run.attributes or {})
+    assert "gen_ai.usage.input_tokens" not in attributes and "gen_ai.usage.output_tokens" not in attributes
+    assert "gen_ai.usage.cost" not in attributes
+    assert attributes["rlm.run.iterations"] == 1

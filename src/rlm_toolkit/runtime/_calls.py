@@ -17,7 +17,7 @@ STREAM_ARGS: dict[str, Any] = {"stream": True, "stream_options": {"include_usage
 
 def usage_of(raw: Any) -> Usage:
     if raw is None:
-        return Usage()
+        return Usage(known=False)  # not reported: zeros that are not measurements
     prompt = getattr(raw, "prompt_tokens", None) or 0
     completion = getattr(raw, "completion_tokens", None) or 0
     total = getattr(raw, "total_tokens", None) or prompt + completion
@@ -53,7 +53,7 @@ class ChunkAccumulator:
         self.parts: list[str] = []
         self.finish_reason: str | None = None
         self.model: str | None = None
-        self.usage = Usage()
+        self.usage = Usage(known=False)  # until the usage chunk arrives
 
     def add(self, chunk: Any) -> str | None:
         """Record ``chunk``; return its text delta, if any."""

@@ -36,6 +36,8 @@ async def adrive(
 
 
 def _cost(completion: Completion, model: str) -> float | None:
+    if not completion.usage.known:
+        return None  # no estimate from tokens nobody reported
     try:
         from rlm_toolkit.pricing import estimate_cost
 
@@ -51,12 +53,16 @@ def _cost(completion: Completion, model: str) -> float | None:
 
 
 def total_usage(completions: list[Completion]) -> Usage:
+    if not completions:
+        return Usage(known=False)
     return Usage(
         prompt_tokens=sum(c.usage.prompt_tokens for c in completions),
         completion_tokens=sum(c.usage.completion_tokens for c in completions),
         total_tokens=sum(c.usage.total_tokens for c in completions),
         cached_tokens=sum(c.usage.cached_tokens for c in completions),
         reasoning_tokens=sum(c.usage.reasoning_tokens for c in completions),
+        # Known only if every call reported it: otherwise the sums are not the run's usage.
+        known=all(c.usage.known for c in completions),
     )
 
 
@@ -75,4 +81,4 @@ def build_result(model: str, answer: str, completions: list[Completion], trace_i
 
 
 def failed_result(model: str, error: BaseException, trace_id: str | None) -> RLMResult:
-    return RLMResult(answer="", model=model, trace_id=trace_id, error=error)
+    return RLMResult(answer="", model=model, trace_id=trace_id, error=error, usage=Usage(known=False))

@@ -20,7 +20,8 @@ class RLMResult:
     """
 
     answer: str
-    usage: Usage = field(default_factory=Usage)
+    #: Token totals of the run's calls; ``usage.known`` is False when a call reported none.
+    usage: Usage = field(default_factory=lambda: Usage(known=False))
     #: Number of LLM calls the run made (1 for a direct run).
     iterations: int = 0
     #: Estimated cost in USD from the bundled price table; ``None`` when the model is unpriced.

@@ -111,13 +111,14 @@ class RunSpan:
             if span.is_recording():
                 if extra:
                     span.set_attributes(extra)
-                span.set_attributes(
-                    {
-                        gen_ai.GEN_AI_USAGE_INPUT_TOKENS: result.usage.prompt_tokens,
-                        gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: result.usage.completion_tokens,
-                        rlm_attrs.RLM_RUN_ITERATIONS: result.iterations,
-                    }
-                )
+                span.set_attribute(rlm_attrs.RLM_RUN_ITERATIONS, result.iterations)
+                if result.usage.known:  # unreported usage is absent, never a fake 0
+                    span.set_attributes(
+                        {
+                            gen_ai.GEN_AI_USAGE_INPUT_TOKENS: result.usage.prompt_tokens,
+                            gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: result.usage.completion_tokens,
+                        }
+                    )
                 if result.model:
                     span.set_attribute(gen_ai.GEN_AI_RESPONSE_MODEL, result.model)
                 if result.finish_reason:
