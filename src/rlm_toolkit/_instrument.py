@@ -12,7 +12,7 @@ from opentelemetry.trace import TracerProvider
 from rlm_toolkit.genai import ContentMode, resolve_content_mode
 from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
 
-__all__ = ["instrument", "uninstrument"]
+__all__ = ["ensure_instrumented", "instrument", "uninstrument"]
 
 
 def instrument(
@@ -29,7 +29,9 @@ def instrument(
     ``span_only``, ``event_only``, ``span_and_event``, ``no_content`` (default: from
     ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, off when unset). ``callbacks``:
     process-wide callbacks, fed by SDK processors on the same providers (a private in-process
-    pair when no SDK provider is configured). Calling it again while instrumented is a no-op.
+    pair when no SDK provider is configured). Calling it again while instrumented is a no-op,
+    except that it replaces an *implicit* instrumentation (made by ``RLM`` through
+    :func:`ensure_instrumented` with the default providers) with one using these arguments.
     """
     mode: ContentMode = resolve_content_mode(capture_content)  # ValueError before any change
     if callbacks is not None:
@@ -50,6 +52,16 @@ def instrument(
         logger_provider=logger_provider,
         capture_content=mode,
     )
+
+
+def ensure_instrumented() -> bool:
+    """Instrument ``openai`` with the default (global) providers unless someone already did.
+
+    For code that needs the SDK instrumented but has no providers of its own to impose (the
+    ``RLM`` runtime). The instrumentation is marked *implicit*: a later explicit
+    :func:`instrument` replaces it. Returns True when this call instrumented.
+    """
+    return bool(OpenAIInstrumentor().instrument_implicitly())
 
 
 def uninstrument() -> None:

@@ -23,21 +23,22 @@ _MAX_MODELS = 256  # model names come from user input: keep the cache bounded
 class CostEstimator:
     """``estimator(model, input_tokens=, output_tokens=, cached_input_tokens=)`` -> USD or None."""
 
-    __slots__ = ("_cache", "_pricing", "_seen")
+    __slots__ = ("_cache", "_cacheable", "_pricing", "_seen")
 
     def __init__(self) -> None:
         from rlm_toolkit import pricing
 
         self._pricing: Any = pricing
+        self._cacheable = isinstance(getattr(pricing, "_overrides", None), dict)
         self._cache: dict[str, Any] = {}
         self._seen: object = None
 
     def price(self, model: str) -> Any:
         """The ``Price`` of ``model`` or None (cached while the user overrides are unchanged)."""
         pricing = self._pricing
-        overrides = getattr(pricing, "_overrides", None)
-        if overrides is None:
+        if not self._cacheable:
             return pricing.get_price(model)
+        overrides = pricing._overrides
         if overrides is not self._seen:
             self._cache = {}
             self._seen = overrides
@@ -51,14 +52,20 @@ class CostEstimator:
         return None if price is _NOT_PRICED else price
 
     def __call__(
-        self, model: str, *, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0
+        self, model: str, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0
     ) -> float | None:
-        price = self.price(model)
+        # Inline cache hit (the common case); ``price`` handles misses and override changes.
+        hit = self._cacheable and self._pricing._overrides is self._seen
+        price = self._cache.get(model) if hit else None
         if price is None:
+            price = self.price(model)
+            if price is None:
+                return None
+        elif price is _NOT_PRICED:
             return None
         # The formula of ``pricing.estimate_cost`` (a test pins them equal); token counts here
         # come from the API's usage object, so they are ints >= 0 already.
-        cached = min(cached_input_tokens, input_tokens)
+        cached = min(cached_input_tokens, input_tokens) if cached_input_tokens else 0
         cached_rate = price.input if price.cached_input is None else price.cached_input
         total = (input_tokens - cached) * price.input + cached * cached_rate + output_tokens * price.output
         return float(total / 1_000_000)

@@ -7,6 +7,7 @@ disables it. Most apps call :func:`rlm_toolkit.instrument` instead.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection
 from typing import Any
 
@@ -28,17 +29,52 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     ``logger_provider`` (default: the global ones) and ``capture_content`` (bool or one of
     ``span_only``/``event_only``/``span_and_event``/``no_content``; default: from
     ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``).
+
+    Implicit vs explicit: :meth:`instrument_implicitly` (what ``RLM`` uses, through
+    ``rlm_toolkit._instrument.ensure_instrumented``) instruments with the default providers
+    only when nobody has, and remembers that it did. A later explicit :meth:`instrument` with
+    the app's own providers then *replaces* that instrumentation instead of being ignored as
+    "already instrumented", so the order of ``RLM(...)`` and ``instrument(...)`` never matters.
+    An explicit instrumentation is never replaced implicitly.
     """
+
+    _lock = threading.RLock()
+    _implicit = False
+
+    @property
+    def is_implicit(self) -> bool:
+        """True while the active instrumentation was made by :meth:`instrument_implicitly`."""
+        return self._implicit and bool(self.is_instrumented_by_opentelemetry)
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _INSTRUMENTS
 
+    def instrument(self, **kwargs: Any) -> None:
+        """Instrument explicitly (replacing an implicit instrumentation, see the class doc)."""
+        with self._lock:
+            if self.is_implicit:
+                self.uninstrument()
+            super().instrument(**kwargs)
+
+    def instrument_implicitly(self) -> bool:
+        """Instrument with the default providers unless instrumented; True if this call did."""
+        with self._lock:
+            if self.is_instrumented_by_opentelemetry:
+                return False
+            super().instrument()
+            if self.is_instrumented_by_opentelemetry:
+                type(self)._implicit = True
+                return True
+            return False
+
     def _instrument(self, **kwargs: Any) -> None:
         from rlm_toolkit.instrumentation.openai._setup import instrument_openai
 
+        type(self)._implicit = False
         instrument_openai(**kwargs)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         from rlm_toolkit.instrumentation.openai._targets import unwrap_all
 
+        type(self)._implicit = False
         unwrap_all()

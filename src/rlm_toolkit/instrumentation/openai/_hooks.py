@@ -6,6 +6,8 @@
 * ``BaseClient._calculate_retry_timeout``: the SDK calls it from ``_sleep_for_retry`` inside
   the ``except`` block of its retry loop, just before sleeping -- so the exception being retried
   is ``sys.exc_info()``, and the return value is the delay. One sync hook serves both clients.
+  The reporting itself is :func:`report_retry`, public to the package so a client subclass that
+  overrides ``_calculate_retry_timeout`` (the runtime's retry policy) reports the same way.
 * ``*StreamManager.__enter__``/``__aenter__``: label the inner ``create(stream=True)``.
 * ``ChatCompletionStream.close``/``ResponseStream.close`` (sync/async): the helper closes the
   HTTP response directly, bypassing our stream proxy; end the proxy's span as ``closed``.
@@ -52,41 +54,72 @@ def build_request(specs: Mapping[str, ApiSpec]) -> Wrapper:
     return wrapper
 
 
+def _is_timeout(exc: BaseException) -> bool:
+    # httpx (openai 1.x) and httpx2 (3.x) both name it TimeoutException; match by name so no
+    # transport module is imported here.
+    return any(cls.__name__ == "TimeoutException" for cls in type(exc).__mro__)
+
+
 def _retry_error(instance: Any, exc: BaseException | None) -> tuple[BaseException | None, int | None]:
-    """The exception the SDK is retrying, as the SDK would raise it, and the HTTP status."""
+    """The exception the SDK is retrying, as the SDK would raise it, and the HTTP status.
+
+    ``exc`` is the transport-level exception the SDK caught (``sys.exc_info()`` in its retry
+    loop): an ``HTTPStatusError`` for a retryable status (the SDK would raise
+    ``_make_status_error_from_response(response)``: ``RateLimitError`` etc. with the API's
+    message; a non-streamed response's body has been read, so the message is there), or a
+    timeout / transport error (the SDK would raise ``APITimeoutError`` / ``APIConnectionError``
+    built with the request).
+    """
+    if exc is None:
+        return None, None
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
-    if not isinstance(status, int) or response is None:
-        return exc, None
-    make = getattr(instance, "_make_status_error", None)
-    if make is None:
-        return exc, status
+    if isinstance(status, int) and response is not None:
+        try:
+            error: BaseException = instance._make_status_error_from_response(response)
+            return error, status
+        except Exception:  # an SDK without it, or a body that cannot be read
+            pass
+        try:
+            return instance._make_status_error(f"Error code: {status}", body=None, response=response), status
+        except Exception:
+            return exc, status
     try:
-        return make(f"Error code: {status}", body=None, response=response), status
-    except Exception:  # e.g. an SDK whose signature differs: keep the transport error
-        return exc, status
+        import openai
+
+        request = exc.request  # type: ignore[attr-defined]  # httpx: RuntimeError when unset
+        if _is_timeout(exc):
+            return openai.APITimeoutError(request=request), None
+        return openai.APIConnectionError(request=request), None
+    except Exception:  # not a transport error we know: hand over what was caught
+        return exc, None
 
 
-def retry_timeout(
-    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    delay = wrapped(*args, **kwargs)
+def report_retry(
+    instance: Any, delay: float, remaining_retries: int, options: Any, response_headers: Any
+) -> None:
+    """Report that the SDK will retry the current call after ``delay`` seconds.
+
+    Everything the ``_calculate_retry_timeout`` hook does once the delay is known: the
+    ``rlm.retry`` span event and log record (with the error the SDK is retrying as payload),
+    the attempts count and the retries counter. Call it from inside the SDK's retry loop (the
+    exception being retried is read from ``sys.exc_info()``), e.g. from an override of
+    ``_calculate_retry_timeout`` that hides our hook on the base class. No-op when the SDK is
+    not instrumented or no instrumented call is running; never raises.
+    """
     inv = CURRENT.get()
     if inv is None or inv.ended:
-        return delay
+        return
     try:
-        remaining = args[0] if args else kwargs["remaining_retries"]
-        options = args[1] if len(args) > 1 else kwargs["options"]
-        headers = args[2] if len(args) > 2 else kwargs.get("response_headers")
         max_retries = options.get_max_retries(instance.max_retries)
         error, status = _retry_error(instance, sys.exc_info()[1])
         attrs: dict[str, Any] = {
-            RLM_RETRY_ATTEMPT: max_retries - remaining + 1,
+            RLM_RETRY_ATTEMPT: max_retries - remaining_retries + 1,
             RLM_RETRY_MAX_ATTEMPTS: max_retries,
             RLM_RETRY_DELAY: float(delay),
         }
-        if headers is not None:
-            retry_after = instance._parse_retry_after_header(headers)
+        if response_headers is not None:
+            retry_after = instance._parse_retry_after_header(response_headers)
             if retry_after is not None:
                 attrs[RLM_RETRY_AFTER] = float(retry_after)
         if status is not None:
@@ -96,6 +129,22 @@ def retry_timeout(
         inv.retry(attrs, error)
     except Exception as exc:
         contain("openai retry hook", exc)
+
+
+def retry_timeout(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    delay = wrapped(*args, **kwargs)
+    if CURRENT.get() is None:
+        return delay
+    try:
+        remaining = args[0] if args else kwargs["remaining_retries"]
+        options = args[1] if len(args) > 1 else kwargs["options"]
+        headers = args[2] if len(args) > 2 else kwargs.get("response_headers")
+    except (IndexError, KeyError) as exc:
+        contain("openai retry hook arguments", exc)
+        return delay
+    report_retry(instance, delay, remaining, options, headers)
     return delay
 
 

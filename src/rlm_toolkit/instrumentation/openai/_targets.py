@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -100,9 +101,15 @@ TARGETS: tuple[Target, ...] = (
     ),
     Target(_RESPONSE_HELPERS, "ResponseStream.close", _fixed(_hooks.helper_close)),
     Target(_RESPONSE_HELPERS, "AsyncResponseStream.close", _fixed(_hooks.helper_aclose)),
-    Target(("openai._base_client",), "BaseClient._build_request", _fixed(_hooks.build_request(_BY_API))),
     Target(("openai._base_client",), "BaseClient._calculate_retry_timeout", _fixed(_hooks.retry_timeout)),
 )
+#: Installed on first need (a call whose message content must be read from the request body,
+#: see ``fill_input``), not by ``wrap_all``: the SDK calls ``_build_request`` once per HTTP
+#: attempt, and a wrapper there costs every call ~14k instructions for a rare case.
+BODY_HOOK = Target(
+    ("openai._base_client",), "BaseClient._build_request", _fixed(_hooks.build_request(_BY_API))
+)
+_body_lock = threading.Lock()
 
 
 def resolve(target: Target) -> tuple[ModuleType, type, str] | None:
@@ -134,19 +141,27 @@ def is_ours(obj: Any) -> bool:
     return isinstance(obj, wrapt.FunctionWrapper) and getattr(obj._self_wrapper, _MARK, False)
 
 
+def _wrap(target: Target, telemetry: Any) -> bool:
+    found = resolve(target)
+    if found is None:
+        _log.debug("rlm_toolkit: %s not in this openai version; skipped", target.name)
+        return False
+    _, cls, method = found
+    if any(is_ours(obj) for obj in _chain(vars(cls)[method])):
+        return False  # never double-wrap
+    wrapt.wrap_function_wrapper(cls, method, _mark(target.factory(telemetry)))
+    return True
+
+
 def wrap_all(telemetry: Telemetry) -> int:
-    count = 0
-    for target in TARGETS:
-        found = resolve(target)
-        if found is None:
-            _log.debug("rlm_toolkit: %s not in this openai version; skipped", target.name)
-            continue
-        _, cls, method = found
-        if any(is_ours(obj) for obj in _chain(vars(cls)[method])):
-            continue  # never double-wrap
-        wrapt.wrap_function_wrapper(cls, method, _mark(target.factory(telemetry)))
-        count += 1
-    return count
+    return sum(_wrap(target, telemetry) for target in TARGETS)
+
+
+def ensure_body_hook() -> None:
+    """Install :data:`BODY_HOOK` unless it is in place (called from a running call's start,
+    before the SDK builds its request, so that very call is covered)."""
+    with _body_lock:
+        _wrap(BODY_HOOK, None)
 
 
 def _chain(obj: Any) -> Iterator[Any]:
@@ -156,7 +171,7 @@ def _chain(obj: Any) -> Iterator[Any]:
 
 
 def unwrap_all() -> None:
-    for target in TARGETS:
+    for target in (*TARGETS, BODY_HOOK):
         found = resolve(target)
         if found is None:
             continue

@@ -113,6 +113,10 @@ def _begin(
         request_attributes(kwargs, spec.params, attrs)
         if inv.wants_content:
             fill_input(inv, spec, kwargs, from_body=False)
+            if inv.needs_body:
+                from rlm_toolkit.instrumentation.openai._targets import ensure_body_hook
+
+                ensure_body_hook()
         inv.start(attrs, kwargs, ctx)
         return inv
     except Exception as exc:
