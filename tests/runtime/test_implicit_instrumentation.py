@@ -11,9 +11,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
-from rlm_toolkit import _instrument
 from rlm_toolkit.testing import OpenAIServer
 
 from .helpers import API_KEY
@@ -51,11 +48,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    not hasattr(_instrument, "ensure_instrumented"),
-    reason="needs rlm_toolkit._instrument.ensure_instrumented (implicit instrumentation)",
-    strict=True,
-)
 def test_explicit_instrument_after_rlm_replaces_the_implicit_one() -> None:
     with OpenAIServer() as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "OTEL_"))}

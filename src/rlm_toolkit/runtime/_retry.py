@@ -14,8 +14,6 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rlm_toolkit._safety import contain
-
 if TYPE_CHECKING:
     import openai
 
@@ -95,27 +93,13 @@ class _PolicyMixin:
         self, remaining_retries: int, options: Any, response_headers: Any = None
     ) -> float:
         delay = _policy_timeout(self, remaining_retries, options, response_headers)
-        # This override shadows the SDK method the instrumentation hooks, so report the retry
-        # (and the delay really used) through its supported hook.
-        _report(self, delay, remaining_retries, options, response_headers)
+        # This override hides the instrumentation's hook on the SDK method, so report the retry
+        # (with the delay really used) through its supported entry point. It never raises and
+        # is a no-op when openai is not instrumented or no instrumented call is running.
+        from rlm_toolkit.instrumentation.openai._hooks import report_retry
+
+        report_retry(self, delay, remaining_retries, options, response_headers)
         return delay
-
-
-def _report(client: Any, delay: float, remaining_retries: int, options: Any, headers: Any) -> None:
-    try:
-        from rlm_toolkit.instrumentation.openai import _hooks
-
-        report = getattr(_hooks, "report_retry", None)
-        if report is not None:
-            report(client, delay, remaining_retries, options, headers)
-            return
-        # Until report_retry lands: run the instrumentation's wrapt wrapper around our delay.
-        inherited = getattr(super(_PolicyMixin, client), "_calculate_retry_timeout", None)
-        hook = getattr(inherited, "_self_wrapper", None)
-        if callable(hook):
-            hook(lambda *a, **k: delay, client, (remaining_retries, options, headers), {})
-    except Exception as exc:
-        contain("runtime: report retry", exc)
 
 
 _CLASSES: dict[type, type] = {}

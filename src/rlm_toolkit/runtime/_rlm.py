@@ -235,17 +235,9 @@ def _ensure_instrumented() -> None:
     Marked implicit, so a later explicit ``rlm_toolkit.instrument(...)`` replaces it.
     """
     try:
-        from rlm_toolkit import _instrument
+        from rlm_toolkit._instrument import ensure_instrumented
 
-        ensure = getattr(_instrument, "ensure_instrumented", None)
-        if ensure is not None:
-            ensure()
-            return
-        from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
-
-        instrumentor = OpenAIInstrumentor()
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument()
+        ensure_instrumented()
     except Exception as exc:
         contain("runtime: instrument openai", exc)
 
