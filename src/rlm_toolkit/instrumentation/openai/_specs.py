@@ -76,6 +76,10 @@ CHAT_CREATE = _chat("chat.completions.create")
 CHAT_PARSE = _chat("chat.completions.parse")
 RESPONSES_CREATE = _responses("responses.create")
 RESPONSES_PARSE = _responses("responses.parse")
+#: Embeddings carry no content attributes, even with capture on: the conventions' embeddings
+#: span defines none (``gen_ai.input.messages`` is for inference spans, and the input of an
+#: embeddings call is not a message), and we do not invent one. In-process consumers still see
+#: the input as ``Payload.request["input"]``.
 EMBEDDINGS_CREATE = ApiSpec("embeddings.create", _EMBEDDINGS, rq.EMBEDDINGS_PARAMS, rs.embeddings_response)
 COMPLETIONS_CREATE = ApiSpec(
     "completions.create",

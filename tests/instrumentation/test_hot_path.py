@@ -1,0 +1,202 @@
+"""What the hot-path work changed, pinned: 0-based token indexes, the light stream iterator,
+partial Responses text, the per-base-URL server cache, the lazily installed request-body hook,
+request parameter precedence, cost attributes and the observable cost counter."""
+
+from __future__ import annotations
+
+import gc
+import json
+from typing import Any
+
+import openai
+import pytest
+
+import rlm_toolkit
+from rlm_toolkit.genai import Scope, use_scope
+from rlm_toolkit.instrumentation.openai._request import CHAT_PARAMS, request_attributes
+from rlm_toolkit.instrumentation.openai._targets import BODY_HOOK, is_ours, resolve
+from rlm_toolkit.pricing import estimate_cost
+from rlm_toolkit.testing import OpenAIServer
+
+from .conftest import Otel, instrument_with
+
+MESSAGES = [{"role": "user", "content": "Say hi"}]
+
+
+def stream_args(**extra: Any) -> dict[str, Any]:
+    return {"model": "gpt-4o", "messages": MESSAGES, "stream": True, **extra}
+
+
+def test_token_index_counts_text_tokens_from_zero(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
+    server.queue_reply("alpha beta gamma")
+    with use_scope(Scope(wants_tokens=True)):
+        chunks = list(client.chat.completions.create(**stream_args(stream_options={"include_usage": True})))
+    texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(chunks) > len(texts) >= 2  # role-only, finish and usage chunks carry no text
+    records = plain_instrumented.logs("rlm.llm.token")
+    assert [dict(r.attributes) for r in records] == [{"rlm.token.index": i} for i in range(len(texts))]
+
+
+def test_responses_tokens_count_from_zero(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
+    server.queue_reply("one two")
+    with use_scope(Scope(wants_tokens=True)):
+        events = list(client.responses.create(model="gpt-4o", input="hi", stream=True))
+    deltas = [e for e in events if e.type == "response.output_text.delta"]
+    records = plain_instrumented.logs("rlm.llm.token")
+    assert [r.attributes["rlm.token.index"] for r in records] == list(range(len(deltas)))
+    assert events[0].type != "response.output_text.delta"  # so a chunk index would not start at 0
+
+
+def test_next_and_for_share_one_lifecycle(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
+    server.queue_reply("a b c")
+    stream = client.chat.completions.create(**stream_args())
+    first = next(stream)
+    rest = list(stream)
+    assert iter(stream) is not stream  # a light iterator, like the SDK's own generator
+    attrs = dict(plain_instrumented.span().attributes or {})
+    assert attrs["rlm.stream.end_reason"] == "completed"
+    assert attrs["rlm.stream.chunk_count"] == 1 + len(rest)
+    assert first.id == attrs["gen_ai.response.id"]
+
+
+def test_iterator_keeps_the_stream_alive(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
+    server.queue_reply("a b c")
+    iterator = iter(client.chat.completions.create(**stream_args()))  # the proxy itself is dropped
+    gc.collect()
+    assert plain_instrumented.spans() == []  # not "abandoned" while its iterator is in use
+    chunks = list(iterator)
+    attrs = dict(plain_instrumented.span().attributes or {})
+    assert (attrs["rlm.stream.end_reason"], attrs["rlm.stream.chunk_count"]) == ("completed", len(chunks))
+
+
+def test_responses_stream_closed_early_keeps_partial_text(
+    instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, capture: bool
+) -> None:
+    server.queue_reply("one two three four five")
+    stream = client.responses.create(model="gpt-4o", input="count", stream=True)
+    seen = []
+    for event in stream:
+        if event.type == "response.output_text.delta":
+            seen.append(event.delta)
+            if len(seen) == 2:
+                break
+    stream.close()
+    attrs = dict(instrumented.span().attributes or {})
+    assert attrs["rlm.stream.end_reason"] == "closed"
+    assert attrs["gen_ai.response.id"].startswith("resp")  # from response.created
+    if capture:
+        assert json.loads(attrs["gen_ai.output.messages"]) == [
+            {
+                "role": "assistant",
+                "parts": [{"type": "text", "content": "".join(seen)}],
+                "finish_reason": "error",
+            }
+        ]
+    else:
+        assert "gen_ai.output.messages" not in attrs
+
+
+def test_server_address_follows_a_changed_base_url(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    client.base_url = server.base_url.replace("127.0.0.1", "localhost")
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    servers = [
+        (s.attributes["server.address"], s.attributes["server.port"]) for s in plain_instrumented.spans()
+    ]
+    port = int(server.base_url.split(":")[2].split("/")[0])
+    assert servers == [("127.0.0.1", port), ("localhost", port)]
+
+
+def _body_hook_installed() -> bool:
+    found = resolve(BODY_HOOK)
+    assert found is not None
+    _, cls, method = found
+    return is_ours(vars(cls)[method])
+
+
+def test_body_hook_installed_on_first_need(otel: Otel, client: openai.OpenAI, server: OpenAIServer) -> None:
+    instrument_with(otel, capture_content=True)
+    try:
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        assert not _body_hook_installed()  # a list is read from kwargs: no hook needed
+        server.queue_reply("ok")
+        client.chat.completions.create(model="gpt-4o", messages=(m for m in MESSAGES))
+        assert _body_hook_installed()
+        spans = otel.spans()
+        assert json.loads(spans[1].attributes["gen_ai.input.messages"]) == [
+            {"role": "user", "parts": [{"type": "text", "content": "Say hi"}]}
+        ]
+        assert [r.body["messages"] for r in server.requests] == [MESSAGES, MESSAGES]  # intact
+    finally:
+        rlm_toolkit.uninstrument()
+    assert not _body_hook_installed()
+
+
+@pytest.mark.parametrize("order", ["old_first", "new_first"])
+def test_max_completion_tokens_wins_over_max_tokens(order: str) -> None:
+    pairs = [("max_tokens", 10), ("max_completion_tokens", 20)]
+    kwargs = dict(pairs if order == "old_first" else pairs[::-1])
+    attrs = request_attributes({"model": "m", "stream": False, **kwargs}, CHAT_PARAMS, {})
+    assert attrs == {"gen_ai.request.max_tokens": 20}  # stream=False is not an attribute
+
+
+def test_cost_attribute_and_counter(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
+    responses = [client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES) for _ in range(2)]
+    costs = []
+    for response, span in zip(responses, plain_instrumented.spans(), strict=True):
+        expected = estimate_cost(
+            response.model,
+            input_tokens=response.usage.prompt_tokens,
+            output_tokens=response.usage.completion_tokens,
+        )
+        assert expected is not None and expected > 0
+        assert span.attributes["gen_ai.usage.cost"] == pytest.approx(expected, rel=1e-12)
+        costs.append(expected)
+    (point,) = plain_instrumented.metrics()["rlm.client.cost"]
+    assert point.value == pytest.approx(sum(costs), rel=1e-12)
+    assert dict(point.attributes) == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.response.model": responses[0].model,
+        "server.address": "127.0.0.1",
+        "server.port": plain_instrumented.spans()[0].attributes["server.port"],
+    }
+
+
+def test_unpriced_model_records_no_cost(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
+    client.chat.completions.create(model="no-such-model-xyz", messages=MESSAGES)
+    assert "gen_ai.usage.cost" not in dict(plain_instrumented.span().attributes or {})
+    assert "rlm.client.cost" not in plain_instrumented.metrics()
+
+
+def test_embeddings_input_is_in_process_only(
+    instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rlm_toolkit.genai import consumers
+
+    from .test_lifecycle import PayloadSpans
+
+    spy = PayloadSpans()
+    instrumented.tracer_provider.add_span_processor(spy)
+    monkeypatch.setattr(consumers, "active", True)
+    client.embeddings.create(model="text-embedding-3-small", input=["secret a", "secret b"])
+    ((request, inputs),) = spy.starts
+    assert request["input"] == ["secret a", "secret b"] and inputs is None
+    attrs = dict(instrumented.span().attributes or {})
+    assert "secret" not in repr(attrs)  # no content attribute for embeddings, capture on or off
+    assert not [k for k in attrs if "messages" in k]
