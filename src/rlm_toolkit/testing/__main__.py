@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import threading
@@ -60,9 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(f"rlm-toolkit offline OpenAI server: {server.base_url} (Ctrl-C to stop)", flush=True)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        # Ctrl-C is the documented way to stop the server: a clean exit (status 0), no traceback.
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
     finally:
         server.stop()
     return 0

@@ -120,8 +120,8 @@ class HTTPServer(ThreadingHTTPServer):
         for sock in connections:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            except OSError as exc:  # the client hung up first, or the socket is already closed
+                logger.debug("offline OpenAI server: connection already gone while stopping: %s", exc)
         deadline = time.monotonic() + timeout
         for thread in connections.values():
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -168,8 +168,8 @@ class Handler(BaseHTTPRequestHandler):
                 error = ApiError(500, "The offline server failed on this request.", type="server_error")
                 try:
                     self._send_json(500, error.body())
-                except OSError:
-                    pass
+                except OSError as exc:  # the client went away before it could hear about our bug
+                    logger.debug("offline OpenAI server: client went away before the 500: %s", exc)
 
     def _answer(self) -> None:
         split = urlsplit(self.path)
@@ -244,8 +244,9 @@ class Handler(BaseHTTPRequestHandler):
             if size < 0 or total > MAX_BODY_BYTES:
                 raise ApiError(413, "Request body too large.")
             if size == 0:
+                # Skip any trailer fields up to the blank line that ends the chunked body.
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass
+                    continue
                 return b"".join(parts)
             chunk = self.rfile.read(size + 2)
             if len(chunk) < size + 2:
@@ -357,8 +358,8 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         try:
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        except OSError as exc:  # the client hung up before we cut it off: the drop happened anyway
+            logger.debug("offline OpenAI server: client went away before the planned drop: %s", exc)
         raise _Abort
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -370,8 +371,8 @@ class Handler(BaseHTTPRequestHandler):
             self.request_version = "HTTP/1.0"  # always answer with a status line and headers
         try:
             self._send_json(code, ApiError(code, message or "Bad request.").body())
-        except OSError:
-            pass
+        except OSError as exc:  # a client that sends garbage often hangs up before the answer
+            logger.debug("offline OpenAI server: client went away before the %d answer: %s", code, exc)
 
 
 def _encode(event: SseEvent) -> bytes:
