@@ -75,10 +75,28 @@ def _load_bundled() -> tuple[str, dict[str, Price]]:
 
 PRICES_AS_OF, _BUNDLED = _load_bundled()
 
-_lock = threading.Lock()
+# Serialises writers across threads. Reentrant, because a user callback may call
+# ``set_price`` from a span end that the garbage collector runs (an abandoned stream's
+# finalizer) on a thread that is already inside ``set_price``; ``_replace`` makes sure such a
+# nested update is not lost.
+_lock = threading.RLock()
 # User overrides win over the bundled table; the dict is replaced, never mutated, so readers
-# need no lock.
+# need no lock (and ``genai._cost`` caches lookups per dict identity).
 _overrides: dict[str, Price] = {}
+
+
+def _replace(update: Mapping[str, Price] | None) -> None:
+    """Swap in ``{**_overrides, **update}`` (or ``{}`` for ``None``) without losing a nested
+    update: building the new dict allocates, so the GC may run a re-entrant ``set_price`` in
+    between; then the snapshot is stale and the merge is redone on the newer dict."""
+    global _overrides
+    with _lock:
+        while True:
+            base = _overrides
+            new = {} if update is None else {**base, **update}
+            if _overrides is base:  # nothing replaced it while we built ours
+                _overrides = new
+                return
 
 
 def get_price(model: str) -> Price | None:
@@ -136,9 +154,7 @@ def set_price(model: str, *, input: float, output: float, cached_input: float | 
     if not isinstance(model, str) or not model:
         raise ValueError(f"model must be a non-empty string, got {model!r}")
     price = _price(model, {"input": input, "output": output, "cached_input": cached_input})
-    global _overrides
-    with _lock:
-        _overrides = {**_overrides, model.lower(): price}
+    _replace({model.lower(): price})
 
 
 def load_prices(path: str | os.PathLike[str]) -> None:
@@ -161,13 +177,9 @@ def load_prices(path: str | os.PathLike[str]) -> None:
         ) from exc
     except ValueError as exc:
         raise ValueError(f"cannot read prices from {where}: {exc}") from exc
-    global _overrides
-    with _lock:
-        _overrides = {**_overrides, **table}
+    _replace(table)
 
 
 def _reset_overrides() -> None:
     """Drop every user override (for tests)."""
-    global _overrides
-    with _lock:
-        _overrides = {}
+    _replace(None)

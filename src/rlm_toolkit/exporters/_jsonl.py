@@ -2,17 +2,19 @@
 
 All exporters writing to the same path share one writer (one lock, one append-mode file), so
 spans, logs and metrics of a process can go to one file without interleaving partial lines.
-Each export writes whole lines in one ``write`` and flushes, so a crash loses at most the
-batch being written and a reader never sees half a line from this process.
+Each export writes its whole lines in one unbuffered ``write``, so a crash loses at most the
+batch being written and a reader never sees half a line from this process -- not even when the
+garbage collector ends an abandoned stream (and so exports again) in the middle of a write.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
 from collections.abc import Iterable, Sequence
-from typing import IO, Any
+from typing import Any
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -31,13 +33,23 @@ from rlm_toolkit.exporters._signals import log_json, metrics_json, span_json
 
 
 class _Writer:
-    """Append-only line writer for one path; shared by every exporter using that path."""
+    """Append-only line writer for one path; shared by every exporter using that path.
+
+    The lock is reentrant: the garbage collector ends abandoned streams from a finalizer, at any
+    allocation -- also on a thread that is inside ``write`` holding the lock -- and that span's
+    export comes back here. Such a re-entrant call only queues its bytes; the outer call writes
+    them after its own, so lines never interleave. Each queued export is one ``write`` on an
+    unbuffered binary file (one system call), with no Python-level buffer a re-entrant call
+    could find half-filled.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        self._file: IO[str] | None = None
+        self._lock = threading.RLock()
+        self._file: io.RawIOBase | None = None
         self._users = 0
+        self._pending: list[bytes] = []
+        self._draining = False
 
     def acquire(self) -> None:
         with self._lock:
@@ -47,24 +59,51 @@ class _Writer:
         text = "".join(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n" for obj in objects)
         if not text:
             return
+        data = text.encode("utf-8")
         with self._lock:
-            if self._file is None:
-                directory = os.path.dirname(self.path)
-                if directory:
-                    os.makedirs(directory, exist_ok=True)
-                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across exports
-            self._file.write(text)
-            self._file.flush()
+            self._pending.append(data)
+            if self._draining:
+                return  # re-entered on this thread mid-write: the outer call writes it next, whole
+            self._draining = True
+            try:
+                while self._pending:
+                    self._write_all(self._pending.pop(0))
+            except BaseException:
+                self._pending.clear()  # a failing file: what was queued is lost with this batch
+                raise
+            finally:
+                self._draining = False
+                if self._users <= 0:
+                    self._close_file()  # released while we were writing
+
+    def _write_all(self, data: bytes) -> None:
+        if self._file is None:
+            directory = os.path.dirname(self.path)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - kept open across exports
+        view = memoryview(data)
+        while view:  # a short write (disk nearly full, signal): finish the lines
+            written = self._file.write(view)
+            if not written:
+                raise OSError(f"cannot write to {self.path}: short write")
+            view = view[written:]
 
     def release(self) -> None:
         with self._lock:
             self._users -= 1
-            if self._users <= 0 and self._file is not None:
-                self._file.close()
-                self._file = None
+            if self._users <= 0 and not self._draining:
+                self._close_file()
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 _WRITERS: dict[str, _Writer] = {}
+# A plain lock is enough here: only exporter construction takes it, and nothing the garbage
+# collector can run (a stream's finalizer ending its span) constructs an exporter.
 _WRITERS_LOCK = threading.Lock()
 
 

@@ -2,7 +2,9 @@
 
 Spans are collected as they end and rendered at ``force_flush``/``shutdown`` (the CLI's "when
 the app exits" view), or trace by trace as each root span ends (``per_trace=True``). Rendering
-is in ``_render``; this module only collects, bounded, under a lock.
+is in ``_render``; this module only collects, bounded, under a reentrant lock, and prints under
+it too, so traces printed from several threads (or from a garbage-collected stream in the middle
+of a print) never interleave.
 """
 
 from __future__ import annotations
@@ -46,7 +48,12 @@ class ConsoleTreeExporter(SpanExporter):
         self._width = width
         self._color = color
         self._max_spans = max_spans
-        self._lock = threading.Lock()
+        # Reentrant: an abandoned stream's span is ended by the garbage collector, which can run
+        # at any allocation -- also on this thread while it holds the lock -- and its export
+        # comes back here. Such a call only queues its batch (see ``_drain``).
+        self._lock = threading.RLock()
+        self._pending: list[tuple[ReadableSpan, ...]] = []
+        self._draining = False
         self._spans: list[ReadableSpan] = []
         self._dropped = 0
         self._shutdown = False
@@ -54,29 +61,56 @@ class ConsoleTreeExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
             return SpanExportResult.FAILURE
-        ready: list[ReadableSpan] = []
+        batch = tuple(spans)  # our own copy, taken before the lock (a GC here re-enters harmlessly)
         with self._lock:
-            room = self._max_spans - len(self._spans)
-            self._spans.extend(spans[: max(room, 0)])
-            self._dropped += max(len(spans) - max(room, 0), 0)
-            if self._per_trace:
-                done = {s.context.trace_id for s in spans if s.context is not None and _is_root(s)}
-                if done:
-                    ready = [s for s in self._spans if s.context is not None and s.context.trace_id in done]
-                    self._spans = [
-                        s for s in self._spans if s.context is None or s.context.trace_id not in done
-                    ]
-        if ready:
-            self._emit(ready, 0)
+            self._pending.append(batch)
+            if self._draining:
+                # The garbage collector ended an abandoned stream while this thread was already
+                # filing or printing: the outer call files and prints this batch next, whole.
+                return SpanExportResult.SUCCESS
+            self._drain(flush=False)
         return SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         with self._lock:
-            spans, self._spans = self._spans, []
-            dropped, self._dropped = self._dropped, 0
-        if spans or dropped:
-            self._emit(spans, dropped)
+            if not self._draining:  # a re-entrant flush leaves the work to the outer call
+                self._drain(flush=True)
         return True
+
+    def _drain(self, *, flush: bool) -> None:
+        """File every pending batch (printing finished traces when ``per_trace``); when
+        ``flush``, print everything collected, until nothing is left. Runs under the lock with ``_draining`` set, so a
+        re-entrant ``export`` only queues its batch and this loop picks it up."""
+        self._draining = True
+        try:
+            while True:
+                while self._pending:
+                    ready = self._keep(self._pending.pop(0))
+                    if ready:
+                        self._emit(ready, 0)
+                if not flush:
+                    break
+                spans, self._spans = self._spans, []
+                dropped, self._dropped = self._dropped, 0
+                if not spans and not dropped:
+                    break
+                self._emit(spans, dropped)  # a batch queued while printing is printed next round
+        finally:
+            self._draining = False
+
+    def _keep(self, spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
+        """Keep ``spans`` (bounded); with ``per_trace``, return the traces whose root ended."""
+        room = max(self._max_spans - len(self._spans), 0)
+        self._spans.extend(spans[:room])
+        self._dropped += max(len(spans) - room, 0)
+        if not self._per_trace:
+            return []
+        done = {s.context.trace_id for s in spans if s.context is not None and _is_root(s)}
+        if not done:
+            return []
+        ready = [s for s in self._spans if s.context is not None and s.context.trace_id in done]
+        self._spans = [s for s in self._spans if s.context is None or s.context.trace_id not in done]
+        return ready
 
     def shutdown(self) -> None:
         if not self._shutdown:
