@@ -1,4 +1,5 @@
-"""RLM instruments ``openai`` implicitly; a later explicit ``rlm_toolkit.instrument()`` wins.
+"""RLM instruments ``openai`` implicitly; a later explicit ``rlm_toolkit.instrument()`` wins,
+for the LLM spans and the run span alike.
 
 Instrumentation is process-wide state, so this runs in a subprocess.
 """
@@ -17,7 +18,7 @@ from .helpers import API_KEY
 
 SCRIPT = textwrap.dedent(
     """
-    import json, sys
+    import asyncio, json, sys
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -36,13 +37,22 @@ SCRIPT = textwrap.dedent(
     before = [s.name for s in exporter.get_finished_spans()]
     rlm_toolkit.instrument(tracer_provider=provider)
     result = rlm.run("after")
+    asyncio.run(rlm.arun("after, async"))
+    with rlm.stream("after, streamed") as tokens:
+        streamed = "".join(tokens)
     spans = exporter.get_finished_spans()
+    by_id = {s.context.span_id: s for s in spans}
+
+    def parent(span):
+        return by_id[span.parent.span_id].name if span.parent is not None else None
+
     print(json.dumps({
         "implicit": implicit,
         "before": before,
-        "after": [s.name for s in spans],
+        "after": [[s.name, parent(s)] for s in spans],
+        "traces": len({s.context.trace_id for s in spans}),
         "attempts": [dict(s.attributes).get("rlm.request.attempts") for s in spans],
-        "answer": bool(result.answer),
+        "answer": bool(result.answer) and bool(streamed),
     }))
     """
 )
@@ -59,12 +69,20 @@ def test_explicit_instrument_after_rlm_replaces_the_implicit_one() -> None:
             env=env,
             timeout=60,
         )
-        assert [r.body["messages"][0]["content"] for r in server.requests] == ["before", "after"]
+        assert [r.body["messages"][0]["content"] for r in server.requests] == [
+            "before",
+            "after",
+            "after, async",
+            "after, streamed",
+        ]
     assert proc.returncode == 0, proc.stderr
+    # After the explicit instrument(tracer_provider=X) with a non-global X, each run's span and
+    # its LLM span are in X, one tree per run (the run span uses the instrumentation's tracer).
     assert json.loads(proc.stdout) == {
         "implicit": True,
         "before": [],
-        "after": ["chat gpt-4o"],  # the LLM span of the next run, once, in the explicit provider
-        "attempts": [1],
+        "after": [["chat gpt-4o", "invoke_agent rlm"], ["invoke_agent rlm", None]] * 3,
+        "traces": 3,
+        "attempts": [1, None] * 3,
         "answer": True,
     }

@@ -7,17 +7,16 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from opentelemetry.trace import Tracer
-
 from rlm_toolkit._safety import contain
-from rlm_toolkit.genai._content import resolve_content_mode
 from rlm_toolkit.genai._context import Scope, consumers, use_scope
 from rlm_toolkit.runtime import _retry
+from rlm_toolkit.runtime._async_client import async_factory
 from rlm_toolkit.runtime._calls import acomplete, complete
 from rlm_toolkit.runtime._drive import adrive, build_result, drive, failed_result
 from rlm_toolkit.runtime._options import split_options
 from rlm_toolkit.runtime._result import RLMResult
-from rlm_toolkit.runtime._run_span import RunSpan, default_tracer
+from rlm_toolkit.runtime._routing import Routing, capture_on_span
+from rlm_toolkit.runtime._run_span import RunSpan
 from rlm_toolkit.runtime._strategy import DirectStrategy, LLMRequest, Strategy
 from rlm_toolkit.runtime._stream import RLMStream
 
@@ -25,11 +24,15 @@ from rlm_toolkit.runtime._stream import RLMStream
 class RLM:
     """A model behind an ``openai`` client, with callbacks that see only this object's runs.
 
-    ``RLM(client=openai.OpenAI(...), model="gpt-4o")`` uses your client as is;
-    :meth:`from_openai` builds one (lazily, on first use) from options. ``tracer_provider`` /
+    ``RLM(client=openai.OpenAI(...), model="gpt-4o")`` uses your client as is (and, for
+    :meth:`arun`, an async twin with the same settings, or ``async_client=``);
+    :meth:`from_openai` builds one (lazily, on first use) from options, and ``RLM(model=...)``
+    with no client is ``RLM.from_openai(model)``. ``tracer_provider`` /
     ``logger_provider`` send this RLM's spans and events to the given SDK providers instead
     of the global ones (or, with no OpenTelemetry setup at all, a private in-process pair
-    that only feeds the callbacks).
+    that only feeds the callbacks). Providers and content capture are looked up at each run,
+    so the order of ``RLM(...)``, ``trace.set_tracer_provider(...)`` and
+    ``rlm_toolkit.instrument(...)`` does not matter.
     """
 
     def __init__(
@@ -43,20 +46,25 @@ class RLM:
         logger_provider: Any = None,
         strategy: Strategy | None = None,
     ) -> None:
-        if not isinstance(model, str) or not model:
-            raise TypeError(f"RLM() needs model=<model name>, got {model!r}")
-        self.model = model
+        self.model: str = _check_arguments(
+            client,
+            model,
+            async_client,
+            tracer_provider=tracer_provider,
+            logger_provider=logger_provider,
+            strategy=strategy,
+        )
         self._client = client
         self._async_client = async_client
         self._client_factory: Callable[[], Any] | None = None
         self._async_factory: Callable[[], Any] | None = None
         self._lock = threading.Lock()
         self._strategy: Strategy = strategy if strategy is not None else DirectStrategy()
-        self._scope = _make_scope(callbacks, tracer_provider, logger_provider)
-        self.callbacks: tuple[Any, ...] = tuple(self._scope.callbacks) if self._scope else ()
-        # The run span carries prompt/answer only when capture (from the environment, like the
-        # instrumentation's default) includes spans.
-        self._capture = resolve_content_mode().on_span
+        if client is None and async_client is None:
+            # RLM(model="gpt-4o"): the SDK's default clients (environment), as from_openai builds.
+            self._set_factories({}, _retry.RetryPolicy())
+        self._routing = Routing(callbacks, tracer_provider, logger_provider)
+        self.callbacks: tuple[Any, ...] = self._routing.callbacks
         _ensure_instrumented()
 
     @classmethod
@@ -87,9 +95,12 @@ class RLM:
             logger_provider=logger_provider,
             strategy=strategy,
         )
-        rlm._client_factory = lambda: _retry.build_sync_client(policy, kwargs)
-        rlm._async_factory = lambda: _retry.build_async_client(policy, kwargs)
+        rlm._set_factories(kwargs, policy)
         return rlm
+
+    def _set_factories(self, kwargs: dict[str, Any], policy: _retry.RetryPolicy) -> None:
+        self._client_factory = lambda: _retry.build_sync_client(policy, kwargs)
+        self._async_factory = lambda: _retry.build_async_client(policy, kwargs)
 
     # -- clients ------------------------------------------------------------------------------
     @property
@@ -111,7 +122,7 @@ class RLM:
         if self._async_client is None:
             with self._lock:
                 if self._async_client is None:
-                    factory = self._async_factory or _async_like(self._client)
+                    factory = self._async_factory or async_factory(self._client)
                     if factory is None:
                         raise TypeError(
                             "this RLM has no async client; pass async_client=openai.AsyncOpenAI(...)"
@@ -129,13 +140,14 @@ class RLM:
         """
         _check_prompt(prompt, context)
         client = self.client
-        stream = self._wants_tokens()
+        stream = _wants_tokens(self._routing)
 
         def call(request: LLMRequest) -> Any:
             return complete(client, self.model, request.messages, stream)
 
-        with self._scoped():
-            run = RunSpan(self._tracer(), self.model, prompt, context, capture=self._capture)
+        scope = self._routing.scope()
+        with _scoped(scope):
+            run = RunSpan(Routing.tracer(scope), self.model, prompt, context, capture=capture_on_span())
             try:
                 with run.current():
                     answer, completions = drive(self._strategy.plan(prompt, context), call)
@@ -154,13 +166,14 @@ class RLM:
         """:meth:`run` with the async client."""
         _check_prompt(prompt, context)
         client = self.async_client
-        stream = self._wants_tokens()
+        stream = _wants_tokens(self._routing)
 
         async def call(request: LLMRequest) -> Any:
             return await acomplete(client, self.model, request.messages, stream)
 
-        with self._scoped():
-            run = RunSpan(self._tracer(), self.model, prompt, context, capture=self._capture)
+        scope = self._routing.scope()
+        with _scoped(scope):
+            run = RunSpan(Routing.tracer(scope), self.model, prompt, context, capture=capture_on_span())
             try:
                 with run.current():
                     answer, completions = await adrive(self._strategy.plan(prompt, context), call)
@@ -182,32 +195,55 @@ class RLM:
         stream is garbage-collected unfinished. A ``with`` block ends it deterministically.
         """
         _check_prompt(prompt, context)
+        scope = self._routing.scope()
         return RLMStream(
             client=self.client,
             model=self.model,
             prompt=prompt,
             context=context,
             messages=self._strategy.messages(prompt, context),
-            scoped=self._scoped,
-            tracer=self._tracer(),
-            capture=self._capture,
+            scoped=lambda: _scoped(scope),
+            tracer=Routing.tracer(scope),
+            capture=capture_on_span(),
         )
-
-    # -- helpers --------------------------------------------------------------------------------
-    def _scoped(self) -> AbstractContextManager[Any]:
-        # No scope of our own: leave an enclosing one (e.g. an outer run) in place.
-        return use_scope(self._scope) if self._scope is not None else nullcontext()
-
-    def _tracer(self) -> Tracer:
-        if self._scope is not None and self._scope.tracer is not None:
-            return self._scope.tracer
-        return default_tracer()
-
-    def _wants_tokens(self) -> bool:
-        return bool((self._scope is not None and self._scope.wants_tokens) or consumers.global_wants_tokens)
 
     def __repr__(self) -> str:
         return f"RLM(model={self.model!r}, callbacks={len(self.callbacks)})"
+
+
+def _scoped(scope: Scope | None) -> AbstractContextManager[Any]:
+    # No scope of our own: leave an enclosing one (e.g. an outer run) in place.
+    return use_scope(scope) if scope is not None else nullcontext()
+
+
+def _wants_tokens(routing: Routing) -> bool:
+    return routing.wants_tokens or consumers.global_wants_tokens
+
+
+def _check_arguments(client: Any, model: Any, async_client: Any, **named: Any) -> str:
+    """The model name, or a one-line ``TypeError`` for the usual constructor mix-ups."""
+    if isinstance(client, str):
+        raise TypeError(
+            "RLM(client, model=...) takes an openai client first; for a model name use "
+            f"RLM.from_openai({client!r}) or RLM(model={client!r})"
+        )
+    for name, value in (("client", client), ("async_client", async_client), *named.items()):
+        if isinstance(value, type):
+            raise TypeError(f"RLM() {name} must be an instance, got the class {value.__qualname__}")
+    if isinstance(model, (list, tuple)):
+        raise TypeError(
+            "RLM(client, model, callbacks): the second argument is the model name; pass callbacks=[...]"
+        )
+    if not isinstance(model, str) or not model:
+        raise TypeError(f"RLM() needs model=<model name>, got {model!r}")
+    strategy = named.get("strategy")
+    if strategy is not None and not (
+        callable(getattr(strategy, "plan", None)) and callable(getattr(strategy, "messages", None))
+    ):
+        raise TypeError(
+            f"RLM() strategy must have plan() and messages() methods, got {type(strategy).__qualname__}"
+        )
+    return model
 
 
 def _check_prompt(prompt: Any, context: Any) -> None:
@@ -215,18 +251,6 @@ def _check_prompt(prompt: Any, context: Any) -> None:
         raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
     if context is not None and not isinstance(context, str):
         raise TypeError(f"context must be a str or None, got {type(context).__name__}")
-
-
-def _make_scope(callbacks: Sequence[Any] | None, tracer_provider: Any, logger_provider: Any) -> Scope | None:
-    from rlm_toolkit.callbacks._bridge import ensure_pipeline, validate_callbacks, wants_tokens
-
-    cbs = validate_callbacks(callbacks or ())
-    if not cbs and tracer_provider is None and logger_provider is None:
-        return None
-    pipeline = ensure_pipeline(tracer_provider=tracer_provider, logger_provider=logger_provider)
-    return Scope(
-        tracer=pipeline.tracer, logger=pipeline.logger, callbacks=cbs, wants_tokens=wants_tokens(cbs)
-    )
 
 
 def _ensure_instrumented() -> None:
@@ -240,24 +264,3 @@ def _ensure_instrumented() -> None:
         ensure_instrumented()
     except Exception as exc:
         contain("runtime: instrument openai", exc)
-
-
-def _async_like(client: Any) -> Callable[[], Any] | None:
-    """A factory for an ``AsyncOpenAI`` with the settings of the sync ``client``, if it is one."""
-    import openai
-
-    if not isinstance(client, openai.OpenAI):
-        return None
-
-    def build() -> Any:
-        return openai.AsyncOpenAI(
-            api_key=client.api_key,
-            organization=client.organization,
-            project=client.project,
-            base_url=client.base_url,
-            timeout=client.timeout,
-            max_retries=client.max_retries,
-            default_headers=client._custom_headers,
-        )
-
-    return build
