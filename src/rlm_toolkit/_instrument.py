@@ -9,10 +9,10 @@ from opentelemetry._logs import LoggerProvider
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from rlm_toolkit.genai import ContentMode, resolve_content_mode
+from rlm_toolkit.genai import ContentMode, Telemetry, resolve_content_mode
 from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
 
-__all__ = ["ensure_instrumented", "instrument", "uninstrument"]
+__all__ = ["active_telemetry", "ensure_instrumented", "instrument", "uninstrument"]
 
 
 def instrument(
@@ -62,6 +62,16 @@ def ensure_instrumented() -> bool:
     :func:`instrument` replaces it. Returns True when this call instrumented.
     """
     return bool(OpenAIInstrumentor().instrument_implicitly())
+
+
+def active_telemetry() -> Telemetry | None:
+    """What the active ``openai`` instrumentation reports with (tracer, logger, content mode...),
+    or None when ``openai`` is not instrumented by us."""
+    if not OpenAIInstrumentor().is_instrumented_by_opentelemetry:
+        return None
+    from rlm_toolkit.instrumentation.openai._setup import ACTIVE
+
+    return ACTIVE[0] if ACTIVE else None
 
 
 def uninstrument() -> None:

@@ -64,3 +64,17 @@ def test_uninstrument_clears_the_implicit_mark(otel: Otel, client: openai.OpenAI
     assert set(patched().values()) == {0}
     assert ensure_instrumented() is True  # and can instrument again
     assert OpenAIInstrumentor().is_implicit
+
+
+def test_active_telemetry_follows_the_active_instrumentation(otel: Otel) -> None:
+    from rlm_toolkit._instrument import active_telemetry
+
+    assert active_telemetry() is None
+    ensure_instrumented()
+    implicit = active_telemetry()
+    assert implicit is not None
+    rlm_toolkit.instrument(tracer_provider=otel.tracer_provider, capture_content="span_only")
+    explicit = active_telemetry()
+    assert explicit is not None and explicit is not implicit and explicit.content.on_span
+    rlm_toolkit.uninstrument()
+    assert active_telemetry() is None

@@ -74,7 +74,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         instrument_openai(**kwargs)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        from rlm_toolkit.instrumentation.openai._targets import unwrap_all
+        from rlm_toolkit.instrumentation.openai._setup import uninstrument_openai
 
         type(self)._implicit = False
-        unwrap_all()
+        uninstrument_openai()

@@ -51,6 +51,10 @@ def build_telemetry(
     )
 
 
+#: The telemetry of the active instrumentation (None when not instrumented).
+ACTIVE: list[Telemetry] = []
+
+
 def instrument_openai(
     *,
     tracer_provider: Any = None,
@@ -59,4 +63,13 @@ def instrument_openai(
     capture_content: Any = None,
     **_: Any,
 ) -> None:
-    wrap_all(build_telemetry(tracer_provider, meter_provider, logger_provider, capture_content))
+    telemetry = build_telemetry(tracer_provider, meter_provider, logger_provider, capture_content)
+    ACTIVE[:] = [telemetry]
+    wrap_all(telemetry)
+
+
+def uninstrument_openai() -> None:
+    from rlm_toolkit.instrumentation.openai._targets import unwrap_all
+
+    ACTIVE.clear()
+    unwrap_all()
