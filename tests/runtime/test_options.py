@@ -7,6 +7,7 @@ import tracemalloc
 
 import openai
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
 from rlm_toolkit.callbacks._bridge import ensure_pipeline
 from rlm_toolkit.runtime import RLM
@@ -32,6 +33,41 @@ def test_bad_callbacks_and_model_are_rejected_early() -> None:
         RLM(client=object())
     with pytest.raises(TypeError, match="option 'retry' must be a RetryPolicy, got int"):
         RLM.from_openai("gpt-4o", retry=3)
+
+
+def test_constructor_mix_ups_are_one_line_and_say_what_to_do() -> None:
+    with pytest.raises(TypeError) as info:
+        RLM("gpt-4o")  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "RLM(client, model=...) takes an openai client first; for a model name use "
+        "RLM.from_openai('gpt-4o') or RLM(model='gpt-4o')"
+    )
+    with pytest.raises(TypeError) as info:
+        RLM(openai.OpenAI, model="gpt-4o")
+    assert str(info.value) == "RLM() client must be an instance, got the class OpenAI"
+    with pytest.raises(TypeError) as info:
+        RLM(model="gpt-4o", tracer_provider=TracerProvider)
+    assert str(info.value) == "RLM() tracer_provider must be an instance, got the class TracerProvider"
+    with pytest.raises(TypeError) as info:
+        RLM(object(), [Recorder()])  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "RLM(client, model, callbacks): the second argument is the model name; pass callbacks=[...]"
+    )
+    with pytest.raises(TypeError) as info:
+        RLM(model="gpt-4o", strategy="direct")  # type: ignore[arg-type]
+    assert str(info.value) == "RLM() strategy must have plan() and messages() methods, got str"
+
+
+def test_model_only_builds_the_sdks_default_clients(
+    server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    rlm = RLM(model="gpt-4o")
+    assert rlm.run("Hello!").answer
+    assert isinstance(rlm.client, openai.OpenAI) and str(rlm.client.base_url) == server.base_url + "/"
+    assert isinstance(rlm.async_client, openai.AsyncOpenAI)
+    assert [r.path for r in server.requests] == ["/v1/chat/completions"]
 
 
 def test_sdk_environment_variables_apply(server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
