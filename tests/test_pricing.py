@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import datetime
+import gc
 import json
 import pathlib
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
+import openai
 import pytest
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
 
+import rlm_toolkit
 from rlm_toolkit import pricing
+from rlm_toolkit.callbacks import BaseCallback
+from rlm_toolkit.callbacks._bridge import set_global_callbacks
+from rlm_toolkit.genai._context import consumers
 from rlm_toolkit.pricing import PRICES_AS_OF, Price, estimate_cost, get_price, load_prices, set_price
+from rlm_toolkit.testing import OpenAIServer
 
 
 @pytest.fixture(autouse=True)
@@ -182,3 +194,126 @@ def test_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     assert estimate_cost("gpt-5-mini-2025-08-07", input_tokens=1000, output_tokens=1000) == pytest.approx(
         (1000 * 0.25 + 1000 * 2.0) / 1e6
     )
+
+
+# -- the garbage collector re-entering set_price ------------------------------------------------
+# A user callback may reprice from on_llm_end; an abandoned stream's span ends from a finalizer
+# whenever the GC runs -- possibly on a thread already inside set_price holding its lock.
+
+
+class _CollectWhileHeld:
+    """Once armed, the next acquisition of the wrapped lock runs ``gc.collect()`` holding it."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.armed = False
+        self.collected: int | None = None
+
+    def __enter__(self) -> _CollectWhileHeld:
+        self.lock.acquire()
+        if self.armed:
+            self.armed = False
+            self.collected = gc.collect()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.lock.release()
+
+
+class _Repricer(BaseCallback):
+    """Prices a model from on_llm_end, as an app that learns prices at run time might."""
+
+    def __init__(self) -> None:
+        self.ended = 0
+
+    def on_llm_end(self, **kwargs: Any) -> None:
+        self.ended += 1
+        set_price("inner-model", input=1.0, output=2.0)
+
+
+@pytest.fixture
+def repricer() -> Iterator[_Repricer]:
+    """Real HTTP to the offline server, our instrumentation, a callback that calls set_price;
+    automatic GC off while the test arranges its cycle."""
+    saved = (consumers.active, consumers.global_wants_tokens)
+    cb = _Repricer()
+    tp, lp, mp = TracerProvider(), LoggerProvider(), MeterProvider()
+    was = gc.isenabled()
+    rlm_toolkit.uninstrument()
+    with OpenAIServer() as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="sk-test-pricing", max_retries=0)
+        rlm_toolkit.instrument(tracer_provider=tp, logger_provider=lp, meter_provider=mp, callbacks=[cb])
+        gc.disable()
+        try:
+            stream = client.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "Hello!"}], stream=True
+            )
+            next(iter(stream))
+            cycle: list[Any] = [stream]
+            cycle.append(cycle)  # only the cyclic GC can end this stream now
+            del stream, cycle
+            yield cb
+        finally:
+            if was:
+                gc.enable()
+            rlm_toolkit.uninstrument()
+            set_global_callbacks(())
+            consumers.active, consumers.global_wants_tokens = saved
+            client.close()
+            tp.shutdown()
+            lp.shutdown()
+            mp.shutdown()
+
+
+def _on_thread(outer: Callable[[], None]) -> None:
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outer()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(15)
+    assert not worker.is_alive(), "deadlock: the GC re-entered set_price holding its lock"
+    assert errors == []
+
+
+def test_set_price_lock_is_reentrant(repricer: _Repricer, monkeypatch: pytest.MonkeyPatch) -> None:
+    lock = _CollectWhileHeld(pricing._lock)
+    monkeypatch.setattr(pricing, "_lock", lock)
+    lock.armed = True
+    _on_thread(lambda: set_price("outer-model", input=3.0, output=4.0))
+    assert lock.collected is not None and lock.collected > 0
+    assert repricer.ended == 1
+    assert pricing._overrides == {
+        "inner-model": Price(input=1.0, output=2.0),
+        "outer-model": Price(input=3.0, output=4.0),
+    }
+
+
+def test_a_nested_set_price_during_the_merge_is_not_lost(repricer: _Repricer) -> None:
+    class CollectingTable(Mapping[str, Price]):
+        """A table whose merge lets the GC run half-way (building the new dict allocates)."""
+
+        def __init__(self, prices: dict[str, Price]) -> None:
+            self.prices = prices
+
+        def __getitem__(self, key: str) -> Price:
+            gc.collect()  # the abandoned stream ends; its callback calls set_price right here
+            return self.prices[key]
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(self.prices)
+
+        def __len__(self) -> int:
+            return len(self.prices)
+
+    _on_thread(lambda: pricing._replace(CollectingTable({"outer-model": Price(input=3.0, output=4.0)})))
+    assert repricer.ended == 1
+    assert pricing._overrides == {
+        "inner-model": Price(input=1.0, output=2.0),
+        "outer-model": Price(input=3.0, output=4.0),
+    }
