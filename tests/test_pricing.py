@@ -226,7 +226,7 @@ class _Repricer(BaseCallback):
     def __init__(self) -> None:
         self.ended = 0
 
-    def on_llm_end(self, **kwargs: Any) -> None:
+    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
         self.ended += 1
         set_price("inner-model", input=1.0, output=2.0)
 
