@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 
 import wrapt
 
+from rlm_toolkit._safety import contain
 from rlm_toolkit.genai import Telemetry
 from rlm_toolkit.instrumentation.openai import _hooks, _specs
 from rlm_toolkit.instrumentation.openai._wrappers import Wrapper, async_call, sync_call
@@ -109,17 +111,24 @@ TARGETS: tuple[Target, ...] = (
 BODY_HOOK = Target(
     ("openai._base_client",), "BaseClient._build_request", _fixed(_hooks.build_request(_BY_API))
 )
-_body_lock = threading.Lock()
 
 
-def resolve(target: Target) -> tuple[ModuleType, type, str] | None:
-    """The (module, class, method) of ``target`` in the installed SDK, or None if absent."""
+def resolve(target: Target, loaded_only: bool = False) -> tuple[ModuleType, type, str] | None:
+    """The (module, class, method) of ``target`` in the installed SDK, or None if absent.
+
+    ``loaded_only``: look only in modules already imported (never import one).
+    """
     class_name, method = target.name.split(".")
     for module_name in target.modules:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
+        if loaded_only:
+            module = sys.modules.get(module_name)
+            if module is None:
+                continue
+        else:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                continue
         cls = getattr(module, class_name, None)
         if isinstance(cls, type) and method in vars(cls):
             return module, cls, method
@@ -141,8 +150,8 @@ def is_ours(obj: Any) -> bool:
     return isinstance(obj, wrapt.FunctionWrapper) and getattr(obj._self_wrapper, _MARK, False)
 
 
-def _wrap(target: Target, telemetry: Any) -> bool:
-    found = resolve(target)
+def _wrap(target: Target, telemetry: Any, loaded_only: bool = False) -> bool:
+    found = resolve(target, loaded_only)
     if found is None:
         _log.debug("rlm_toolkit: %s not in this openai version; skipped", target.name)
         return False
@@ -153,14 +162,49 @@ def _wrap(target: Target, telemetry: Any) -> bool:
     return True
 
 
+# Surfaces whose module the app has not imported yet (the Responses API, embeddings, legacy
+# completions, the Responses stream helpers in a chat-only app) are patched when it is
+# imported, by a post-import hook, instead of importing them ourselves: a bigger heap makes
+# every cyclic GC pass of the app slower, and those modules are large (measured: ~12k
+# instructions per chat call and ~3k per stream chunk of the SDK's own work).
+_lock = threading.RLock()
+_generation = 0  # bumped by unwrap_all: hooks left by an earlier instrumentation do nothing
+
+
+def _loaded(target: Target) -> bool:
+    return any(name in sys.modules for name in target.modules)
+
+
+def _defer(target: Target, telemetry: Telemetry, generation: int) -> None:
+    def on_import(module: ModuleType) -> None:
+        with _lock:
+            if generation != _generation:
+                return
+            try:
+                _wrap(target, telemetry, loaded_only=True)
+            except Exception as exc:  # an import of the app must never fail because of us
+                contain("openai deferred patch", exc)
+
+    for name in target.modules:
+        wrapt.register_post_import_hook(on_import, name)
+
+
 def wrap_all(telemetry: Telemetry) -> int:
-    return sum(_wrap(target, telemetry) for target in TARGETS)
+    """Patch every target whose module is imported; defer the others to their import."""
+    with _lock:
+        count = 0
+        for target in TARGETS:
+            if _loaded(target):
+                count += _wrap(target, telemetry)
+            else:
+                _defer(target, telemetry, _generation)
+        return count
 
 
 def ensure_body_hook() -> None:
     """Install :data:`BODY_HOOK` unless it is in place (called from a running call's start,
     before the SDK builds its request, so that very call is covered)."""
-    with _body_lock:
+    with _lock:
         _wrap(BODY_HOOK, None)
 
 
@@ -171,18 +215,25 @@ def _chain(obj: Any) -> Iterator[Any]:
 
 
 def unwrap_all() -> None:
-    for target in (*TARGETS, BODY_HOOK):
-        found = resolve(target)
-        if found is None:
-            continue
-        _, cls, method = found
-        outer = vars(cls)[method]
-        previous: Any = None
-        for obj in _chain(outer):
-            if is_ours(obj):
-                if previous is None:
-                    setattr(cls, method, obj.__wrapped__)
-                else:  # a peer wrapped on top of us: splice ourselves out of its chain
-                    previous.__wrapped__ = obj.__wrapped__
-                break
-            previous = obj
+    global _generation
+    with _lock:
+        _generation += 1
+        for target in (*TARGETS, BODY_HOOK):
+            _unwrap(target)
+
+
+def _unwrap(target: Target) -> None:
+    found = resolve(target, loaded_only=True)  # a module never imported was never patched
+    if found is None:
+        return
+    _, cls, method = found
+    outer = vars(cls)[method]
+    previous: Any = None
+    for obj in _chain(outer):
+        if is_ours(obj):
+            if previous is None:
+                setattr(cls, method, obj.__wrapped__)
+            else:  # a peer wrapped on top of us: splice ourselves out of its chain
+                previous.__wrapped__ = obj.__wrapped__
+            break
+        previous = obj
