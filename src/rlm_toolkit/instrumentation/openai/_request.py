@@ -14,6 +14,7 @@ from typing import Any, Final
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv._incubating.attributes import openai_attributes as OA
 
+from rlm_toolkit._safety import contain
 from rlm_toolkit.instrumentation.openai._sentinels import is_given
 
 Converter = Callable[[Any], Any]
@@ -126,6 +127,27 @@ def request_attributes(kwargs: Mapping[str, Any], params: Params, base: dict[str
 # -- content: request messages in the conventions' shape ------------------------------------
 
 
+def as_mapping(value: Any) -> Mapping[str, Any] | None:
+    """``value`` as a mapping: itself, its ``model_dump()`` (SDK pydantic objects users pass
+    back, e.g. ``msg.tool_calls`` or ``response.output``), its ``vars()``; else ``None`` (skip).
+    """
+    if isinstance(value, Mapping):
+        return value
+    if value is None or isinstance(value, (str, bytes, int, float, list, tuple)):
+        return None
+    try:
+        dump = getattr(value, "model_dump", None)
+        if callable(dump):
+            dumped = dump()
+            return dumped if isinstance(dumped, Mapping) else None
+        fields = getattr(value, "__dict__", None)
+        if isinstance(fields, Mapping):
+            return {k: v for k, v in fields.items() if not k.startswith("_")}
+    except Exception as exc:
+        contain("reading a request item", exc)
+    return None
+
+
 def _text(content: str) -> dict[str, Any]:
     return {"type": "text", "content": content}
 
@@ -140,7 +162,7 @@ def _content_parts(content: Any) -> list[dict[str, Any]]:
         for item in content:
             if isinstance(item, str):
                 parts.append(_text(item))
-            elif isinstance(item, Mapping):
+            elif (item := as_mapping(item)) is not None:
                 kind = item.get("type")
                 text = item.get("text")
                 if isinstance(text, str) and kind in ("text", "input_text", "output_text"):
@@ -152,8 +174,11 @@ def _content_parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def _tool_call_part(call: Mapping[str, Any]) -> dict[str, Any]:
-    function = call.get("function") or {}
+def _tool_call_part(call: Any) -> dict[str, Any] | None:
+    call = as_mapping(call)
+    if call is None:
+        return None
+    function = as_mapping(call.get("function")) or {}
     return {
         "type": "tool_call",
         "id": call.get("id"),
@@ -166,8 +191,9 @@ def chat_messages(messages: Any) -> list[dict[str, Any]]:
     """Chat Completions ``messages`` -> ``gen_ai.input.messages``."""
     out: list[dict[str, Any]] = []
     for message in messages or ():
-        if not isinstance(message, Mapping):
-            message = getattr(message, "model_dump", lambda: {})()
+        message = as_mapping(message)
+        if message is None:
+            continue
         role = message.get("role")
         if role == "tool":
             out.append(
@@ -185,7 +211,9 @@ def chat_messages(messages: Any) -> list[dict[str, Any]]:
             continue
         parts = _content_parts(message.get("content"))
         for call in message.get("tool_calls") or ():
-            parts.append(_tool_call_part(call))
+            part = _tool_call_part(call)
+            if part is not None:
+                parts.append(part)
         out.append({"role": role, "parts": parts})
     return out
 
@@ -203,9 +231,10 @@ def chat_tools(tools: Any) -> list[dict[str, Any]] | None:
         return None
     out: list[dict[str, Any]] = []
     for tool in tools:
-        if not isinstance(tool, Mapping):
+        tool = as_mapping(tool)
+        if tool is None:
             continue
-        function = tool.get("function")
+        function = as_mapping(tool.get("function"))
         if isinstance(function, Mapping):
             entry = {"type": tool.get("type", "function"), "name": function.get("name")}
             for key in ("description", "parameters"):
@@ -227,7 +256,8 @@ def responses_input(value: Any) -> list[dict[str, Any]]:
         return [{"role": "user", "parts": [_text(value)]}]
     out: list[dict[str, Any]] = []
     for item in value or ():
-        if not isinstance(item, Mapping):
+        item = as_mapping(item)
+        if item is None:
             continue
         kind = item.get("type")
         if kind == "function_call_output":
