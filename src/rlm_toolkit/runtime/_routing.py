@@ -25,15 +25,20 @@ from opentelemetry import trace
 from opentelemetry._logs import get_logger_provider
 from opentelemetry.trace import Tracer
 
+from rlm_toolkit._safety import contain
 from rlm_toolkit.genai import Telemetry, resolve_content_mode
 from rlm_toolkit.genai._context import Scope
 from rlm_toolkit.runtime._run_span import default_tracer
 
 
 def _active_telemetry() -> Telemetry | None:
-    from rlm_toolkit._instrument import active_telemetry
+    try:
+        from rlm_toolkit._instrument import active_telemetry
 
-    return active_telemetry()
+        return active_telemetry()
+    except Exception as exc:
+        contain("runtime: read the active instrumentation", exc)
+        return None
 
 
 def capture_on_span() -> bool:
