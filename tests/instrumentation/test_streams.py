@@ -10,6 +10,7 @@ import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
+from rlm_toolkit.genai._reaper import drain
 from rlm_toolkit.testing import OpenAIServer
 
 from .conftest import Otel
@@ -103,6 +104,7 @@ def test_abandoned_stream(plain_instrumented: Otel, client: openai.OpenAI, serve
     assert plain_instrumented.spans() == []
     del stream
     gc.collect()
+    drain()  # what the reaper thread does within 0.2 s (tests/genai/test_reaper.py)
     span = plain_instrumented.span()
     assert dict(span.attributes or {})["rlm.stream.end_reason"] == "abandoned"
     assert span.status.status_code is StatusCode.UNSET

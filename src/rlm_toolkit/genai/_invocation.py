@@ -194,12 +194,22 @@ class Invocation:
         self.start_ns = time.perf_counter_ns()
         return span
 
-    def stop(self, response: Any = None, extra: dict[str, Any] | None = None) -> None:
-        """End successfully (``extra``: e.g. stream end attributes). No-op after the first end."""
+    def stop(
+        self,
+        response: Any = None,
+        extra: dict[str, Any] | None = None,
+        end_time: int | None = None,
+        end_ns: int | None = None,
+    ) -> None:
+        """End successfully (``extra``: e.g. stream end attributes). No-op after the first end.
+
+        ``end_time`` (``time.time_ns``) and ``end_ns`` (``perf_counter_ns``): when the call
+        ended, if earlier than now (an abandoned stream ended by the reaper).
+        """
         if self.ended:
             return
         self.ended = True
-        duration = (time.perf_counter_ns() - self.start_ns) / 1e9
+        duration = ((end_ns or time.perf_counter_ns()) - self.start_ns) / 1e9
         span = self.span
         try:
             cost = self._cost()
@@ -215,20 +225,26 @@ class Invocation:
             contain("invocation stop", exc)
         payload = self.payload
         if payload is None:
-            span.end()
+            span.end(end_time)
             return
         payload.response = response
         payload.output_messages = self.output_messages
         payload.input_messages = self.input_messages
         with payload_during(payload):
-            span.end()
+            span.end(end_time)
 
-    def fail(self, exc: BaseException, extra: dict[str, Any] | None = None) -> None:
+    def fail(
+        self,
+        exc: BaseException,
+        extra: dict[str, Any] | None = None,
+        end_time: int | None = None,
+        end_ns: int | None = None,
+    ) -> None:
         """End with an error: ``error.type``, ERROR status, the exception recorded."""
         if self.ended:
             return
         self.ended = True
-        duration = (time.perf_counter_ns() - self.start_ns) / 1e9
+        duration = ((end_ns or time.perf_counter_ns()) - self.start_ns) / 1e9
         error_type = type(exc).__qualname__
         span = self.span
         try:
@@ -251,13 +267,13 @@ class Invocation:
             contain("invocation fail", error)
         payload = self.payload
         if payload is None:
-            span.end()
+            span.end(end_time)
             return
         payload.error = exc
         payload.output_messages = self.output_messages
         payload.input_messages = self.input_messages
         with payload_during(payload):
-            span.end()
+            span.end(end_time)
 
     # -- events ----------------------------------------------------------------------------
 

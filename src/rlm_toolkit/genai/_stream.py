@@ -8,8 +8,8 @@ provider's O(1) chunk hook and, for the first chunk only, one clock read.
 
 End reasons (``rlm.stream.end_reason``): ``completed`` (exhausted), ``closed`` (``close()``,
 ``aclose()``, ``__exit__`` -- including ``break`` inside ``with`` -- before the end),
-``abandoned`` (garbage-collected unfinished; via ``weakref.finalize`` on the proxy, so nothing
-runs from the user's object's ``__del__``) and ``error`` (an exception while iterating, or
+``abandoned`` (garbage-collected unfinished; a ``weakref.finalize`` on the proxy queues it and
+the reaper thread ends it with the abandonment time, see :mod:`._reaper`) and ``error`` (an exception while iterating, or
 leaving the ``with`` block by an exception). Only ``error`` marks the span as failed.
 """
 
@@ -31,6 +31,7 @@ from rlm_toolkit.attributes import (
     STREAM_END_COMPLETED,
     STREAM_END_ERROR,
 )
+from rlm_toolkit.genai import _reaper
 from rlm_toolkit.genai._invocation import Invocation
 
 
@@ -87,12 +88,21 @@ class StreamState:
     def count(self) -> int:
         return self.handler.count
 
-    def end(self, reason: str, exc: BaseException | None = None) -> None:
+    def end(
+        self,
+        reason: str,
+        exc: BaseException | None = None,
+        end_time: int | None = None,
+        end_ns: int | None = None,
+    ) -> None:
+        """End once. ``end_time`` (``time.time_ns``) / ``end_ns`` (``perf_counter_ns``): when
+        the stream really ended, if that was earlier than now (an abandoned stream)."""
         if self.done:
             return
         self.done = True
         try:
-            end_ns = time.perf_counter_ns()
+            if end_ns is None:
+                end_ns = time.perf_counter_ns()
             inv = self.inv
             handler = self.handler
             response = handler.finish(inv)
@@ -108,17 +118,29 @@ class StreamState:
                     per_chunk_s = (end_ns - first_ns) / 1e9 / (count - 1)
             inv.record_stream_timing(first_chunk_s, per_chunk_s)
             if exc is None:
-                inv.stop(response, extra)
+                inv.stop(response, extra, end_time, end_ns)
             else:
-                inv.fail(exc, extra)
+                inv.fail(exc, extra, end_time, end_ns)
         except Exception as error:
             contain("stream end", error)
 
+    def abandoned(self, end_time: int, end_ns: int) -> None:
+        """Called by the reaper thread for a proxy garbage-collected unfinished."""
+        self.end(STREAM_END_ABANDONED, None, end_time, end_ns)
+
+
+def _collected(state: StreamState) -> None:
+    """The proxy's finalizer (runs inside the GC): queue the state unless it already ended."""
+    if not state.done:
+        _reaper.abandon(state.abandoned)
+
 
 def watch(proxy: object, state: StreamState) -> weakref.finalize:  # type: ignore[type-arg]
-    """End ``state`` as abandoned when ``proxy`` is garbage-collected unfinished."""
-    finalizer = weakref.finalize(proxy, state.end, STREAM_END_ABANDONED)
-    finalizer.atexit = False  # at interpreter exit the exporters may already be gone
+    """End ``state`` as abandoned when ``proxy`` is garbage-collected unfinished: the finalizer
+    only queues it (lock-free); the reaper thread ends it (see :mod:`._reaper`)."""
+    _reaper.ensure_started()
+    finalizer = weakref.finalize(proxy, _collected, state)
+    finalizer.atexit = False  # the reaper's exit drain ends what was collected; not the rest
     return finalizer
 
 

@@ -8,8 +8,10 @@ instrumentation's stream proxies use (``rlm.stream.end_reason`` on the run span)
   ``on_run_end`` with the text received so far;
 * ``error`` -- an exception while iterating (re-raised unchanged), or leaving the ``with``
   block by an exception: the run span fails, ``on_error``;
-* ``abandoned`` -- garbage-collected unfinished: like ``closed``, from a ``weakref.finalize``
-  on the stream object (never ``__del__``), so an abandoned stream still ends its run.
+* ``abandoned`` -- garbage-collected unfinished: like ``closed``. A ``weakref.finalize`` on the
+  stream object (never ``__del__``) only queues the run; the reaper thread
+  (``genai/_reaper.py``) ends it outside the garbage collector, the inner LLM span with the
+  abandonment time.
 
 In every case the inner SDK stream is closed (its HTTP response released) and its LLM span ends
 with the same reason.
@@ -34,6 +36,7 @@ from rlm_toolkit.attributes import (
     STREAM_END_ERROR,
 )
 from rlm_toolkit.genai import stream_state_of
+from rlm_toolkit.genai._reaper import abandon, ensure_started
 from rlm_toolkit.runtime._calls import STREAM_ARGS, ChunkAccumulator
 from rlm_toolkit.runtime._drive import build_result
 from rlm_toolkit.runtime._result import RLMResult
@@ -108,13 +111,26 @@ class _StreamRun:
         self.end(STREAM_END_COMPLETED)
         return None
 
-    def end(self, reason: str, exc: BaseException | None = None) -> None:
-        """End the inner stream and the run, once; ``exc`` (with ``error``) fails the run."""
+    def abandoned(self, end_time: int, end_ns: int) -> None:
+        """Called by the reaper thread for an :class:`RLMStream` garbage-collected unfinished."""
+        self.end(STREAM_END_ABANDONED, None, end_time, end_ns)
+
+    def end(
+        self,
+        reason: str,
+        exc: BaseException | None = None,
+        end_time: int | None = None,
+        end_ns: int | None = None,
+    ) -> None:
+        """End the inner stream and the run, once; ``exc`` (with ``error``) fails the run.
+
+        ``end_time``/``end_ns``: when it was abandoned (the inner LLM span ends then).
+        """
         if self.done:
             return
         self.done = True
         with self._scoped():
-            self._end_inner(reason, exc)
+            self._end_inner(reason, exc, end_time, end_ns)
             run = self._run
             if exc is not None:
                 if run is not None:
@@ -132,7 +148,9 @@ class _StreamRun:
             if run is not None:
                 run.finish(self.result, {RLM_STREAM_END_REASON: reason})
 
-    def _end_inner(self, reason: str, exc: BaseException | None) -> None:
+    def _end_inner(
+        self, reason: str, exc: BaseException | None, end_time: int | None, end_ns: int | None
+    ) -> None:
         chunks = self._chunks
         if chunks is None:
             return
@@ -141,7 +159,7 @@ class _StreamRun:
             # End the LLM span with our reason first (``close()`` alone would say "closed").
             inner = stream_state_of(chunks)
             if inner is not None:
-                inner.end(reason, exc)
+                inner.end(reason, exc, end_time, end_ns)
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()
@@ -182,8 +200,9 @@ class RLMStream:
             tracer=tracer,
             capture=capture,
         )
-        self._finalizer = weakref.finalize(self, self._state.end, STREAM_END_ABANDONED)
-        self._finalizer.atexit = False  # at interpreter exit the exporters may already be gone
+        ensure_started()
+        self._finalizer = weakref.finalize(self, abandon, self._state.abandoned)
+        self._finalizer.atexit = False  # the reaper's exit drain ends what was collected
 
     @property
     def result(self) -> RLMResult | None:
