@@ -14,6 +14,23 @@ from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
 
 __all__ = ["active_telemetry", "ensure_instrumented", "instrument", "uninstrument"]
 
+_PROVIDER_METHODS = (
+    ("tracer_provider", "get_tracer"),
+    ("meter_provider", "get_meter"),
+    ("logger_provider", "get_logger"),
+)
+
+
+def _check_providers(given: dict[str, Any]) -> None:
+    """One-line ``TypeError`` for a provider argument that is not a provider (before patching)."""
+    for name, method in _PROVIDER_METHODS:
+        value = given[name]
+        if value is not None and not callable(getattr(value, method, None)):
+            raise TypeError(
+                f"instrument({name}=...): expected an OpenTelemetry {name.replace('_', ' ')} "
+                f"(an object with .{method}()) or None, got {type(value).__name__} {value!r:.80}"
+            )
+
 
 def instrument(
     *,
@@ -33,6 +50,13 @@ def instrument(
     except that it replaces an *implicit* instrumentation (made by ``RLM`` through
     :func:`ensure_instrumented` with the default providers) with one using these arguments.
     """
+    _check_providers(
+        {
+            "tracer_provider": tracer_provider,
+            "meter_provider": meter_provider,
+            "logger_provider": logger_provider,
+        }
+    )
     mode: ContentMode = resolve_content_mode(capture_content)  # ValueError before any change
     if callbacks is not None:
         from rlm_toolkit.callbacks._bridge import (

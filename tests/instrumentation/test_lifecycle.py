@@ -207,3 +207,25 @@ def test_instrument_with_callbacks(otel: Otel, client: openai.OpenAI, server: An
     finally:
         rlm_toolkit.uninstrument()
     assert bridge.global_callbacks() == ()
+
+
+@pytest.mark.parametrize(
+    ("argument", "method"),
+    [("tracer_provider", "get_tracer"), ("meter_provider", "get_meter"), ("logger_provider", "get_logger")],
+)
+def test_instrument_rejects_a_non_provider_before_patching(argument: str, method: str) -> None:
+    import openai.resources.chat.completions as completions
+
+    before = completions.Completions.create
+    with pytest.raises(TypeError) as info:
+        rlm_toolkit.instrument(**{argument: "x"})
+    message = str(info.value)
+    assert message == (
+        f"instrument({argument}=...): expected an OpenTelemetry {argument.replace('_', ' ')} "
+        f"(an object with .{method}()) or None, got str 'x'"
+    )
+    assert "\n" not in message
+    assert completions.Completions.create is before  # nothing patched
+    from rlm_toolkit._instrument import active_telemetry
+
+    assert active_telemetry() is None
