@@ -55,6 +55,10 @@ def check_retry(otel: Otel, spy: PayloadSpy) -> None:
     (record,) = otel.logs("rlm.retry")
     assert dict(record.attributes) == dict(event.attributes or {})
     assert record.span_id == span.context.span_id
+    # the record carries the event time (not only observed_timestamp), equal to the span event's
+    assert record.timestamp is not None and record.timestamp == event.timestamp
+    assert span.start_time is not None and span.end_time is not None
+    assert span.start_time < record.timestamp <= record.observed_timestamp < span.end_time
     errors = [err for name, err in spy.seen if name == "rlm.retry"]
     assert len(errors) == 1 and isinstance(errors[0], openai.RateLimitError)
     (retries,) = otel.metrics()["rlm.client.retries"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry._logs import Logger
@@ -23,17 +24,22 @@ def emit_event(
     attributes: dict[str, Any],
     span: Span,
     payload: Payload | None,
+    timestamp: int | None = None,
 ) -> None:
     """Emit ``name`` as a Logs-API event record in ``span``'s context.
 
-    ``payload`` (never part of the record) is visible to in-process processors during emit.
+    ``timestamp``: the event time (``time.time_ns``; now when omitted) -- the record carries it
+    as ``timestamp``, not only the SDK's ``observed_timestamp``. ``payload`` (never part of the
+    record) is visible to in-process processors during emit.
     """
     context = set_span_in_context(span)
+    if timestamp is None:
+        timestamp = time.time_ns()
     if payload is None:
-        logger.emit(event_name=name, attributes=attributes, context=context)
+        logger.emit(event_name=name, attributes=attributes, context=context, timestamp=timestamp)
         return
     with payload_during(payload):
-        logger.emit(event_name=name, attributes=attributes, context=context)
+        logger.emit(event_name=name, attributes=attributes, context=context, timestamp=timestamp)
 
 
 def emit_inference_details(inv: Invocation, error_type: str | None) -> None:

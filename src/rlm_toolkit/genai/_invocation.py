@@ -280,14 +280,15 @@ class Invocation:
     def retry(self, attributes: dict[str, Any], error: BaseException | None) -> None:
         """The SDK is about to retry: span event + Logs-API record + counter."""
         self.attempts += 1
+        now = time.time_ns()  # one event time for the span event and the log record
         if self.span.is_recording():
-            self.span.add_event(EVENT_RETRY, attributes)
+            self.span.add_event(EVENT_RETRY, attributes, now)
         payload = None
         if self.payload is not None:
             payload = Payload()
             payload.error = error
             payload.request = self.payload.request
-        emit_event(self.logger, EVENT_RETRY, attributes, self.span, payload)
+        emit_event(self.logger, EVENT_RETRY, attributes, self.span, payload, now)
         self.telemetry.instruments.retries.add(1, self._metric_attrs(None)[0])
 
     def token(self, index: int, text: str) -> None:
