@@ -29,7 +29,7 @@ class _ChoiceBuffer:
 class ChatChunks(ChunkHandler):
     """``ChatCompletionChunk`` (chat) and ``Completion`` (legacy completions) streams."""
 
-    __slots__ = ("buffers", "id", "legacy", "model", "reasons", "tier", "usage", "wants_content")
+    __slots__ = ("buffers", "id", "legacy", "missing", "model", "reasons", "tier", "usage", "wants_content")
 
     def __init__(self, inv: Invocation, legacy: bool = False) -> None:
         super().__init__(inv)
@@ -38,6 +38,9 @@ class ChatChunks(ChunkHandler):
         self.id: str | None = None
         self.model: str | None = None
         self.tier: str | None = None
+        #: The first chunk lacked ``id``/``model`` (Azure's ``prompt_filter_results`` chunk):
+        #: take them from the next chunks that have them.
+        self.missing = False
         self.usage: Any = None
         self.reasons: dict[int, str] = {}
         self.buffers: dict[int, _ChoiceBuffer] = {}
@@ -47,9 +50,9 @@ class ChatChunks(ChunkHandler):
         self.count = n + 1
         if not n:
             self.first_ns = perf_counter_ns()
-            self.id = chunk.id
-            self.model = chunk.model
-            self.tier = getattr(chunk, "service_tier", None)
+            self._identify(chunk)
+        elif self.missing:
+            self._identify(chunk)
         usage = chunk.usage
         if usage is not None:
             self.usage = usage
@@ -69,6 +72,13 @@ class ChatChunks(ChunkHandler):
                 text = delta.content if delta is not None else None
             if text:
                 self.token(text)
+
+    def _identify(self, chunk: Any) -> None:
+        """The first non-empty ``id``, ``model`` and service tier of the stream."""
+        self.id = self.id or chunk.id or None
+        self.model = self.model or chunk.model or None
+        self.tier = self.tier or getattr(chunk, "service_tier", None)
+        self.missing = self.id is None or self.model is None
 
     def _buffer(self, choice: Any) -> None:
         buffer = self.buffers.get(choice.index)
