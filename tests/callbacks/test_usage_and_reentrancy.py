@@ -1,4 +1,4 @@
-"""Unknown usage is not zero; built-ins survive the GC re-entering them; uninitialised FileLog.
+"""Unknown usage is not zero; the GC inside a built-in's lock ends nothing there; uninitialised FileLog.
 
 Real HTTP to the offline server, the real ``openai`` client and our instrumentation.
 """
@@ -12,6 +12,7 @@ import logging
 import pathlib
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,6 +30,7 @@ from rlm_toolkit.callbacks import (
 )
 from rlm_toolkit.callbacks._dispatch import call
 from rlm_toolkit.callbacks._failures import Failure
+from rlm_toolkit.genai import _reaper
 
 from .conftest import Recorder, Stack
 from .conftest import chat as _chat
@@ -90,17 +92,24 @@ def test_stream_without_usage_is_reported_as_unknown_not_zero(
     assert got["by_model"] == {"gpt-4o": {"calls": 2, "tokens": reported.total_tokens}}
 
 
-# -- the garbage collector re-entering a built-in while it holds its lock ---------------------
+# -- the garbage collector running inside a built-in while it holds its lock -----------------
+# An abandoned stream's finalizer only queues it; the reaper thread ends its span (and so calls
+# the callbacks) later, outside the collection -- never inside a callback holding its lock.
 
 
 class CollectWhileHeld:
     """Wraps a callback's own lock: once armed, the next acquisition runs ``gc.collect()`` while
-    holding the real lock -- what an automatic collection at any allocation may do."""
+    holding the real lock -- what an automatic collection at any allocation may do -- and records
+    the wall clock around it, how many abandoned streams were queued and what ``probe`` saw."""
 
-    def __init__(self, lock: Any) -> None:
+    def __init__(self, lock: Any, probe: Callable[[], object]) -> None:
         self.lock = lock
+        self.probe = probe
         self.armed = False
         self.collected: int | None = None
+        self.window = (0, 0)
+        self.queued = 0
+        self.seen: object = None
 
     def __enter__(self) -> CollectWhileHeld:
         self.acquire()
@@ -113,7 +122,11 @@ class CollectWhileHeld:
         got: bool = self.lock.acquire(blocking, timeout)
         if got and self.armed:
             self.armed = False
-            self.collected = gc.collect()  # the abandoned stream's finalizer ends its span here
+            before = time.time_ns()
+            self.collected = gc.collect()  # the abandoned stream's finalizer only queues it here
+            self.window = (before, time.time_ns())
+            self.queued = len(_reaper._PENDING)
+            self.seen = self.probe()
         return got
 
     def release(self) -> None:
@@ -121,18 +134,30 @@ class CollectWhileHeld:
 
 
 @pytest.fixture
-def gc_off() -> Iterator[None]:
-    """No automatic collection while a test arranges its cycle (``gc.collect()`` still works)."""
+def drain() -> Iterator[Callable[[], int]]:
+    """Automatic GC off while a test arranges its cycle; the reaper thread paused (its ``drain``
+    does nothing), so the test ends the abandoned stream itself with the real
+    :func:`_reaper.drain`. Streams left over by earlier tests are ended first."""
     was = gc.isenabled()
     gc.disable()
-    yield
-    if was:
-        gc.enable()
+    real = _reaper.drain
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_reaper, "drain", lambda: 0)
+            with _reaper._drain_lock:  # wait out a drain the reaper thread may be in
+                pass
+            gc.collect()
+            real()
+            yield real
+            real()
+    finally:
+        if was:
+            gc.enable()
 
 
 def abandon_stream(client: openai.OpenAI) -> None:
     """Start a stream, read one chunk and drop it inside a reference cycle: only the cyclic
-    garbage collector can end it now (its ``weakref.finalize`` -> ``end_reason=abandoned``)."""
+    garbage collector can notice it now (its ``weakref.finalize`` queues it for the reaper)."""
     stream = _chat(client, stream=True)
     next(stream)
     cycle: list[Any] = [stream]
@@ -140,8 +165,9 @@ def abandon_stream(client: openai.OpenAI) -> None:
     del stream, cycle
 
 
-def run_guarded(outer: Callable[[], None], lock: CollectWhileHeld) -> None:
-    """Run ``outer`` (which takes ``lock``) on a thread; fail instead of hanging on a deadlock."""
+def run_guarded(outer: Callable[[], None], lock: CollectWhileHeld, stack: Stack) -> None:
+    """Run ``outer`` (which takes ``lock``) on a thread; fail instead of hanging on a deadlock.
+    The collection inside it found the cycle and only queued the stream: no span ended."""
     errors: list[BaseException] = []
 
     def target() -> None:
@@ -157,40 +183,63 @@ def run_guarded(outer: Callable[[], None], lock: CollectWhileHeld) -> None:
     assert not worker.is_alive(), "deadlock: the GC re-entered a callback holding its own lock"
     assert errors == []
     assert lock.collected is not None and lock.collected > 0
+    assert lock.queued == 1
+    assert stack.spans.get_finished_spans() == ()
 
 
-def _abandoned_end(spans: Any) -> dict[str, Any]:
-    (span,) = spans.get_finished_spans()
-    return dict(span.attributes or {})
+def drain_one(drain: Callable[[], int], lock: CollectWhileHeld, stack: Stack) -> None:
+    """``drain`` (what the reaper does) ends exactly the one abandoned span, with the time it was
+    collected, once."""
+    assert drain() == 1
+    (span,) = stack.spans.get_finished_spans()
+    assert (span.name, dict(span.attributes or {})["rlm.stream.end_reason"]) == ("chat gpt-4o", "abandoned")
+    before, after = lock.window
+    assert span.end_time is not None and before <= span.end_time <= after
+    assert drain() == 0
 
 
-def test_file_log_lock_is_reentrant_and_lines_stay_whole(
-    stack: Stack, client: openai.OpenAI, tmp_path: pathlib.Path, gc_off: None
+def _events(path: pathlib.Path) -> list[tuple[str, str | None]]:
+    if not path.exists():
+        return []
+    return [(line["event"], line["operation"]) for line in _lines(path)]
+
+
+def test_file_log_gc_holding_its_lock_writes_the_abandoned_stream_after(
+    stack: Stack, client: openai.OpenAI, tmp_path: pathlib.Path, drain: Callable[[], int]
 ) -> None:
     path = tmp_path / "log.jsonl"
     cb = FileLogCallback(path)
-    lock = CollectWhileHeld(cb._lock)
+    lock = CollectWhileHeld(cb._lock, lambda: _events(path))
     cb._lock = lock  # type: ignore[assignment]
     stack.instrument(callbacks=[cb])
     abandon_stream(client)
-    run_guarded(lambda: cb.on_run_start(prompt="outer"), lock)
+    run_guarded(lambda: cb.on_run_start(prompt="outer"), lock, stack)
+    assert lock.seen == [("llm_start", "chat")]  # nothing written inside the collection
+    drain_one(drain, lock, stack)
     cb.close()
-    assert _abandoned_end(stack.spans)["rlm.stream.end_reason"] == "abandoned"
-    # The line written by the re-entrant call comes first, whole; then the interrupted one.
-    assert [(line["event"], line["operation"]) for line in _lines(path)] == [
-        ("llm_start", "chat"),
-        ("llm_end", "chat"),
-        ("run_start", None),
-    ]
+    # Every line whole, the abandoned stream's end after the interrupted call's line.
+    assert _events(path) == [("llm_start", "chat"), ("run_start", None), ("llm_end", "chat")]
 
 
-def test_metrics_lock_is_reentrant(stack: Stack, client: openai.OpenAI, gc_off: None) -> None:
+def test_metrics_gc_holding_its_lock_counts_the_abandoned_stream_once_after(
+    stack: Stack, client: openai.OpenAI, drain: Callable[[], int]
+) -> None:
     metrics = MetricsCallback()
-    lock = CollectWhileHeld(metrics._metrics_state.lock)
+
+    def counts() -> tuple[int, int, int]:
+        got = metrics.get_metrics()
+        return got["total_calls"], got["retries"], got["calls_without_usage"]
+
+    lock = CollectWhileHeld(metrics._metrics_state.lock, counts)
     metrics._metrics_state.lock = lock  # type: ignore[assignment]
     stack.instrument(callbacks=[metrics])
     abandon_stream(client)
-    run_guarded(lambda: call(metrics, "on_retry", {"attempt": 1, "max_attempts": 2, "error": None}), lock)
+    run_guarded(
+        lambda: call(metrics, "on_retry", {"attempt": 1, "max_attempts": 2, "error": None}), lock, stack
+    )
+    assert lock.seen == (0, 0, 0)  # nothing recorded inside the collection
+    assert counts() == (0, 1, 0)
+    drain_one(drain, lock, stack)
     got = metrics.get_metrics()
     assert (got["total_calls"], got["retries"], got["calls_without_usage"], got["by_model"]) == (
         1,
@@ -200,31 +249,34 @@ def test_metrics_lock_is_reentrant(stack: Stack, client: openai.OpenAI, gc_off: 
     )
 
 
-def test_console_lock_is_reentrant(
-    stack: Stack, client: openai.OpenAI, gc_off: None, monkeypatch: pytest.MonkeyPatch
+def test_console_gc_holding_its_lock_prints_the_abandoned_stream_after(
+    stack: Stack, client: openai.OpenAI, drain: Callable[[], int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     console, out = _console_out()
     cb = ConsoleCallback(console=console)
-    lock = CollectWhileHeld(_console._console_lock)
+    lock = CollectWhileHeld(_console._console_lock, out.getvalue)
     monkeypatch.setattr(_console, "_console_lock", lock)
     stack.instrument(callbacks=[cb])
     abandon_stream(client)
     error = {"error": RuntimeError("outer"), "operation": "chat", "model": "m", "duration_ms": 1.0}
-    run_guarded(lambda: call(cb, "on_error", error), lock)
+    run_guarded(lambda: call(cb, "on_error", error), lock, stack)
+    assert lock.seen == ""  # nothing printed inside the collection
+    assert out.getvalue() == "✗ chat m · RuntimeError: outer · 1 ms\n"
+    drain_one(drain, lock, stack)
     lines = out.getvalue().splitlines()
     assert len(lines) == 2
-    assert re.fullmatch(rf"✓ chat gpt-4o · tokens n/a · {MS}", lines[0]), lines[0]
-    assert lines[1] == "✗ chat m · RuntimeError: outer · 1 ms"
+    assert lines[0] == "✗ chat m · RuntimeError: outer · 1 ms"
+    assert re.fullmatch(rf"✓ chat gpt-4o · tokens n/a · {MS}", lines[1]), lines[1]
 
 
-def test_dispatch_lock_is_reentrant(
-    stack: Stack, client: openai.OpenAI, gc_off: None, monkeypatch: pytest.MonkeyPatch
+def test_dispatch_gc_holding_the_plans_lock_calls_the_abandoned_stream_callbacks_after(
+    stack: Stack, client: openai.OpenAI, drain: Callable[[], int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class Fresh(Recorder):  # a new class: its method plans are not cached yet
         pass
 
     rec = Fresh()
-    lock = CollectWhileHeld(_dispatch._plans_lock)
+    lock = CollectWhileHeld(_dispatch._plans_lock, lambda: list(rec.names))
     monkeypatch.setattr(_dispatch, "_plans_lock", lock)
     stack.instrument(callbacks=[rec])
     abandon_stream(client)  # on_llm_start is planned; on_llm_end is not yet
@@ -233,22 +285,29 @@ def test_dispatch_lock_is_reentrant(
         pass
 
     other = Other()
-    run_guarded(lambda: call(other, "on_retry", {"attempt": 1}), lock)
+    run_guarded(lambda: call(other, "on_retry", {"attempt": 1}), lock, stack)
+    assert lock.seen == ["on_llm_start"]  # on_llm_end was not planned/called inside it
+    assert other.names == ["on_retry"]
+    drain_one(drain, lock, stack)
     assert rec.names == ["on_llm_start", "on_llm_end"]
     assert other.names == ["on_retry"]
 
 
-def test_failure_table_lock_is_reentrant(stack: Stack, client: openai.OpenAI, gc_off: None) -> None:
+def test_failure_table_gc_holding_its_lock_ends_the_abandoned_stream_after(
+    stack: Stack, client: openai.OpenAI, drain: Callable[[], int]
+) -> None:
     rec = Recorder()
     stack.instrument(callbacks=[rec])
     processor = _bridge._span_side[stack.tracer_provider][0]
     table = processor._failures
-    lock = CollectWhileHeld(table._lock)
+    lock = CollectWhileHeld(table._lock, lambda: (list(rec.names), len(table)))
     table._lock = lock  # type: ignore[assignment]
     failure = Failure(None, "E", None, ())
     table.file(1, [failure])  # something waiting, so ending a span looks in the table
     abandon_stream(client)
-    run_guarded(lambda: table.file(2, [failure]), lock)
+    run_guarded(lambda: table.file(2, [failure]), lock, stack)
+    assert lock.seen == (["on_llm_start"], 1)  # the span did not end (nor look) inside it
+    drain_one(drain, lock, stack)
     assert rec.names == ["on_llm_start", "on_llm_end"]
     assert (table.take(1), table.take(2), len(table)) == ([failure], [failure], 0)
 
