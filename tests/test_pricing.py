@@ -21,6 +21,7 @@ import rlm_toolkit
 from rlm_toolkit import pricing
 from rlm_toolkit.callbacks import BaseCallback
 from rlm_toolkit.callbacks._bridge import set_global_callbacks
+from rlm_toolkit.genai import _reaper
 from rlm_toolkit.genai._context import consumers
 from rlm_toolkit.pricing import PRICES_AS_OF, Price, estimate_cost, get_price, load_prices, set_price
 from rlm_toolkit.testing import OpenAIServer
@@ -196,24 +197,29 @@ def test_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-# -- the garbage collector re-entering set_price ------------------------------------------------
-# A user callback may reprice from on_llm_end; an abandoned stream's span ends from a finalizer
-# whenever the GC runs -- possibly on a thread already inside set_price holding its lock.
+# -- set_price re-entered, and the garbage collector inside set_price ---------------------------
+# A user callback may reprice from on_llm_end. An abandoned stream is noticed by a finalizer
+# whenever the GC runs -- possibly on a thread inside set_price holding its lock -- but the
+# finalizer only queues it: the reaper thread ends its span (and calls on_llm_end) later. A
+# set_price on the same thread while one holds the lock is still possible (a user's ``__del__``
+# or signal handler), so the lock stays reentrant and a nested update is not lost.
 
 
-class _CollectWhileHeld:
-    """Once armed, the next acquisition of the wrapped lock runs ``gc.collect()`` holding it."""
+class _RunWhileHeld:
+    """Once armed, the next acquisition of the wrapped lock runs ``action`` holding it."""
 
-    def __init__(self, lock: Any) -> None:
+    def __init__(self, lock: Any, action: Callable[[], None]) -> None:
         self.lock = lock
+        self.action = action
         self.armed = False
-        self.collected: int | None = None
+        self.ran = 0
 
-    def __enter__(self) -> _CollectWhileHeld:
+    def __enter__(self) -> _RunWhileHeld:
         self.lock.acquire()
         if self.armed:
             self.armed = False
-            self.collected = gc.collect()
+            self.ran += 1
+            self.action()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -232,15 +238,23 @@ class _Repricer(BaseCallback):
 
 
 @pytest.fixture
-def repricer() -> Iterator[_Repricer]:
-    """Real HTTP to the offline server, our instrumentation, a callback that calls set_price;
-    automatic GC off while the test arranges its cycle."""
+def repricer() -> Iterator[tuple[_Repricer, Callable[[], int]]]:
+    """Real HTTP to the offline server, our instrumentation, a callback that calls set_price, and
+    a stream abandoned in a reference cycle (automatic GC off, so only a forced collection
+    notices it). The reaper thread is paused (its ``drain`` does nothing): the test ends the
+    stream with the real :func:`_reaper.drain` it is given. Earlier leftovers are ended first."""
     saved = (consumers.active, consumers.global_wants_tokens)
     cb = _Repricer()
     tp, lp, mp = TracerProvider(), LoggerProvider(), MeterProvider()
     was = gc.isenabled()
+    real_drain = _reaper.drain
     rlm_toolkit.uninstrument()
-    with OpenAIServer() as server:
+    with OpenAIServer() as server, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_reaper, "drain", lambda: 0)
+        with _reaper._drain_lock:  # wait out a drain the reaper thread may be in
+            pass
+        gc.collect()
+        real_drain()
         client = openai.OpenAI(base_url=server.base_url, api_key="sk-test-pricing", max_retries=0)
         rlm_toolkit.instrument(tracer_provider=tp, logger_provider=lp, meter_provider=mp, callbacks=[cb])
         gc.disable()
@@ -250,9 +264,10 @@ def repricer() -> Iterator[_Repricer]:
             )
             next(iter(stream))
             cycle: list[Any] = [stream]
-            cycle.append(cycle)  # only the cyclic GC can end this stream now
+            cycle.append(cycle)  # only the cyclic GC can notice this stream now
             del stream, cycle
-            yield cb
+            yield cb, real_drain
+            real_drain()
         finally:
             if was:
                 gc.enable()
@@ -277,32 +292,62 @@ def _on_thread(outer: Callable[[], None]) -> None:
     worker = threading.Thread(target=target, daemon=True)
     worker.start()
     worker.join(15)
-    assert not worker.is_alive(), "deadlock: the GC re-entered set_price holding its lock"
+    assert not worker.is_alive(), "deadlock: set_price re-entered holding its lock"
     assert errors == []
 
 
-def test_set_price_lock_is_reentrant(repricer: _Repricer, monkeypatch: pytest.MonkeyPatch) -> None:
-    lock = _CollectWhileHeld(pricing._lock)
+def test_gc_inside_set_price_leaves_the_repricing_callback_to_the_reaper(
+    repricer: tuple[_Repricer, Callable[[], int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cb, drain = repricer
+    seen: list[tuple[int, int, dict[str, Price]]] = []
+
+    def collect() -> None:
+        collected = gc.collect()  # the abandoned stream's finalizer only queues it here
+        seen.append((collected, len(_reaper._PENDING), dict(pricing._overrides)))
+        assert cb.ended == 0  # on_llm_end did not run inside the collection
+
+    lock = _RunWhileHeld(pricing._lock, collect)
     monkeypatch.setattr(pricing, "_lock", lock)
     lock.armed = True
     _on_thread(lambda: set_price("outer-model", input=3.0, output=4.0))
-    assert lock.collected is not None and lock.collected > 0
-    assert repricer.ended == 1
+    ((collected, queued, overrides),) = seen
+    assert collected > 0 and queued == 1 and overrides == {}
+    assert (cb.ended, pricing._overrides) == (0, {"outer-model": Price(input=3.0, output=4.0)})
+    assert drain() == 1  # what the reaper does: the span ends, on_llm_end reprices, once
+    assert drain() == 0
+    assert cb.ended == 1
     assert pricing._overrides == {
         "inner-model": Price(input=1.0, output=2.0),
         "outer-model": Price(input=3.0, output=4.0),
     }
 
 
-def test_a_nested_set_price_during_the_merge_is_not_lost(repricer: _Repricer) -> None:
-    class CollectingTable(Mapping[str, Price]):
-        """A table whose merge lets the GC run half-way (building the new dict allocates)."""
+def test_set_price_lock_is_reentrant(monkeypatch: pytest.MonkeyPatch) -> None:
+    lock = _RunWhileHeld(pricing._lock, lambda: set_price("inner-model", input=1.0, output=2.0))
+    monkeypatch.setattr(pricing, "_lock", lock)
+    lock.armed = True
+    _on_thread(lambda: set_price("outer-model", input=3.0, output=4.0))
+    assert lock.ran == 1
+    assert pricing._overrides == {
+        "inner-model": Price(input=1.0, output=2.0),
+        "outer-model": Price(input=3.0, output=4.0),
+    }
+
+
+def test_a_nested_set_price_during_the_merge_is_not_lost() -> None:
+    class RepricingTable(Mapping[str, Price]):
+        """A table whose merge runs a nested set_price half-way (on this thread, as a ``__del__``
+        or signal handler could at any allocation)."""
 
         def __init__(self, prices: dict[str, Price]) -> None:
             self.prices = prices
+            self.nested = 0
 
         def __getitem__(self, key: str) -> Price:
-            gc.collect()  # the abandoned stream ends; its callback calls set_price right here
+            if not self.nested:
+                self.nested += 1
+                set_price("inner-model", input=1.0, output=2.0)
             return self.prices[key]
 
         def __iter__(self) -> Iterator[str]:
@@ -311,8 +356,9 @@ def test_a_nested_set_price_during_the_merge_is_not_lost(repricer: _Repricer) ->
         def __len__(self) -> int:
             return len(self.prices)
 
-    _on_thread(lambda: pricing._replace(CollectingTable({"outer-model": Price(input=3.0, output=4.0)})))
-    assert repricer.ended == 1
+    table = RepricingTable({"outer-model": Price(input=3.0, output=4.0)})
+    _on_thread(lambda: pricing._replace(table))
+    assert table.nested == 1
     assert pricing._overrides == {
         "inner-model": Price(input=1.0, output=2.0),
         "outer-model": Price(input=3.0, output=4.0),
