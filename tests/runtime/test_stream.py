@@ -7,6 +7,7 @@ callbacks saw (with run ids, so each span's start and end are counted once), and
 from __future__ import annotations
 
 import gc
+import time
 import weakref
 from typing import Any
 
@@ -180,9 +181,14 @@ def test_abandoned_in_a_reference_cycle(server: OpenAIServer, telemetry: Telemet
     stream.me = stream  # only the cycle collector can free it
     del stream
     assert telemetry.spans.get_finished_spans() == ()
+    before = time.time_ns()
     gc.collect()
+    after = time.time_ns()
     drain()
     assert_ended(telemetry, recorder, "abandoned", SUCCESS)
+    # Both spans end when the stream was collected, not when the reaper got to them.
+    for span in spans_of(telemetry):
+        assert span.end_time is not None and before <= span.end_time <= after, span.name
 
 
 def test_abandoned_before_the_first_token_makes_no_call(server: OpenAIServer, telemetry: Telemetry) -> None:

@@ -101,8 +101,11 @@ class RunSpan:
     def ended(self) -> bool:
         return self._ended
 
-    def finish(self, result: RLMResult, extra: Mapping[str, Any] | None = None) -> None:
-        """End the span as a success; ``extra``: more attributes (e.g. a stream's end reason)."""
+    def finish(
+        self, result: RLMResult, extra: Mapping[str, Any] | None = None, end_time: int | None = None
+    ) -> None:
+        """End the span as a success; ``extra``: more attributes (e.g. a stream's end reason);
+        ``end_time``: when it ended (ns since the epoch), if not now (an abandoned stream)."""
         if self._ended:
             return
         self._ended = True
@@ -135,11 +138,14 @@ class RunSpan:
                 payload.response = result
                 payload.extra = {"prompt": self._prompt, "context": self._context, "result": result}
             with payload_during(payload):
-                span.end()
+                span.end(end_time=end_time)
         except Exception as exc:
             contain("runtime: end run span", exc)
 
-    def fail(self, error: BaseException, extra: Mapping[str, Any] | None = None) -> None:
+    def fail(
+        self, error: BaseException, extra: Mapping[str, Any] | None = None, end_time: int | None = None
+    ) -> None:
+        """End the span as a failure; ``extra`` and ``end_time`` as in :meth:`finish`."""
         if self._ended:
             return
         self._ended = True
@@ -155,6 +161,6 @@ class RunSpan:
                 payload = self._payload()
                 payload.error = error
             with payload_during(payload):
-                span.end()
+                span.end(end_time=end_time)
         except Exception as exc:
             contain("runtime: end run span", exc)

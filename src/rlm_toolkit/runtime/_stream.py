@@ -10,8 +10,8 @@ instrumentation's stream proxies use (``rlm.stream.end_reason`` on the run span)
   block by an exception: the run span fails, ``on_error``;
 * ``abandoned`` -- garbage-collected unfinished: like ``closed``. A ``weakref.finalize`` on the
   stream object (never ``__del__``) only queues the run; the reaper thread
-  (``genai/_reaper.py``) ends it outside the garbage collector, the inner LLM span with the
-  abandonment time.
+  (``genai/_reaper.py``) ends it outside the garbage collector, the inner LLM span and the run
+  span with the abandonment time.
 
 In every case the inner SDK stream is closed (its HTTP response released) and its LLM span ends
 with the same reason.
@@ -124,7 +124,8 @@ class _StreamRun:
     ) -> None:
         """End the inner stream and the run, once; ``exc`` (with ``error``) fails the run.
 
-        ``end_time``/``end_ns``: when it was abandoned (the inner LLM span ends then).
+        ``end_time``/``end_ns``: when it was abandoned (the inner LLM span and the run span end
+        then).
         """
         if self.done:
             return
@@ -134,7 +135,7 @@ class _StreamRun:
             run = self._run
             if exc is not None:
                 if run is not None:
-                    run.fail(exc, {RLM_STREAM_END_REASON: reason})
+                    run.fail(exc, {RLM_STREAM_END_REASON: reason}, end_time)
                 return
             try:
                 completions = [self._acc.completion()] if run is not None else []
@@ -146,7 +147,7 @@ class _StreamRun:
                 contain("runtime: stream result", error)
                 self.result = RLMResult(answer="".join(self._acc.parts), model=self._model)
             if run is not None:
-                run.finish(self.result, {RLM_STREAM_END_REASON: reason})
+                run.finish(self.result, {RLM_STREAM_END_REASON: reason}, end_time)
 
     def _end_inner(
         self, reason: str, exc: BaseException | None, end_time: int | None, end_ns: int | None
