@@ -75,10 +75,9 @@ def _load_bundled() -> tuple[str, dict[str, Price]]:
 
 PRICES_AS_OF, _BUNDLED = _load_bundled()
 
-# Serialises writers across threads. Reentrant, because a user callback may call
-# ``set_price`` from a span end that the garbage collector runs (an abandoned stream's
-# finalizer) on a thread that is already inside ``set_price``; ``_replace`` makes sure such a
-# nested update is not lost.
+# Serialises writers across threads. Reentrant, because code on the same thread may call
+# ``set_price`` again while one is in progress (a callback run from a span end, a signal
+# handler); ``_replace`` makes sure such a nested update is not lost.
 _lock = threading.RLock()
 # User overrides win over the bundled table; the dict is replaced, never mutated, so readers
 # need no lock (and ``genai._cost`` caches lookups per dict identity).
@@ -87,8 +86,8 @@ _overrides: dict[str, Price] = {}
 
 def _replace(update: Mapping[str, Price] | None) -> None:
     """Swap in ``{**_overrides, **update}`` (or ``{}`` for ``None``) without losing a nested
-    update: building the new dict allocates, so the GC may run a re-entrant ``set_price`` in
-    between; then the snapshot is stale and the merge is redone on the newer dict."""
+    update: if a re-entrant ``set_price`` runs while the new dict is being built, the snapshot
+    is stale and the merge is redone on the newer dict."""
     global _overrides
     with _lock:
         while True:

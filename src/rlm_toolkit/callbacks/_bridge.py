@@ -44,8 +44,7 @@ class Pipeline:
     logger: Logger
 
 
-# Reentrant: a garbage-collected stream may end a span (and re-enter us) while this thread holds
-# it; the lookups below are repeated after each allocation-heavy step so a reentrant call that
+# Reentrant: a span may end on this thread (and re-enter us) while it holds the lock; the lookups below are repeated after each allocation-heavy step so a reentrant call that
 # attached a processor first is not doubled.
 _lock = threading.RLock()
 # provider -> (its callback processor, our tracer/logger). Weak: a provider the app drops is

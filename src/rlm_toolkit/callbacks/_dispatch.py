@@ -62,8 +62,9 @@ def _make_plan(method: Any) -> _Plan:
     return _Plan(accepts_all, frozenset(names), frozenset(required))
 
 
-# Every lock here is reentrant: the garbage collector may end an abandoned stream (its
-# ``weakref.finalize``) on a thread that holds one, and that re-enters this module there.
+# Every lock here is reentrant: a span may end on a thread that holds one (a signal handler, a
+# callback making an instrumented call) and re-enter this module there. Abandoned streams are
+# ended by genai/_reaper.py, never inside the garbage collector.
 _plans_lock = threading.RLock()
 # class -> {method name: plan}; weak so classes made on the fly do not pile up here.
 _plans: weakref.WeakKeyDictionary[type, dict[str, _Plan]] = weakref.WeakKeyDictionary()

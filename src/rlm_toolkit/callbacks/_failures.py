@@ -126,8 +126,8 @@ class FailureTable:
     """
 
     def __init__(self, max_spans: int = 4096) -> None:
-        # Reentrant: a garbage-collected stream may end a span (and so come back here) while
-        # this thread holds the lock.
+        # Reentrant: a span may end on this thread (and so come back here) while it holds the
+        # lock, e.g. from a signal handler.
         self._lock = threading.RLock()
         self._waiting: OrderedDict[int, list[Failure]] = OrderedDict()
         self._max_spans = max_spans

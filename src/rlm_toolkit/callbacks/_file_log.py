@@ -52,8 +52,8 @@ class FileLogCallback(BaseCallback):
 
     Prompts and responses are written only with ``include_prompts`` / ``include_responses``.
     Each line is one unbuffered ``write`` (one system call) under a reentrant lock, so lines
-    never interleave, not even when the garbage collector ends an abandoned stream -- and so
-    calls this callback again -- in the middle of a write on the same thread. The file is
+    never interleave, not even when a span ended on the same thread (a signal handler, say)
+    calls this callback again in the middle of a write. The file is
     opened in append mode so several processes can share it.
     """
 

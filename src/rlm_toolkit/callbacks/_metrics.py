@@ -10,8 +10,9 @@ from rlm_toolkit.callbacks._base import BaseCallback
 from rlm_toolkit.callbacks._extract import LLM_OPERATIONS
 from rlm_toolkit.callbacks._types import LLMResponse
 
-# Reentrant: the garbage collector may end an abandoned stream (a ``weakref.finalize``) while
-# this thread holds the lock, and that ends up in ``on_llm_end`` on this very thread.
+# Reentrant: a span may end on this thread while it holds the lock (a signal handler, a callback
+# making an instrumented call), which ends up in ``on_llm_end`` here. Abandoned streams are ended
+# by genai/_reaper.py, not inside the garbage collector, so this is defence in depth.
 _class_lock = threading.RLock()
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rlm_toolkit.callbacks._span_processor import CallbackSpanProcessor, SpanEntry
 
-_lock = threading.RLock()  # reentrant: see _dispatch (garbage-collected streams end spans anywhere)
+_lock = threading.RLock()  # reentrant: see _dispatch
 _global: tuple[Any, ...] = ()
 # Every live CallbackSpanProcessor, so an event record can find the span it belongs to.
 _span_processors: weakref.WeakSet[CallbackSpanProcessor] = weakref.WeakSet()

@@ -3,8 +3,8 @@
 All exporters writing to the same path share one writer (one lock, one append-mode file), so
 spans, logs and metrics of a process can go to one file without interleaving partial lines.
 Each export writes its whole lines in one unbuffered ``write``, so a crash loses at most the
-batch being written and a reader never sees half a line from this process -- not even when the
-garbage collector ends an abandoned stream (and so exports again) in the middle of a write.
+batch being written and a reader never sees half a line from this process -- not even when a
+span ended on the same thread (a signal handler, say) exports again in the middle of a write.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from rlm_toolkit.exporters._signals import log_json, metrics_json, span_json
 class _Writer:
     """Append-only line writer for one path; shared by every exporter using that path.
 
-    The lock is reentrant: the garbage collector ends abandoned streams from a finalizer, at any
-    allocation -- also on a thread that is inside ``write`` holding the lock -- and that span's
-    export comes back here. Such a re-entrant call only queues its bytes; the outer call writes
+    The lock is reentrant: a span ended on a thread that is inside ``write`` holding the lock (a
+    signal handler, a callback making an instrumented call) exports back here. (Abandoned
+    streams are ended by genai/_reaper.py, never inside the garbage collector.) Such a re-entrant call only queues its bytes; the outer call writes
     them after its own, so lines never interleave. Each queued export is one ``write`` on an
     unbuffered binary file (one system call), with no Python-level buffer a re-entrant call
     could find half-filled.
@@ -102,8 +102,8 @@ class _Writer:
 
 
 _WRITERS: dict[str, _Writer] = {}
-# A plain lock is enough here: only exporter construction takes it, and nothing the garbage
-# collector can run (a stream's finalizer ending its span) constructs an exporter.
+# A plain lock is enough here: only exporter construction takes it, and ending a span never
+# constructs an exporter.
 _WRITERS_LOCK = threading.Lock()
 
 

@@ -3,8 +3,8 @@
 Spans are collected as they end and rendered at ``force_flush``/``shutdown`` (the CLI's "when
 the app exits" view), or trace by trace as each root span ends (``per_trace=True``). Rendering
 is in ``_render``; this module only collects, bounded, under a reentrant lock, and prints under
-it too, so traces printed from several threads (or from a garbage-collected stream in the middle
-of a print) never interleave.
+it too, so traces printed from several threads (or re-entered mid-print by a span ended on the
+same thread, e.g. from a signal handler) never interleave.
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ class ConsoleTreeExporter(SpanExporter):
         self._width = width
         self._color = color
         self._max_spans = max_spans
-        # Reentrant: an abandoned stream's span is ended by the garbage collector, which can run
-        # at any allocation -- also on this thread while it holds the lock -- and its export
-        # comes back here. Such a call only queues its batch (see ``_drain``).
+        # Reentrant: a span ended on this thread while it holds the lock (a signal handler, a
+        # callback making an instrumented call) exports back here; such a call only queues its
+        # batch (see ``_drain``). Abandoned streams no longer end inside the garbage collector
+        # (genai/_reaper.py), so this is defence in depth.
         self._lock = threading.RLock()
         self._pending: list[tuple[ReadableSpan, ...]] = []
         self._draining = False
@@ -61,12 +62,12 @@ class ConsoleTreeExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
             return SpanExportResult.FAILURE
-        batch = tuple(spans)  # our own copy, taken before the lock (a GC here re-enters harmlessly)
+        batch = tuple(spans)  # our own copy, taken before the lock
         with self._lock:
             self._pending.append(batch)
             if self._draining:
-                # The garbage collector ended an abandoned stream while this thread was already
-                # filing or printing: the outer call files and prints this batch next, whole.
+                # A span ended on this thread while it was already filing or printing: the
+                # outer call files and prints this batch next, whole.
                 return SpanExportResult.SUCCESS
             self._drain(flush=False)
         return SpanExportResult.SUCCESS
