@@ -223,15 +223,7 @@ class Invocation:
                 emit_inference_details(self, None)
         except Exception as exc:  # the span still ends below
             contain("invocation stop", exc)
-        payload = self.payload
-        if payload is None:
-            span.end(end_time)
-            return
-        payload.response = response
-        payload.output_messages = self.output_messages
-        payload.input_messages = self.input_messages
-        with payload_during(payload):
-            span.end(end_time)
+        self._end_span(end_time, response=response)
 
     def fail(
         self,
@@ -265,15 +257,22 @@ class Invocation:
                 emit_inference_details(self, error_type)
         except Exception as error:  # the span still ends below
             contain("invocation fail", error)
+        self._end_span(end_time, error=exc)
+
+    def _end_span(
+        self, end_time: int | None, response: Any = None, error: BaseException | None = None
+    ) -> None:
+        """End the span, exposing the in-process payload (if any) to processors meanwhile."""
         payload = self.payload
         if payload is None:
-            span.end(end_time)
+            self.span.end(end_time)
             return
-        payload.error = exc
+        payload.response = response
+        payload.error = error
         payload.output_messages = self.output_messages
         payload.input_messages = self.input_messages
         with payload_during(payload):
-            span.end(end_time)
+            self.span.end(end_time)
 
     # -- events ----------------------------------------------------------------------------
 

@@ -112,33 +112,27 @@ class RunSpan:
         try:
             span = self.span
             if span.is_recording():
-                if extra:
-                    span.set_attributes(extra)
-                span.set_attribute(rlm_attrs.RLM_RUN_ITERATIONS, result.iterations)
+                attrs: dict[str, Any] = dict(extra or {})
+                attrs[rlm_attrs.RLM_RUN_ITERATIONS] = result.iterations
                 if result.usage.known:  # unreported usage is absent, never a fake 0
-                    span.set_attributes(
-                        {
-                            gen_ai.GEN_AI_USAGE_INPUT_TOKENS: result.usage.prompt_tokens,
-                            gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: result.usage.completion_tokens,
-                        }
-                    )
+                    attrs[gen_ai.GEN_AI_USAGE_INPUT_TOKENS] = result.usage.prompt_tokens
+                    attrs[gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS] = result.usage.completion_tokens
                 if result.model:
-                    span.set_attribute(gen_ai.GEN_AI_RESPONSE_MODEL, result.model)
+                    attrs[gen_ai.GEN_AI_RESPONSE_MODEL] = result.model
                 if result.finish_reason:
-                    span.set_attribute(gen_ai.GEN_AI_RESPONSE_FINISH_REASONS, [result.finish_reason])
+                    attrs[gen_ai.GEN_AI_RESPONSE_FINISH_REASONS] = [result.finish_reason]
                 if result.cost is not None:
-                    span.set_attribute(rlm_attrs.GEN_AI_USAGE_COST, result.cost)
+                    attrs[rlm_attrs.GEN_AI_USAGE_COST] = result.cost
                 if self._capture:
                     output = [_text_message("assistant", result.answer, result.finish_reason)]
-                    span.set_attribute(gen_ai.GEN_AI_OUTPUT_MESSAGES, _captured(output))
-            payload = None
-            if consumers.active:
-                payload = self._payload()
+                    attrs[gen_ai.GEN_AI_OUTPUT_MESSAGES] = _captured(output)
+                span.set_attributes(attrs)
+            payload = self._payload() if consumers.active else None
+            if payload is not None:
                 payload.output_messages = [_text_message("assistant", result.answer, result.finish_reason)]
                 payload.response = result
                 payload.extra = {"prompt": self._prompt, "context": self._context, "result": result}
-            with payload_during(payload):
-                span.end(end_time=end_time)
+            self._end(payload, end_time)
         except Exception as exc:
             contain("runtime: end run span", exc)
 
@@ -152,15 +146,18 @@ class RunSpan:
         try:
             span = self.span
             if span.is_recording():
-                if extra:
-                    span.set_attributes(extra)
-                span.set_attribute(error_attributes.ERROR_TYPE, type(error).__qualname__)
+                attrs: dict[str, Any] = dict(extra or {})
+                attrs[error_attributes.ERROR_TYPE] = type(error).__qualname__
+                span.set_attributes(attrs)
                 span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
-            payload = None
-            if consumers.active:
-                payload = self._payload()
+            payload = self._payload() if consumers.active else None
+            if payload is not None:
                 payload.error = error
-            with payload_during(payload):
-                span.end(end_time=end_time)
+            self._end(payload, end_time)
         except Exception as exc:
             contain("runtime: end run span", exc)
+
+    def _end(self, payload: Payload | None, end_time: int | None) -> None:
+        """End the span with ``payload`` exposed to in-process processors while it ends."""
+        with payload_during(payload):
+            self.span.end(end_time=end_time)
