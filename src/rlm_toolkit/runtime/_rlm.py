@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from rlm_toolkit._safety import contain
@@ -17,7 +17,7 @@ from rlm_toolkit.runtime._options import split_options
 from rlm_toolkit.runtime._result import RLMResult
 from rlm_toolkit.runtime._routing import Routing, capture_on_span
 from rlm_toolkit.runtime._run_span import RunSpan
-from rlm_toolkit.runtime._strategy import DirectStrategy, LLMRequest, Strategy
+from rlm_toolkit.runtime._strategy import Completion, DirectStrategy, LLMRequest, Strategy
 from rlm_toolkit.runtime._stream import RLMStream
 
 
@@ -145,20 +145,9 @@ class RLM:
         def call(request: LLMRequest) -> Any:
             return complete(client, self.model, request.messages, stream)
 
-        scope = self._routing.scope()
-        with _scoped(scope):
-            run = RunSpan(Routing.tracer(scope), self.model, prompt, context, capture=capture_on_span())
-            try:
-                with run.current():
-                    answer, completions = drive(self._strategy.plan(prompt, context), call)
-            except BaseException as exc:
-                run.fail(exc)
-                if raise_on_error or not isinstance(exc, Exception):
-                    raise
-                return failed_result(self.model, exc, run.trace_id)
-            result = build_result(self.model, answer, completions, run.trace_id)
-            run.finish(result)
-        return result
+        with self._running(prompt, context, raise_on_error) as run:
+            run.answered(*drive(self._strategy.plan(prompt, context), call))
+        return run.result
 
     async def arun(
         self, prompt: str, context: str | None = None, *, raise_on_error: bool = True
@@ -171,20 +160,30 @@ class RLM:
         async def call(request: LLMRequest) -> Any:
             return await acomplete(client, self.model, request.messages, stream)
 
+        with self._running(prompt, context, raise_on_error) as run:
+            run.answered(*await adrive(self._strategy.plan(prompt, context), call))
+        return run.result
+
+    @contextmanager
+    def _running(self, prompt: str, context: str | None, raise_on_error: bool) -> Iterator[_Run]:
+        """One run, sync or async alike: the scope, the run span (current while the body runs),
+        and its end -- finished with the built result, or failed and then re-raised (or kept as
+        a failed result when ``raise_on_error`` is False)."""
         scope = self._routing.scope()
         with _scoped(scope):
-            run = RunSpan(Routing.tracer(scope), self.model, prompt, context, capture=capture_on_span())
+            span = RunSpan(Routing.tracer(scope), self.model, prompt, context, capture=capture_on_span())
+            run = _Run()
             try:
-                with run.current():
-                    answer, completions = await adrive(self._strategy.plan(prompt, context), call)
+                with span.current():
+                    yield run
             except BaseException as exc:
-                run.fail(exc)
+                span.fail(exc)
                 if raise_on_error or not isinstance(exc, Exception):
                     raise
-                return failed_result(self.model, exc, run.trace_id)
-            result = build_result(self.model, answer, completions, run.trace_id)
-            run.finish(result)
-        return result
+                run.result = failed_result(self.model, exc, span.trace_id)
+                return
+            run.result = build_result(self.model, run.answer, run.completions, span.trace_id)
+            span.finish(run.result)
 
     def stream(self, prompt: str, context: str | None = None) -> RLMStream:
         """Iterate the answer's text tokens as they arrive; ``.result`` holds the RLMResult after.
@@ -209,6 +208,21 @@ class RLM:
 
     def __repr__(self) -> str:
         return f"RLM(model={self.model!r}, callbacks={len(self.callbacks)})"
+
+
+class _Run:
+    """What the body of :meth:`RLM._running` produced, and the result built from it."""
+
+    __slots__ = ("answer", "completions", "result")
+
+    def __init__(self) -> None:
+        self.answer = ""
+        self.completions: list[Completion] = []
+        self.result: RLMResult
+
+    def answered(self, answer: str, completions: list[Completion]) -> None:
+        self.answer = answer
+        self.completions = completions
 
 
 def _scoped(scope: Scope | None) -> AbstractContextManager[Any]:
