@@ -49,7 +49,7 @@ def _captured(messages: list[dict[str, Any]]) -> str:
 class RunSpan:
     """Lifecycle of one run span: start, make current, then exactly one of finish/fail."""
 
-    __slots__ = ("_capture", "_context", "_ended", "_prompt", "span")
+    __slots__ = ("_capture", "_context", "_ended", "_prompt", "_trace_id", "span")
 
     def __init__(
         self, tracer: Tracer, model: str, prompt: str, context: str | None, *, capture: bool = False
@@ -77,6 +77,11 @@ class RunSpan:
                 self.span = tracer.start_span(SPAN_NAME, kind=SpanKind.INTERNAL, attributes=attrs)
         except Exception as exc:
             contain("runtime: start run span", exc)
+        # Decided at start: once ended, a span is no longer "recording".
+        ctx = self.span.get_span_context()
+        self._trace_id = (
+            trace.format_trace_id(ctx.trace_id) if ctx.is_valid and self.span.is_recording() else None
+        )
 
     def _payload(self) -> Payload:
         payload = Payload()
@@ -92,10 +97,8 @@ class RunSpan:
 
     @property
     def trace_id(self) -> str | None:
-        ctx = self.span.get_span_context()
-        if not ctx.is_valid or not self.span.is_recording():
-            return None
-        return trace.format_trace_id(ctx.trace_id)
+        """Hex trace id of a recorded run, else None; the same before and after the span ends."""
+        return self._trace_id
 
     @property
     def ended(self) -> bool:
