@@ -73,10 +73,14 @@ def test_reaper_ends_abandoned_stream_once_with_abandonment_time(
     plain_instrumented: Otel, locked: LockedEnd, client: openai.OpenAI, server: OpenAIServer
 ) -> None:
     abandon_in_cycle(client)
-    before = time.time_ns()
-    assert gc.collect() > 0
-    after = time.time_ns()
-    assert plain_instrumented.spans() == []  # nothing ended inside the collection
+    # Holding the drain lock parks the reaper thread, so between the collection and the check
+    # only the collector itself could have ended the span (the reaper ticking in between made
+    # this flaky on a loaded machine).
+    with _reaper._drain_lock:
+        before = time.time_ns()
+        assert gc.collect() > 0
+        after = time.time_ns()
+        assert plain_instrumented.spans() == []  # nothing ended inside the collection
     spans = wait_for_spans(plain_instrumented, 1)
     time.sleep(2 * _reaper.PERIOD_S)  # a second end would show up by now
     assert len(plain_instrumented.spans()) == 1
