@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -rf
 
 ## bench: hot-path benchmark (see benchmarks/README.md); `make bench PEERS=1` adds peer venvs
 bench: $(STAMP)
