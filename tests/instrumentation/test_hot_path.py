@@ -4,23 +4,64 @@ request parameter precedence, cost attributes and the observable cost counter.""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 from typing import Any
 
 import openai
 import pytest
+from opentelemetry.trace import StatusCode
 
 import rlm_toolkit
-from rlm_toolkit.genai import Scope, use_scope
+from rlm_toolkit.genai import ChunkHandler, Scope, StreamState, SyncStreamProxy, use_scope
+from rlm_toolkit.genai._reaper import drain
 from rlm_toolkit.instrumentation.openai._request import CHAT_PARAMS, request_attributes
 from rlm_toolkit.instrumentation.openai._targets import BODY_HOOK, is_ours, resolve
+from rlm_toolkit.instrumentation.openai._wrappers import _Kinds
 from rlm_toolkit.pricing import estimate_cost
 from rlm_toolkit.testing import OpenAIServer
 
 from .conftest import Otel, instrument_with
 
 MESSAGES = [{"role": "user", "content": "Say hi"}]
+
+
+class _ListStream:
+    """A stream-like object whose class the provider layer does not know."""
+
+    def __init__(self, items: list[int]) -> None:
+        self.items = items
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def close(self) -> None:
+        pass
+
+
+class _FakeInvocation:
+    """Only what ``StreamState.end`` calls on an invocation."""
+
+    wants_tokens = False
+    start_ns = 0
+
+    def __init__(self) -> None:
+        self.stopped: list[dict[str, Any]] = []
+
+    def record_stream_timing(self, first: float | None, per_chunk: float | None) -> None:
+        pass
+
+    def stop(self, response: Any, extra: dict[str, Any], *_: Any) -> None:
+        self.stopped.append(extra)
+
+
+class _Counting(ChunkHandler):
+    def on_chunk(self, chunk: Any) -> None:
+        self.count += 1
+
+    def finish(self, inv: Any) -> None:
+        return None
 
 
 def stream_args(**extra: Any) -> dict[str, Any]:
@@ -75,6 +116,62 @@ def test_iterator_keeps_the_stream_alive(
     chunks = list(iterator)
     attrs = dict(plain_instrumented.span().attributes or {})
     assert (attrs["rlm.stream.end_reason"], attrs["rlm.stream.chunk_count"]) == ("completed", len(chunks))
+
+
+def test_break_without_with_is_abandoned_once(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
+    """Dropping the iterator after ``break`` closes our generator (GeneratorExit): that must
+    not end the span as an error; the proxy's finalizer ends it as abandoned, once."""
+    server.queue_reply("a b c d e")
+    for _ in client.chat.completions.create(**stream_args()):
+        break
+    gc.collect()
+    drain()
+    span = plain_instrumented.span()
+    attrs = dict(span.attributes or {})
+    assert (attrs["rlm.stream.end_reason"], attrs["rlm.stream.chunk_count"]) == ("abandoned", 1)
+    assert span.status.status_code is StatusCode.UNSET
+
+
+async def test_async_break_without_with_is_abandoned_once(
+    plain_instrumented: Otel, aclient: openai.AsyncOpenAI, server: OpenAIServer
+) -> None:
+    server.queue_reply("a b c d e")
+    async for _ in await aclient.chat.completions.create(**stream_args()):
+        break
+    await asyncio.sleep(0)  # the loop's async-generator finaliser closes the iterator
+    gc.collect()
+    await asyncio.sleep(0)
+    drain()
+    attrs = dict(plain_instrumented.span().attributes or {})
+    assert (attrs["rlm.stream.end_reason"], attrs["rlm.stream.chunk_count"]) == ("abandoned", 1)
+
+
+def test_proxy_iterates_the_sdk_inner_iterator(client: openai.OpenAI, server: OpenAIServer) -> None:
+    """The proxy replaces ``Stream.__iter__``'s generator layer, only for streams whose class
+    iterates exactly like ``openai.Stream``; any other class is iterated through ``iter()``."""
+    server.queue_reply("a b")
+    stream = client.chat.completions.create(**stream_args())  # not instrumented: the SDK's own
+    kinds = _Kinds()
+    assert kinds.inner(stream) is stream._iterator
+
+    class Reversed(openai.Stream):  # type: ignore[type-arg]
+        def __iter__(self) -> Any:
+            return reversed(list(self._iterator))
+
+    stream.__class__ = Reversed
+    assert kinds.inner(stream) is None
+    stream.close()
+
+
+def test_proxy_without_inner_iterator_iterates_the_stream() -> None:
+    inv = _FakeInvocation()
+    handler = _Counting(inv)  # type: ignore[arg-type]
+    proxy = SyncStreamProxy(_ListStream([1, 2, 3]), StreamState(inv, handler))  # type: ignore[arg-type]
+    assert list(proxy) == [1, 2, 3]
+    assert [e["rlm.stream.end_reason"] for e in inv.stopped] == ["completed"]
+    assert inv.stopped[0]["rlm.stream.chunk_count"] == 3
 
 
 def test_responses_stream_closed_early_keeps_partial_text(

@@ -3,20 +3,23 @@
 A proxy is a ``wrapt.ObjectProxy`` (every attribute we do not override -- ``.response``,
 headers, ``_iterator``... -- passes through to the SDK stream) whose state lives in ``_self_``
 attributes, never on the user's object. The chunk logic is shared by the sync and async
-proxies (:class:`StreamState`); the per-chunk work with capture off is a counter increment, the
-provider's O(1) chunk hook and, for the first chunk only, one clock read.
+proxies (:class:`StreamState`). ``for chunk in proxy`` runs a generator of ours over the SDK's
+inner chunk iterator (:func:`_observe`), so per chunk with capture off the only added work is
+the provider's O(1) chunk hook (a counter, the finish reason and usage, and for the first chunk
+one clock read).
 
 End reasons (``rlm.stream.end_reason``): ``completed`` (exhausted), ``closed`` (``close()``,
 ``aclose()``, ``__exit__`` -- including ``break`` inside ``with`` -- before the end),
 ``abandoned`` (garbage-collected unfinished; a ``weakref.finalize`` on the proxy queues it and
-the reaper thread ends it with the abandonment time, see :mod:`._reaper`) and ``error`` (an exception while iterating, or
-leaving the ``with`` block by an exception). Only ``error`` marks the span as failed.
+the reaper thread ends it with the abandonment time, see :mod:`._reaper`) and ``error`` (an
+exception while iterating, or leaving the ``with`` block by an exception). Only ``error`` marks the span as failed.
 """
 
 from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import wrapt
@@ -144,82 +147,73 @@ def watch(proxy: object, state: StreamState) -> weakref.finalize:  # type: ignor
     return finalizer
 
 
-class _Chunks:
-    """What ``for chunk in proxy`` iterates: a plain object, so each chunk costs one slot read
-    per field instead of an attribute lookup through the proxy (~1.5k instructions each).
+def _observe(proxy: Any, state: StreamState, chunks: Iterator[Any]) -> Iterator[Any]:
+    """What ``for chunk in proxy`` iterates: a generator over the SDK's own chunk iterator.
 
-    It keeps the proxy alive while iterating (the proxy's finalizer means "abandoned"); the
-    proxy does not point back, so there is no reference cycle to wait for the GC on.
+    A generator resumes far more cheaply than a Python ``__next__`` called through the type
+    slot, and iterating the SDK's inner iterator directly replaces the SDK's own ``__iter__``
+    generator layer instead of adding one, so per chunk the only added work is ``on_chunk``.
+
+    ``proxy`` is held in the frame so the proxy stays alive while it is iterated (its finalizer
+    means "abandoned"). ``GeneratorExit`` (the generator closed, or collected after a
+    ``break``) ends nothing: ``close()``/``__exit__`` or the proxy's finalizer say how the
+    stream ended, and nothing may end a span inside the GC.
     """
-
-    __slots__ = ("next", "on_chunk", "proxy", "state")
-
-    def __init__(self, proxy: Any, next_chunk: Any) -> None:
-        self.proxy = proxy
-        self.state: StreamState = proxy._self_state
-        self.on_chunk = self.state.handler.on_chunk
-        self.next = next_chunk
-
-
-class _SyncChunks(_Chunks):
-    __slots__ = ()
-
-    def __iter__(self) -> _SyncChunks:
-        return self
-
-    def __next__(self) -> Any:
-        try:
-            chunk = self.next()
-        except StopIteration:
-            self.state.end(STREAM_END_COMPLETED)
-            raise
-        except BaseException as exc:
-            self.state.end(STREAM_END_ERROR, exc)
-            raise
-        try:  # zero-cost unless it raises (3.11+ exception tables)
-            self.on_chunk(chunk)
-        except Exception as exc:
-            contain("stream chunk", exc)
-        return chunk
+    on_chunk = state.handler.on_chunk
+    try:
+        for chunk in chunks:
+            try:  # zero-cost unless it raises (3.11+ exception tables)
+                on_chunk(chunk)
+            except Exception as exc:
+                contain("stream chunk", exc)
+            yield chunk
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        state.end(STREAM_END_ERROR, exc)
+        raise
+    state.end(STREAM_END_COMPLETED)
+    del proxy  # held by this frame until now: the proxy lives while it is iterated
 
 
-class _AsyncChunks(_Chunks):
-    __slots__ = ()
-
-    def __aiter__(self) -> _AsyncChunks:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            chunk = await self.next()
-        except StopAsyncIteration:
-            self.state.end(STREAM_END_COMPLETED)
-            raise
-        except BaseException as exc:
-            self.state.end(STREAM_END_ERROR, exc)
-            raise
-        try:
-            self.on_chunk(chunk)
-        except Exception as exc:
-            contain("stream chunk", exc)
-        return chunk
+async def _aobserve(proxy: Any, state: StreamState, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The async twin of :func:`_observe` (an async generator: no coroutine per chunk)."""
+    on_chunk = state.handler.on_chunk
+    try:
+        async for chunk in chunks:
+            try:
+                on_chunk(chunk)
+            except Exception as exc:
+                contain("stream chunk", exc)
+            yield chunk
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        state.end(STREAM_END_ERROR, exc)
+        raise
+    state.end(STREAM_END_COMPLETED)
+    del proxy  # held by this frame until now: the proxy lives while it is iterated
 
 
 class SyncStreamProxy(wrapt.ObjectProxy[Any]):
     """Proxy of a sync SDK stream (``openai.Stream``).
 
-    ``iter(proxy)`` returns a light iterator over the same chunks (the SDK's own ``Stream``
-    also returns a generator from ``__iter__``); ``next(proxy)`` works too.
+    ``iter(proxy)`` returns a generator over the same chunks, as the SDK's own ``Stream``
+    does; ``next(proxy)`` works too. ``chunks``: the SDK stream's inner chunk iterator, when
+    the provider layer knows it is safe to iterate directly (the same items ``__iter__``
+    yields); by default the proxy iterates ``iter(wrapped)``.
     """
 
-    def __init__(self, wrapped: Any, state: StreamState) -> None:
+    def __init__(self, wrapped: Any, state: StreamState, chunks: Iterator[Any] | None = None) -> None:
         super().__init__(wrapped)
         self._self_state = state
         self._self_on_chunk = state.handler.on_chunk
+        self._self_chunks = chunks
         self._self_finalizer = watch(self, state)
 
-    def __iter__(self) -> _SyncChunks:
-        return _SyncChunks(self, self.__wrapped__.__next__)
+    def __iter__(self) -> Iterator[Any]:
+        chunks = self._self_chunks
+        return _observe(self, self._self_state, iter(self.__wrapped__) if chunks is None else chunks)
 
     def __next__(self) -> Any:
         try:
@@ -259,14 +253,16 @@ class SyncStreamProxy(wrapt.ObjectProxy[Any]):
 class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
     """Proxy of an async SDK stream (``openai.AsyncStream``); ``aiter()`` as in the sync one."""
 
-    def __init__(self, wrapped: Any, state: StreamState) -> None:
+    def __init__(self, wrapped: Any, state: StreamState, chunks: AsyncIterator[Any] | None = None) -> None:
         super().__init__(wrapped)
         self._self_state = state
         self._self_on_chunk = state.handler.on_chunk
+        self._self_chunks = chunks
         self._self_finalizer = watch(self, state)
 
-    def __aiter__(self) -> _AsyncChunks:
-        return _AsyncChunks(self, self.__wrapped__.__anext__)
+    def __aiter__(self) -> AsyncIterator[Any]:
+        chunks = self._self_chunks
+        return _aobserve(self, self._self_state, aiter(self.__wrapped__) if chunks is None else chunks)
 
     async def __anext__(self) -> Any:
         try:

@@ -139,6 +139,7 @@ class _Kinds:
 
         self.stream: type = Stream
         self.async_stream: type = AsyncStream
+        self._plain = (getattr(Stream, "__iter__", None), getattr(AsyncStream, "__aiter__", None))
         try:
             from openai._legacy_response import LegacyAPIResponse
 
@@ -152,14 +153,29 @@ class _Kinds:
         except ImportError:  # pragma: no cover
             self.raw = None
 
+    def inner(self, stream: Any) -> Any:
+        """The SDK stream's own chunk iterator (``_iterator``) when iterating it directly yields
+        exactly what iterating the stream would (``Stream.__iter__``/``AsyncStream.__aiter__``
+        only re-yield it), so the proxy replaces that layer instead of adding one. None, and the
+        proxy iterates the stream itself, for a subclass that iterates differently or an SDK
+        without the attribute."""
+        cls = type(stream)
+        sync_iter, async_iter = self._plain
+        if (
+            getattr(cls, "__iter__", None) is not sync_iter
+            and getattr(cls, "__aiter__", None) is not async_iter
+        ):
+            return None
+        return getattr(stream, "__dict__", {}).get("_iterator")
+
 
 class RawStreamResponse(wrapt.ObjectProxy[Any]):
     """``with_raw_response`` of a stream: ``parse()`` returns our stream proxy."""
 
-    def __init__(self, wrapped: Any, state: StreamState, async_stream: type) -> None:
+    def __init__(self, wrapped: Any, state: StreamState, kinds: _Kinds) -> None:
         super().__init__(wrapped)
         self._self_state = state
-        self._self_async_stream = async_stream
+        self._self_kinds = kinds
         self._self_stream: Any = None
         self._self_finalizer = watch(self, state)
 
@@ -167,8 +183,9 @@ class RawStreamResponse(wrapt.ObjectProxy[Any]):
         parsed = self.__wrapped__.parse(*args, **kwargs)
         if self._self_stream is None:
             self._self_finalizer.detach()  # the stream proxy watches from now on
-            cls = AsyncStreamProxy if isinstance(parsed, self._self_async_stream) else SyncStreamProxy
-            self._self_stream = cls(parsed, self._self_state)
+            kinds = self._self_kinds
+            cls = AsyncStreamProxy if isinstance(parsed, kinds.async_stream) else SyncStreamProxy
+            self._self_stream = cls(parsed, self._self_state, kinds.inner(parsed))
         return self._self_stream
 
 
@@ -176,12 +193,12 @@ def _finish(inv: Invocation, spec: ApiSpec, result: Any, kinds: _Kinds) -> Any:
     """Hand ``result`` back (streams proxied); end the invocation unless a stream will."""
     try:
         if isinstance(result, kinds.stream) and spec.chunks is not None:
-            return SyncStreamProxy(result, StreamState(inv, spec.chunks(inv)))
+            return SyncStreamProxy(result, StreamState(inv, spec.chunks(inv)), kinds.inner(result))
         if isinstance(result, kinds.async_stream) and spec.chunks is not None:
-            return AsyncStreamProxy(result, StreamState(inv, spec.chunks(inv)))
+            return AsyncStreamProxy(result, StreamState(inv, spec.chunks(inv)), kinds.inner(result))
         if kinds.legacy is not None and isinstance(result, kinds.legacy):
             if getattr(result, "_stream", False) and spec.chunks is not None:
-                return RawStreamResponse(result, StreamState(inv, spec.chunks(inv)), kinds.async_stream)
+                return RawStreamResponse(result, StreamState(inv, spec.chunks(inv)), kinds)
             parsed = cast(Any, result).parse()  # cached by the SDK: the user's parse() gets the same object
             spec.on_response(inv, parsed)
             inv.stop(parsed)
