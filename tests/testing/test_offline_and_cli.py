@@ -144,7 +144,18 @@ def test_cli_port_out_of_range_in_a_real_process_has_no_traceback() -> None:
 
 def test_cli_serves_until_interrupted() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rlm_toolkit.testing", "--port", "0", "--token-delay", "0"],
+        # faulthandler: if it hangs, SIGABRT below dumps every thread's stack into the failure.
+        [
+            sys.executable,
+            "-X",
+            "faulthandler",
+            "-m",
+            "rlm_toolkit.testing",
+            "--port",
+            "0",
+            "--token-delay",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -158,7 +169,13 @@ def test_cli_serves_until_interrupted() -> None:
         with openai.OpenAI(base_url=base_url, api_key="k", max_retries=0) as client:
             assert [m.id for m in client.models.list()][:1] == ["gpt-3.5-turbo-instruct"]
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        try:
+            code = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            _, err = proc.communicate(timeout=10)
+            pytest.fail(f"the server did not stop on SIGINT within 20 s; its threads:\n{err}")
+        assert code == 0, proc.communicate(timeout=10)[1]
     finally:
         if proc.poll() is None:
             proc.kill()
