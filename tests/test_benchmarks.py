@@ -1,0 +1,68 @@
+"""The benchmark harness keeps working (a smoke run: shape and sanity of its output, no timing
+assertions -- benchmarks report numbers, tests assert behaviour)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_run_py_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "run.py"),
+            "--rounds",
+            "1",
+            "--scale",
+            "0.01",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "| rlm-toolkit |" in proc.stdout
+    result = json.loads(out.read_text())["rlm-toolkit"]
+    assert set(result["workloads"]) == {
+        "chat",
+        "stream_10",
+        "stream_100",
+        "stream_1000",
+        "async_chat",
+        "embeddings",
+    }
+    for key in (
+        "floor_cpu_us",
+        "floor_in_situ_cpu_us",
+        "chat_added_alternating_cpu_us",
+        "added_cpu_per_chunk_us",
+    ):
+        assert isinstance(result[key], float) and math.isfinite(result[key]), key
+    assert result["floor_cpu_us"] > 0
+
+
+def test_worker_rejects_an_unknown_workload() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "worker.py"),
+            "--instrumentor",
+            "rlm_toolkit.instrumentation.openai:OpenAIInstrumentor",
+            "--workloads",
+            "stream_7",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith("worker.py: unknown workloads ['stream_7']")
