@@ -24,6 +24,7 @@ ROOT = HERE.parent
 VENVS = ROOT / ".bench-venvs"
 
 OURS = ("rlm-toolkit", None, "rlm_toolkit.instrumentation.openai:OpenAIInstrumentor")
+REFERENCE = "reference:MinimalInstrumentor"
 PEERS = [
     (
         "official genai-openai",
@@ -84,7 +85,6 @@ def _table(results: list[tuple[str, dict[str, Any]]]) -> str:
         "| contender | floor µs isolated / in situ | chat: SDK µs | chat added µs, alternating | ÷ floor in situ | ÷ floor isolated | chat added µs, blocks | per chunk µs | stream_10 added µs | stream_100 added µs | async chat added µs | embeddings added µs |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    nan = {"added_cpu_us": float("nan")}
     for name, r in results:
         w = r["workloads"]
         chat = w["chat"]
@@ -102,7 +102,7 @@ def _table(results: list[tuple[str, dict[str, Any]]]) -> str:
             f"{chat['added_cpu_us']:.0f}",
             "-" if chunk is None else f"{chunk:.2f}",
             *(
-                f"{w.get(k, nan)['added_cpu_us']:.0f}"
+                f"{w[k]['added_cpu_us']:.0f}" if k in w else "-"
                 for k in ("stream_10", "stream_100", "async_chat", "embeddings")
             ),
         ]
@@ -117,6 +117,11 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0, help="scale call counts (0.2 for a quick look)")
     ap.add_argument("--json", type=Path, help="also write raw results here")
     ap.add_argument(
+        "--reference",
+        action="store_true",
+        help="also measure benchmarks/reference.py, the leanest wrapper emitting the floor's telemetry (chat only)",
+    )
+    ap.add_argument(
         "--workloads",
         default="",
         help="comma list of a subset (chat always runs): stream_10, stream_100, stream_1000, async_chat, embeddings",
@@ -124,6 +129,10 @@ def main() -> None:
     args = ap.parse_args()
 
     results = [(OURS[0], _run(sys.executable, OURS[2], args.rounds, args.scale, args.workloads))]
+    if args.reference:
+        results.append(
+            ("reference minimal wrapper", _run(sys.executable, REFERENCE, args.rounds, args.scale, "chat"))
+        )
     if args.peers:
         for name, package, instrumentor in PEERS:
             try:

@@ -199,7 +199,7 @@ def main() -> None:
         "embeddings": (lambda: workload.embed(client), n(300)),
     }
     if args.workloads:
-        keep = {"chat", *args.workloads.split(",")}
+        keep = {"chat", *(w for w in args.workloads.split(",") if w)}
         unknown = keep - workloads.keys()
         if unknown:
             sys.exit(f"worker.py: unknown workloads {sorted(unknown)}; choose from {sorted(workloads)}")

@@ -22,6 +22,7 @@ def test_run_py_smoke(tmp_path: Path) -> None:
             "1",
             "--scale",
             "0.01",
+            "--reference",
             "--json",
             str(out),
         ],
@@ -48,6 +49,9 @@ def test_run_py_smoke(tmp_path: Path) -> None:
     ):
         assert isinstance(result[key], float) and math.isfinite(result[key]), key
     assert result["floor_cpu_us"] > 0
+    reference = json.loads(out.read_text())["reference minimal wrapper"]
+    assert set(reference["workloads"]) == {"chat"} and reference["added_cpu_per_chunk_us"] is None
+    assert "| reference minimal wrapper |" in proc.stdout
 
 
 def test_worker_rejects_an_unknown_workload() -> None:
