@@ -50,6 +50,10 @@ class Telemetry:
     max_length: int
     provider_name: str
     cost: CostFn | None = None
+    #: The providers ``instrument()`` was given (None: the global ones), so that a runtime
+    #: scope built later reports to the same place as the instrumentation.
+    tracer_provider: Any = None
+    logger_provider: Any = None
 
 
 MetricAttrs = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]

@@ -6,8 +6,9 @@ module-level one):
 
 * With callbacks or explicit providers the run has a :class:`Scope` over an SDK pipeline
   (``callbacks._bridge.ensure_pipeline``). Providers the caller did not give come from the
-  current global ones, so the pipeline is cached keyed on the identity of the global tracer and
-  logger providers and rebuilt only when one of them changes.
+  active instrumentation (the providers given to ``instrument()``), else from the current
+  global ones, so the pipeline is cached keyed on the identity of all of those and rebuilt
+  only when one of them changes.
 * Without a scope the run span uses the active instrumentation's tracer, so it and the LLM
   spans (which use that same tracer) always land in one provider, as one tree.
 * Content capture on the run span follows the active instrumentation's mode (code-level
@@ -61,8 +62,9 @@ class Routing:
         self._tracer_provider = tracer_provider
         self._logger_provider = logger_provider
         self._lock = threading.Lock()
-        # (global tracer provider, global logger provider, scope built while they were global)
-        self._cached: tuple[object, object, Scope] | None = None
+        # ((global tracer provider, global logger provider, instrumentation's tracer provider,
+        # instrumentation's logger provider), the scope built while they were those)
+        self._cached: tuple[tuple[object, ...], Scope] | None = None
         if self.has_scope:
             self.scope()  # attach the callback processors now: an early error, a warm cache
 
@@ -74,24 +76,29 @@ class Routing:
         """This run's scope (None without callbacks or explicit providers)."""
         if not self.has_scope:
             return None
-        global_tp: object = trace.get_tracer_provider()
-        global_lp: object = get_logger_provider()
+        telemetry = _active_telemetry()
+        key = (
+            trace.get_tracer_provider(),
+            get_logger_provider(),
+            telemetry.tracer_provider if telemetry is not None else None,
+            telemetry.logger_provider if telemetry is not None else None,
+        )
         cached = self._cached
-        if cached is not None and cached[0] is global_tp and cached[1] is global_lp:
-            return cached[2]
+        if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
+            return cached[1]
         from rlm_toolkit.callbacks._bridge import ensure_pipeline
 
+        tracer_provider = self._tracer_provider if self._tracer_provider is not None else key[2]
+        logger_provider = self._logger_provider if self._logger_provider is not None else key[3]
         with self._lock:
-            pipeline = ensure_pipeline(
-                tracer_provider=self._tracer_provider, logger_provider=self._logger_provider
-            )
+            pipeline = ensure_pipeline(tracer_provider=tracer_provider, logger_provider=logger_provider)
             scope = Scope(
                 tracer=pipeline.tracer,
                 logger=pipeline.logger,
                 callbacks=self.callbacks,
                 wants_tokens=self.wants_tokens,
             )
-            self._cached = (global_tp, global_lp, scope)
+            self._cached = (key, scope)
         return scope
 
     @staticmethod

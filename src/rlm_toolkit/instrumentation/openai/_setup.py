@@ -48,6 +48,8 @@ def build_telemetry(
         max_length=resolve_max_length(),
         provider_name=GA.GenAiProviderNameValues.OPENAI.value,
         cost=_cost_function(),
+        tracer_provider=tracer_provider,
+        logger_provider=logger_provider,
     )
 
 
