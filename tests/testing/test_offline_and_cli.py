@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -142,24 +143,50 @@ def test_cli_port_out_of_range_in_a_real_process_has_no_traceback() -> None:
     ]
 
 
-def test_cli_serves_until_interrupted() -> None:
-    proc = subprocess.Popen(
-        # faulthandler: if it hangs, SIGABRT below dumps every thread's stack into the failure.
-        [
-            sys.executable,
-            "-X",
-            "faulthandler",
-            "-m",
-            "rlm_toolkit.testing",
-            "--port",
-            "0",
-            "--token-delay",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+@contextlib.contextmanager
+def _sigint_not_ignored() -> Iterator[None]:
+    """Let a child start with SIGINT at its default even if this process ignores it.
+
+    A process started as a background job of a non-interactive shell (``pytest ... &`` in a
+    script) has SIGINT ignored, and children inherit that: the server would then rightly ignore
+    Ctrl-C too. While a Python handler is installed here, exec gives the child the default.
+    """
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _signal_state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return " ".join(
+                line.strip() for line in status if line.startswith(("SigBlk", "SigIgn", "SigPnd"))
+            )
+    except OSError:
+        return "(no /proc)"
+
+
+@pytest.mark.parametrize("parent_ignores_sigint", [False, True], ids=["foreground", "background_job"])
+def test_cli_serves_until_interrupted(parent_ignores_sigint: bool) -> None:
+    previous = signal.getsignal(signal.SIGINT)
+    if parent_ignores_sigint:  # what a CI runner's `make test &` does to this process
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with _sigint_not_ignored():
+            proc = subprocess.Popen(
+                # faulthandler: if it hangs, SIGABRT below dumps every thread's stack.
+                [sys.executable, "-X", "faulthandler", "-m", "rlm_toolkit.testing", "--port", "0"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -172,9 +199,10 @@ def test_cli_serves_until_interrupted() -> None:
         try:
             code = proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
+            state = _signal_state(proc.pid)
             proc.send_signal(signal.SIGABRT)
             _, err = proc.communicate(timeout=10)
-            pytest.fail(f"the server did not stop on SIGINT within 20 s; its threads:\n{err}")
+            pytest.fail(f"the server did not stop on SIGINT within 20 s ({state}); its threads:\n{err}")
         assert code == 0, proc.communicate(timeout=10)[1]
     finally:
         if proc.poll() is None:

@@ -62,12 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"rlm-toolkit offline OpenAI server: {server.base_url} (Ctrl-C to stop)", flush=True)
     try:
         # Ctrl-C is the documented way to stop the server: a clean exit (status 0), no traceback.
-        # Wait in short slices: the kernel may deliver SIGINT to a server thread, and then only
-        # the main thread's next bytecode (not a lock it is blocked on) runs Python's handler.
         with contextlib.suppress(KeyboardInterrupt):
-            idle = threading.Event()
-            while not idle.wait(0.2):
-                pass
+            threading.Event().wait()
     finally:
         server.stop()
     return 0
