@@ -5,12 +5,15 @@ request parameter precedence, cost attributes and the observable cost counter.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 from typing import Any
 
 import openai
 import pytest
+import wrapt
+from openai.resources.chat.completions import Completions
 from opentelemetry.trace import StatusCode
 
 import rlm_toolkit
@@ -150,19 +153,64 @@ async def test_async_break_without_with_is_abandoned_once(
 
 def test_proxy_iterates_the_sdk_inner_iterator(client: openai.OpenAI, server: OpenAIServer) -> None:
     """The proxy replaces ``Stream.__iter__``'s generator layer, only for streams whose class
-    iterates exactly like ``openai.Stream``; any other class is iterated through ``iter()``."""
+    iterates exactly like ``openai.Stream``; a subclass that iterates differently, or a wrapped
+    ``__iter__``, is iterated through ``iter()``."""
     server.queue_reply("a b")
     stream = client.chat.completions.create(**stream_args())  # not instrumented: the SDK's own
-    kinds = _Kinds()
-    assert kinds.inner(stream) is stream._iterator
+    source = _Kinds().chunk_source(stream)
+    assert source is not None and source(stream) is stream._iterator
 
     class Reversed(openai.Stream):  # type: ignore[type-arg]
         def __iter__(self) -> Any:
             return reversed(list(self._iterator))
 
-    stream.__class__ = Reversed
-    assert kinds.inner(stream) is None
+    class Wrapped(openai.Stream):  # type: ignore[type-arg]
+        __iter__ = wrapt.FunctionWrapper(openai.Stream.__iter__, lambda w, i, a, k: w(*a, **k))
+
+    for cls in (Reversed, Wrapped):
+        stream.__class__ = cls
+        assert _Kinds().chunk_source(stream) is None, cls
     stream.close()
+
+
+@pytest.mark.parametrize("loop", ["for", "next"])
+def test_iterator_replaced_after_the_call_is_iterated(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, loop: str
+) -> None:
+    """Another instrumentation wrapped around ours may swap the SDK stream's ``_iterator`` for
+    its own (Sentry's OpenAI integration does): both ``for`` and ``next()`` must go through it,
+    as they would on the SDK's own stream."""
+    seen: list[Any] = []
+
+    def theirs(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        stream = wrapped(*args, **kwargs)
+        inner = stream._iterator
+
+        def observed() -> Any:
+            for chunk in inner:
+                seen.append(chunk)
+                yield chunk
+
+        stream._iterator = observed()
+        return stream
+
+    server.queue_reply("one two three")
+    create = vars(Completions)["create"]
+    wrapt.wrap_function_wrapper(Completions, "create", theirs)
+    try:
+        stream = client.chat.completions.create(**stream_args())
+        if loop == "for":
+            chunks = list(stream)
+        else:
+            chunks = []
+            with contextlib.suppress(StopIteration):
+                while True:
+                    chunks.append(next(stream))
+    finally:
+        Completions.create = create  # type: ignore[method-assign]
+    assert chunks and seen == chunks
+    attrs = dict(plain_instrumented.span().attributes or {})
+    assert (attrs["rlm.stream.end_reason"], attrs["rlm.stream.chunk_count"]) == ("completed", len(chunks))
 
 
 def test_proxy_without_inner_iterator_iterates_the_stream() -> None:

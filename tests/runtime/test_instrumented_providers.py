@@ -46,10 +46,12 @@ def test_callbacks_follow_the_providers_given_to_instrument(
     other_spans = InMemorySpanExporter()
     other = TracerProvider()
     other.add_span_processor(SimpleSpanProcessor(other_spans))
-    rlm_toolkit.uninstrument()
-    rlm_toolkit.instrument(tracer_provider=other, logger_provider=telemetry.logger_provider)
-    rlm.run("And 3 + 3?")
-    assert len(telemetry.spans.get_finished_spans()) == len(spans)
-    moved = [s.name for s in other_spans.get_finished_spans()]
-    assert "invoke_agent rlm" in moved and any(n.startswith("chat ") for n in moved), moved
-    other.shutdown()
+    try:
+        rlm_toolkit.uninstrument()
+        rlm_toolkit.instrument(tracer_provider=other, logger_provider=telemetry.logger_provider)
+        rlm.run("And 3 + 3?")
+        assert len(telemetry.spans.get_finished_spans()) == len(spans)
+        moved = [s.name for s in other_spans.get_finished_spans()]
+        assert "invoke_agent rlm" in moved and any(n.startswith("chat ") for n in moved), moved
+    finally:
+        other.shutdown()

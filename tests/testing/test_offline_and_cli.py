@@ -186,7 +186,8 @@ def test_cli_serves_until_interrupted(parent_ignores_sigint: bool) -> None:
                 text=True,
             )
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if previous is not None:  # None: a handler installed from C, which Python cannot restore
+            signal.signal(signal.SIGINT, previous)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import wrapt
@@ -199,21 +199,25 @@ class SyncStreamProxy(wrapt.ObjectProxy[Any]):
     """Proxy of a sync SDK stream (``openai.Stream``).
 
     ``iter(proxy)`` returns a generator over the same chunks, as the SDK's own ``Stream``
-    does; ``next(proxy)`` works too. ``chunks``: the SDK stream's inner chunk iterator, when
-    the provider layer knows it is safe to iterate directly (the same items ``__iter__``
-    yields); by default the proxy iterates ``iter(wrapped)``.
+    does; ``next(proxy)`` works too. ``chunk_source(wrapped)``, when the provider layer gives
+    one, returns the SDK stream's inner chunk iterator (the same items its ``__iter__`` yields,
+    without that extra layer), or None; by default the proxy iterates ``iter(wrapped)``.
     """
 
-    def __init__(self, wrapped: Any, state: StreamState, chunks: Iterator[Any] | None = None) -> None:
+    def __init__(
+        self, wrapped: Any, state: StreamState, chunk_source: Callable[[Any], Any] | None = None
+    ) -> None:
         super().__init__(wrapped)
         self._self_state = state
         self._self_on_chunk = state.handler.on_chunk
-        self._self_chunks = chunks
+        self._self_chunk_source = chunk_source
         self._self_finalizer = watch(self, state)
 
     def __iter__(self) -> Iterator[Any]:
-        chunks = self._self_chunks
-        return _observe(self, self._self_state, iter(self.__wrapped__) if chunks is None else chunks)
+        wrapped = self.__wrapped__
+        source = self._self_chunk_source
+        chunks = source(wrapped) if source is not None else None
+        return _observe(self, self._self_state, iter(wrapped) if chunks is None else chunks)
 
     def __next__(self) -> Any:
         try:
@@ -253,16 +257,20 @@ class SyncStreamProxy(wrapt.ObjectProxy[Any]):
 class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
     """Proxy of an async SDK stream (``openai.AsyncStream``); ``aiter()`` as in the sync one."""
 
-    def __init__(self, wrapped: Any, state: StreamState, chunks: AsyncIterator[Any] | None = None) -> None:
+    def __init__(
+        self, wrapped: Any, state: StreamState, chunk_source: Callable[[Any], Any] | None = None
+    ) -> None:
         super().__init__(wrapped)
         self._self_state = state
         self._self_on_chunk = state.handler.on_chunk
-        self._self_chunks = chunks
+        self._self_chunk_source = chunk_source
         self._self_finalizer = watch(self, state)
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        chunks = self._self_chunks
-        return _aobserve(self, self._self_state, aiter(self.__wrapped__) if chunks is None else chunks)
+        wrapped = self.__wrapped__
+        source = self._self_chunk_source
+        chunks = source(wrapped) if source is not None else None
+        return _aobserve(self, self._self_state, aiter(wrapped) if chunks is None else chunks)
 
     async def __anext__(self) -> Any:
         try:

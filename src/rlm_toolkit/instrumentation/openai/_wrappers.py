@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
+from types import FunctionType
 from typing import Any, cast
 
 import wrapt
@@ -139,7 +140,7 @@ class _Kinds:
 
         self.stream: type = Stream
         self.async_stream: type = AsyncStream
-        self._plain = (getattr(Stream, "__iter__", None), getattr(AsyncStream, "__aiter__", None))
+        self._plain: dict[type, bool] = {}
         try:
             from openai._legacy_response import LegacyAPIResponse
 
@@ -153,20 +154,37 @@ class _Kinds:
         except ImportError:  # pragma: no cover
             self.raw = None
 
-    def inner(self, stream: Any) -> Any:
-        """The SDK stream's own chunk iterator (``_iterator``) when iterating it directly yields
-        exactly what iterating the stream would (``Stream.__iter__``/``AsyncStream.__aiter__``
-        only re-yield it), so the proxy replaces that layer instead of adding one. None, and the
-        proxy iterates the stream itself, for a subclass that iterates differently or an SDK
-        without the attribute."""
+    def chunk_source(self, stream: Any) -> Callable[[Any], Any] | None:
+        """How a proxy of ``stream`` finds the chunks to iterate: :func:`_sdk_iterator` when the
+        stream's class iterates exactly as the SDK's ``Stream``/``AsyncStream`` do (their
+        ``__iter__``/``__aiter__`` only re-yield ``_iterator``), so the proxy replaces that layer
+        instead of adding one. None (iterate the stream itself) for a subclass that iterates
+        differently or a patched ``__iter__``. Decided once per class."""
         cls = type(stream)
-        sync_iter, async_iter = self._plain
-        if (
-            getattr(cls, "__iter__", None) is not sync_iter
-            and getattr(cls, "__aiter__", None) is not async_iter
-        ):
-            return None
-        return getattr(stream, "__dict__", {}).get("_iterator")
+        plain = self._plain.get(cls)
+        if plain is None:
+            if isinstance(stream, self.async_stream):
+                plain = _is_sdk_function(getattr(cls, "__aiter__", None), "AsyncStream.__aiter__")
+            else:
+                plain = _is_sdk_function(getattr(cls, "__iter__", None), "Stream.__iter__")
+            self._plain[cls] = plain
+        return _sdk_iterator if plain else None
+
+
+def _is_sdk_function(fn: Any, qualname: str) -> bool:
+    """``fn`` is the SDK's own plain function (not a subclass's, not a wrapper around it)."""
+    return (
+        type(fn) is FunctionType  # not isinstance(): a wrapt proxy of the function passes that
+        and fn.__module__ == "openai._streaming"
+        and fn.__qualname__ == qualname
+    )
+
+
+def _sdk_iterator(stream: Any) -> Any:
+    """The SDK stream's chunk iterator as it is now. Read when iteration starts, not when the
+    stream is made, because other code (e.g. another instrumentation) may replace it between
+    the two, and the SDK's own ``__iter__`` would iterate the replacement."""
+    return getattr(stream, "__dict__", {}).get("_iterator")
 
 
 class RawStreamResponse(wrapt.ObjectProxy[Any]):
@@ -185,7 +203,7 @@ class RawStreamResponse(wrapt.ObjectProxy[Any]):
             self._self_finalizer.detach()  # the stream proxy watches from now on
             kinds = self._self_kinds
             cls = AsyncStreamProxy if isinstance(parsed, kinds.async_stream) else SyncStreamProxy
-            self._self_stream = cls(parsed, self._self_state, kinds.inner(parsed))
+            self._self_stream = cls(parsed, self._self_state, kinds.chunk_source(parsed))
         return self._self_stream
 
 
@@ -193,9 +211,9 @@ def _finish(inv: Invocation, spec: ApiSpec, result: Any, kinds: _Kinds) -> Any:
     """Hand ``result`` back (streams proxied); end the invocation unless a stream will."""
     try:
         if isinstance(result, kinds.stream) and spec.chunks is not None:
-            return SyncStreamProxy(result, StreamState(inv, spec.chunks(inv)), kinds.inner(result))
+            return SyncStreamProxy(result, StreamState(inv, spec.chunks(inv)), kinds.chunk_source(result))
         if isinstance(result, kinds.async_stream) and spec.chunks is not None:
-            return AsyncStreamProxy(result, StreamState(inv, spec.chunks(inv)), kinds.inner(result))
+            return AsyncStreamProxy(result, StreamState(inv, spec.chunks(inv)), kinds.chunk_source(result))
         if kinds.legacy is not None and isinstance(result, kinds.legacy):
             if getattr(result, "_stream", False) and spec.chunks is not None:
                 return RawStreamResponse(result, StreamState(inv, spec.chunks(inv)), kinds)
