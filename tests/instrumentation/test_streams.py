@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import openai
+import pydantic
 import pytest
 from opentelemetry.trace import StatusCode
 
@@ -215,6 +216,56 @@ async def test_async_stream_helper(
     attrs = dict(plain_instrumented.span().attributes or {})
     assert attrs["rlm.openai.api"] == "chat.completions.stream"
     assert attrs["rlm.stream.end_reason"] == "completed"
+
+
+class _Answer(pydantic.BaseModel):
+    text: str
+
+
+def test_stream_helper_parse_error_is_error(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
+    """The helper raises ``LengthFinishReasonError`` in its own generator while parsing a reply
+    cut by ``max_tokens``: the span must end as an error, not ``closed``."""
+    server.queue_reply('{"text": "a long answer that will not fit"}')
+    with (
+        pytest.raises(openai.LengthFinishReasonError),
+        client.chat.completions.stream(
+            model="gpt-4o", messages=MESSAGES, response_format=_Answer, max_tokens=2
+        ) as stream,
+    ):
+        for _ in stream:
+            pass
+    span = plain_instrumented.span()
+    attrs = dict(span.attributes or {})
+    assert attrs["rlm.stream.end_reason"] == "error"
+    assert attrs["error.type"] == "LengthFinishReasonError"
+    assert span.status.status_code is StatusCode.ERROR
+
+
+def test_stream_helper_user_exception_is_error(
+    plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
+) -> None:
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), client.chat.completions.stream(model="gpt-4o", messages=MESSAGES) as stream:
+        next(iter(stream))
+        raise Boom
+    attrs = dict(plain_instrumented.span().attributes or {})
+    assert attrs["rlm.stream.end_reason"] == "error"
+    assert attrs["error.type"] == Boom.__qualname__
+
+
+async def test_async_responses_helper_user_exception_is_error(
+    plain_instrumented: Otel, aclient: openai.AsyncOpenAI, server: OpenAIServer
+) -> None:
+    with pytest.raises(KeyError):
+        async with aclient.responses.stream(model="gpt-4o", input="hi") as stream:
+            async for _ in stream:
+                raise KeyError("mine")
+    attrs = dict(plain_instrumented.span().attributes or {})
+    assert (attrs["rlm.stream.end_reason"], attrs["error.type"]) == ("error", "KeyError")
 
 
 def test_raw_response_stream(plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer) -> None:

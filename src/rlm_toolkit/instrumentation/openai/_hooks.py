@@ -11,6 +11,10 @@
 * ``*StreamManager.__enter__``/``__aenter__``: label the inner ``create(stream=True)``.
 * ``ChatCompletionStream.close``/``ResponseStream.close`` (sync/async): the helper closes the
   HTTP response directly, bypassing our stream proxy; end the proxy's span as ``closed``.
+* ``*StreamManager.__exit__``/``__aexit__``: leaving the helper's ``with`` block by an
+  exception (the user's, or the helper's own, e.g. ``LengthFinishReasonError`` while parsing)
+  ends the span as ``error``, as it does for a plain stream. Our proxy cannot see those: the
+  helper raises them in its own generator, and ours is only closed.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from rlm_toolkit.attributes import (
     RLM_RETRY_DELAY,
     RLM_RETRY_MAX_ATTEMPTS,
     STREAM_END_CLOSED,
+    STREAM_END_ERROR,
 )
 from rlm_toolkit.genai import stream_state_of
 from rlm_toolkit.instrumentation.openai._specs import ApiSpec
@@ -172,6 +177,39 @@ def label_aenter(api: str) -> Wrapper:
             API_LABEL.reset(token)
 
     return wrapper
+
+
+def helper_exit(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    _fail_helper(instance, args, kwargs)
+    return wrapped(*args, **kwargs)
+
+
+async def helper_aexit(
+    wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    _fail_helper(instance, args, kwargs)
+    return await wrapped(*args, **kwargs)
+
+
+def _fail_helper(manager: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    """End the manager's stream as ``error`` when its ``with`` block is left by an exception.
+
+    The manager keeps its helper stream in a private (name-mangled) attribute, so it is found
+    by what it holds: the one attribute value whose ``_raw_stream`` is one of our proxies.
+    """
+    try:
+        exc = args[1] if len(args) > 1 else kwargs.get("exc")
+        if not isinstance(exc, BaseException):
+            return
+        for value in vars(manager).values():
+            state = stream_state_of(getattr(value, "_raw_stream", None))
+            if state is not None:
+                state.end(STREAM_END_ERROR, exc)
+                return
+    except Exception as error:
+        contain("stream helper exit", error)
 
 
 def _end_helper(instance: Any) -> None:

@@ -89,6 +89,8 @@ TARGETS: tuple[Target, ...] = (
         "AsyncChatCompletionStreamManager.__aenter__",
         _fixed(_hooks.label_aenter(_specs.CHAT_STREAM)),
     ),
+    Target(_CHAT_HELPERS, "ChatCompletionStreamManager.__exit__", _fixed(_hooks.helper_exit)),
+    Target(_CHAT_HELPERS, "AsyncChatCompletionStreamManager.__aexit__", _fixed(_hooks.helper_aexit)),
     Target(_CHAT_HELPERS, "ChatCompletionStream.close", _fixed(_hooks.helper_close)),
     Target(_CHAT_HELPERS, "AsyncChatCompletionStream.close", _fixed(_hooks.helper_aclose)),
     Target(
@@ -101,6 +103,8 @@ TARGETS: tuple[Target, ...] = (
         "AsyncResponseStreamManager.__aenter__",
         _fixed(_hooks.label_aenter(_specs.RESPONSES_STREAM)),
     ),
+    Target(_RESPONSE_HELPERS, "ResponseStreamManager.__exit__", _fixed(_hooks.helper_exit)),
+    Target(_RESPONSE_HELPERS, "AsyncResponseStreamManager.__aexit__", _fixed(_hooks.helper_aexit)),
     Target(_RESPONSE_HELPERS, "ResponseStream.close", _fixed(_hooks.helper_close)),
     Target(_RESPONSE_HELPERS, "AsyncResponseStream.close", _fixed(_hooks.helper_aclose)),
     Target(("openai._base_client",), "BaseClient._calculate_retry_timeout", _fixed(_hooks.retry_timeout)),
