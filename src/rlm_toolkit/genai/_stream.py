@@ -195,13 +195,12 @@ async def _aobserve(proxy: Any, state: StreamState, chunks: AsyncIterator[Any]) 
     del proxy  # held by this frame until now: the proxy lives while it is iterated
 
 
-class SyncStreamProxy(wrapt.ObjectProxy[Any]):
-    """Proxy of a sync SDK stream (``openai.Stream``).
+class _StreamProxy(wrapt.ObjectProxy[Any]):
+    """What the sync and async proxies share: their state, and where their chunks come from.
 
-    ``iter(proxy)`` returns a generator over the same chunks, as the SDK's own ``Stream``
-    does; ``next(proxy)`` works too. ``chunk_source(wrapped)``, when the provider layer gives
-    one, returns the SDK stream's inner chunk iterator (the same items its ``__iter__`` yields,
-    without that extra layer), or None; by default the proxy iterates ``iter(wrapped)``.
+    ``chunk_source(wrapped)``, when the provider layer gives one, returns the SDK stream's inner
+    chunk iterator (the same items its ``__iter__``/``__aiter__`` yields, without that extra
+    layer), or None; then, and by default, the proxy iterates the stream itself.
     """
 
     def __init__(
@@ -213,11 +212,26 @@ class SyncStreamProxy(wrapt.ObjectProxy[Any]):
         self._self_chunk_source = chunk_source
         self._self_finalizer = watch(self, state)
 
-    def __iter__(self) -> Iterator[Any]:
-        wrapped = self.__wrapped__
+    def _inner_chunks(self) -> Any:
+        """The SDK's inner chunk iterator as it is now, or None. Read when iteration starts."""
         source = self._self_chunk_source
-        chunks = source(wrapped) if source is not None else None
-        return _observe(self, self._self_state, iter(wrapped) if chunks is None else chunks)
+        return source(self.__wrapped__) if source is not None else None
+
+    def _left(self, exc: BaseException | None) -> None:
+        """The ``with`` block was left: ``closed``, or ``error`` when left by an exception."""
+        self._self_state.end(STREAM_END_CLOSED if exc is None else STREAM_END_ERROR, exc)
+
+
+class SyncStreamProxy(_StreamProxy):
+    """Proxy of a sync SDK stream (``openai.Stream``).
+
+    ``iter(proxy)`` returns a generator over the same chunks, as the SDK's own ``Stream``
+    does; ``next(proxy)`` works too.
+    """
+
+    def __iter__(self) -> Iterator[Any]:
+        chunks = self._inner_chunks()
+        return _observe(self, self._self_state, iter(self.__wrapped__) if chunks is None else chunks)
 
     def __next__(self) -> Any:
         try:
@@ -242,10 +256,7 @@ class SyncStreamProxy(wrapt.ObjectProxy[Any]):
         try:
             return self.__wrapped__.__exit__(exc_type, exc, tb)
         finally:
-            if exc is None:
-                self._self_state.end(STREAM_END_CLOSED)
-            else:
-                self._self_state.end(STREAM_END_ERROR, exc)
+            self._left(exc)
 
     def close(self) -> Any:
         try:
@@ -254,23 +265,12 @@ class SyncStreamProxy(wrapt.ObjectProxy[Any]):
             self._self_state.end(STREAM_END_CLOSED)
 
 
-class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
+class AsyncStreamProxy(_StreamProxy):
     """Proxy of an async SDK stream (``openai.AsyncStream``); ``aiter()`` as in the sync one."""
 
-    def __init__(
-        self, wrapped: Any, state: StreamState, chunk_source: Callable[[Any], Any] | None = None
-    ) -> None:
-        super().__init__(wrapped)
-        self._self_state = state
-        self._self_on_chunk = state.handler.on_chunk
-        self._self_chunk_source = chunk_source
-        self._self_finalizer = watch(self, state)
-
     def __aiter__(self) -> AsyncIterator[Any]:
-        wrapped = self.__wrapped__
-        source = self._self_chunk_source
-        chunks = source(wrapped) if source is not None else None
-        return _aobserve(self, self._self_state, aiter(wrapped) if chunks is None else chunks)
+        chunks = self._inner_chunks()
+        return _aobserve(self, self._self_state, aiter(self.__wrapped__) if chunks is None else chunks)
 
     async def __anext__(self) -> Any:
         try:
@@ -295,10 +295,7 @@ class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
         try:
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
-            if exc is None:
-                self._self_state.end(STREAM_END_CLOSED)
-            else:
-                self._self_state.end(STREAM_END_ERROR, exc)
+            self._left(exc)
 
     async def close(self) -> Any:
         try:
@@ -316,7 +313,7 @@ class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
 
 def stream_state_of(obj: object) -> StreamState | None:
     """The state of one of our stream proxies, or None for anything else."""
-    if isinstance(obj, (SyncStreamProxy, AsyncStreamProxy)):
+    if isinstance(obj, _StreamProxy):
         state: StreamState = obj._self_state
         return state
     return None
