@@ -94,13 +94,44 @@ def test_reaper_ends_abandoned_stream_once_with_abandonment_time(
     assert durations[0].sum <= (after - span.start_time) / 1e9 + 0.01  # abandonment, not reaping
 
 
+class SleepsWhenFinalized:
+    """Garbage whose finalizer blocks (releasing the GIL), like a socket closed by ``__del__``.
+
+    A full test run leaves such garbage behind (unclosed clients, servers, files). Collected in
+    the same pass as the abandoned stream, its finalizer runs after the stream was queued, and
+    the reaper thread gets the GIL in the middle of ``gc.collect()``.
+    """
+
+    def __del__(self) -> None:
+        time.sleep(3 * _reaper.PERIOD_S)
+
+
+def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("gil_released_during_gc", [False, True], ids=["plain_gc", "finalizer_sleeps"])
 def test_gc_while_holding_the_span_end_lock_does_not_deadlock(
-    plain_instrumented: Otel, locked: LockedEnd, client: openai.OpenAI, server: OpenAIServer
+    plain_instrumented: Otel,
+    locked: LockedEnd,
+    client: openai.OpenAI,
+    server: OpenAIServer,
+    gil_released_during_gc: bool,
 ) -> None:
     abandon_in_cycle(client)
+    if gil_released_during_gc:
+        cycle: list[Any] = [SleepsWhenFinalized()]
+        cycle.append(cycle)
+        del cycle
     with locked.lock:  # this thread holds what span.end() needs, then the GC runs
         assert gc.collect() > 0
         assert locked.ended == []
+    # Wait for what is asserted: the span reaches the in-memory exporter (the first processor)
+    # before LockedEnd sees it, and with a GIL-releasing finalizer in the collection the reaper
+    # is already blocked on ``locked.lock`` when this thread lets go of it.
+    wait_for(lambda: locked.ended or locked.timed_out)
     spans = wait_for_spans(plain_instrumented, 1)
     assert [dict(s.attributes or {})["rlm.stream.end_reason"] for s in spans] == ["abandoned"]
     assert locked.timed_out == 0
