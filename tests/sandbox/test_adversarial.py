@@ -344,3 +344,21 @@ def test_host_stays_alive_and_collectable() -> None:
     gc.collect()  # a dropped Sandbox is finalized: its worker and group are killed
     for pid in pids:
         assert group_members(pid) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="RLIMIT_NPROC binds an unprivileged worker anyway")
+def test_as_root_only_the_filter_or_the_uid_drop_stops_fork() -> None:
+    """Without seccomp and without the uid drop, a root worker can fork (RLIMIT_NPROC does not
+    bind root): what SECURITY.md says about weaker levels. The group kill still ends the child."""
+    sandbox = Sandbox()
+    sandbox._disable = ("seccomp", "uid")
+    with sandbox:
+        assert sandbox.level == "landlock+rlimits"
+        code = ESCAPE + "pid = os.fork()\nif pid == 0:\n    imp('time').sleep(3600)\nprint('child', pid)"
+        result = sandbox.execute(code)
+        assert result.error is None and result.output.startswith("child ")
+        worker = sandbox._res.worker
+        assert worker is not None
+        child = int(result.output.split()[1])
+        assert sorted(group_members(worker.pid)) == sorted([worker.pid, child])
+    assert group_members(worker.pid) == []

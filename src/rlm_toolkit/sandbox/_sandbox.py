@@ -88,6 +88,7 @@ class Sandbox:
                 "limits": dataclasses.asdict(self.limits),
                 "scratch": self._res.scratch,
                 "drop_to": drop_to,
+                "disable": list(self._disable),
             }
             deadline = time.monotonic() + START_TIMEOUT_S
             worker.send(proto.encode(init), deadline)
