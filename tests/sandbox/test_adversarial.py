@@ -118,11 +118,12 @@ def test_raw_syscalls_are_filtered(box: Box) -> None:
         "print('io_uring', sc(425, 1, 0))\n"
         "print('shmget', sc(29, 0, 4096, 0o1666))\n"  # IPC_PRIVATE | IPC_CREAT
         "print('newer', sc(457, 0, 0, 0, 0))\n"  # statmount: newer than the filter's table
+        "print('x32', sc(0x40000000 | 39))\n"  # getpid through the x32 ABI
     )
     result = box.run(code)
     assert result.error is None, result.error
     lines = dict(line.split(" ", 1) for line in result.output.splitlines())
-    for name in ("socket", "fork", "clone", "ptrace", "execve", "unshare", "io_uring", "shmget"):
+    for name in ("socket", "fork", "clone", "ptrace", "execve", "unshare", "io_uring", "shmget", "x32"):
         assert lines[name] == "(-1, 1)", (name, lines[name])  # EPERM
     assert lines["clone3"] == "(-1, 38)"  # ENOSYS, so a libc falls back to clone
     assert lines["newer"] == "(-1, 38)"  # unknown to the filter: as if the kernel were older
