@@ -339,6 +339,35 @@ def test_forged_end_then_running_on_is_caught(box: Box) -> None:
     assert group_members(pid) == []
 
 
+def test_forged_end_then_writing_on_is_caught(box: Box) -> None:
+    code = FORGE + 'forge(b\'{"op":"done","error":null,"final":null,"answer":null,"memory":false}\')\n'
+    code += 'forge(b\'{"op":"out","text":"injected into the next result"}\')\nimp(\'time\').sleep(3600)'
+    box.run(code)
+    worker = box.sandbox._res.worker
+    assert worker is not None
+    deadline = time.monotonic() + 30
+    while not worker.pending() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    after = box.run("print('next')")
+    assert after.killed == "output"
+    assert "injected" not in after.output
+    assert "kept writing after its execution ended" in str(after.error)
+    assert box.run("print('clean')").output == "clean\n"
+
+
+def test_sandboxes_are_isolated_from_each_other(box: Box) -> None:
+    """Two sandboxes' workers share uid 65534 as root (and the host's uid otherwise): only
+    Landlock keeps one out of the other's scratch dir, and seccomp keeps their signals apart."""
+    with Sandbox() as other:
+        other.execute(ESCAPE + "io.open('mine.txt', 'w').write('private')")
+        scratch = other._res.scratch
+        assert other._res.worker is not None
+        victim = other._res.worker.pid
+        contained(box.run(ESCAPE + f"io.open({scratch!r} + '/mine.txt').read()"), "PermissionError")
+        contained(box.run(ESCAPE + f"os.kill({victim}, 9)"), "PermissionError")
+        assert other.execute("'still here'").output == "'still here'\n"
+
+
 def test_host_stays_alive_and_collectable() -> None:
     boxes = [Sandbox() for _ in range(3)]
     pids = []

@@ -108,7 +108,9 @@ print(box._res.worker.pid, box._res.scratch, flush=True)
 """
 
 
-@pytest.mark.parametrize("end", ["pass", "box.execute('while True: pass')"], ids=["interpreter-exit", "host-killed"])
+@pytest.mark.parametrize(
+    "end", ["pass", "box.execute('while True: pass')"], ids=["interpreter-exit", "host-killed"]
+)
 def test_worker_ends_with_the_host(end: str) -> None:
     """A host that exits without close(), or is killed outright while its worker is busy (so
     the worker never reads the pipe's end), leaves no worker behind."""

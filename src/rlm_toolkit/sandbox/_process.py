@@ -115,6 +115,10 @@ class WorkerProcess:
                 raise WorkerGone("EOF")
             self._buffer.feed(data)
 
+    def pending(self) -> bool:
+        """Whether the worker sent anything not yet consumed (an idle worker sends nothing)."""
+        return self._buffer.has_data() or bool(self._poll.poll(0))
+
     def recv_message(self, deadline: float) -> dict[str, Any]:
         return proto.decode(self.recv(deadline))
 
