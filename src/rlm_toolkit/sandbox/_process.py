@@ -140,15 +140,21 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             return None
 
+    def signal_group(self) -> None:
+        """SIGKILL the worker's process group, leaving reaping and the fds to :meth:`kill`
+        (safe from another thread while one is blocked reading this worker)."""
+        if self.alive:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     def kill(self) -> None:
         """Kill the worker's whole process group and reap it; idempotent."""
         if not self.alive:
             return
+        self.signal_group()
         self.alive = False
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         try:
             self.proc.kill()
         except OSError:

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 import weakref
 from typing import Any
@@ -65,6 +66,8 @@ class Sandbox:
         self._res = _Resources()
         self._context: list[bytes] | None = None
         self._closed = False
+        self._busy = False  # an execute() is running (close() from another thread then defers)
+        self._lock = threading.Lock()
         self._disable: tuple[str, ...] = ()  # layers to leave out: for tests of the fallbacks only
         self._idle_cpu = float("inf")  # the worker's CPU time when it last finished an execution
         self._finalizer = weakref.finalize(self, self._res.release)
@@ -106,9 +109,19 @@ class Sandbox:
             raise
 
     def close(self) -> None:
-        """Kill the worker's process group and remove the scratch dir; idempotent."""
-        self._closed = True
-        self._finalizer()
+        """Kill the worker's process group and remove the scratch dir; idempotent.
+
+        May be called from another thread while ``execute()`` runs (e.g. to cancel a run): the
+        worker is killed at once, that ``execute()`` returns ``killed="crash"``, and the thread
+        that ran it releases the rest.
+        """
+        with self._lock:
+            self._closed = True
+            busy = self._busy
+            if busy and self._res.worker is not None:
+                self._res.worker.signal_group()
+        if not busy:
+            self._finalizer()
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -163,10 +176,23 @@ class Sandbox:
         """
         if not isinstance(code, str):
             raise TypeError(f"execute() takes the code as a str, got {type(code).__name__}")
-        self.start()
-        worker = self._res.worker
-        assert worker is not None
-        return _Execution(self, worker, handler).run(code)
+        with self._lock:
+            if self._busy:
+                raise RuntimeError(
+                    "execute() is already running on this Sandbox (one thread drives one sandbox)"
+                )
+            self._busy = True
+        try:
+            self.start()
+            worker = self._res.worker
+            assert worker is not None
+            return _Execution(self, worker, handler).run(code)
+        finally:
+            with self._lock:
+                self._busy = False
+                closed = self._closed
+            if closed:
+                self._finalizer()
 
     def _killed(self) -> None:
         self._res.kill_worker()
@@ -316,6 +342,8 @@ class _Execution:
     def _died(self, cpu_deadline: float) -> ExecutionResult:
         used = self.worker.cpu_seconds()  # before reaping: a zombie still shows its CPU time
         status = self.worker.exit_status()
+        if self.box._closed:
+            return self._kill("crash", "killed: the sandbox was closed during the execution", lost=False)
         if status == 3:  # the worker's EXIT_MEMORY
             mib = self.limits.memory_bytes >> 20
             return self._kill("memory", f"MemoryError: the code exceeded the memory limit ({mib} MiB)")
@@ -328,9 +356,11 @@ class _Execution:
         )
         return self._kill("crash", f"killed: the worker died ({how})")
 
-    def _kill(self, reason: str, error: str) -> ExecutionResult:
+    def _kill(self, reason: str, error: str, *, lost: bool = True) -> ExecutionResult:
         self.box._killed()
-        return self._result(error=f"{error}; {_LOST}", killed=reason, final=None, answer=None)
+        return self._result(
+            error=f"{error}; {_LOST}" if lost else error, killed=reason, final=None, answer=None
+        )
 
     def _result(
         self, *, error: str | None, killed: str | None, final: str | None, answer: Any, dropped: int = 0
