@@ -13,7 +13,7 @@ import weakref
 from typing import Any
 
 from rlm_toolkit.sandbox import _protocol as proto
-from rlm_toolkit.sandbox._process import MAX_MESSAGE, WorkerGone, WorkerProcess
+from rlm_toolkit.sandbox._process import MAX_MESSAGE, CpuExceeded, WorkerGone, WorkerProcess
 from rlm_toolkit.sandbox._types import ExecutionResult, QueryHandler, SandboxLimits
 
 #: The uid/gid a worker started by root drops to ("nobody").
@@ -165,6 +165,7 @@ class Sandbox:
         reply = worker.recv_message(deadline)
         if reply.get("op") != proto.LOADED:
             raise ValueError(f"unexpected reply to a context: {reply.get('op')!r}")
+        self._idle_cpu = worker.cpu_seconds()  # decoding a big context is not code running on
 
     # -- execution ---------------------------------------------------------------------------
     def execute(self, code: str, handler: QueryHandler | None = None) -> ExecutionResult:
@@ -230,20 +231,21 @@ class _Execution:
                 message = proto.decode(body)
                 op = message["op"]
                 wall_left -= time.monotonic() - waited
-                if op == "out":
+                if op == proto.OUT:
                     self._out(message.get("text"))
                 elif op == proto.QUERY:
                     reply = self._serve(message)
                     worker.send(proto.encode(reply), time.monotonic() + max(wall_left, 0.0))
                 elif op == proto.DONE:
                     result = self._done(message)
-                    self.box._idle_cpu = worker.cpu_seconds()
+                    if result.killed is None:
+                        self.box._idle_cpu = worker.cpu_seconds()
                     return result
                 else:
                     raise ValueError(f"unexpected message {op!r}")
         except TimeoutError:
             return self._kill("wall", f"killed: wall time limit ({_seconds(limits.wall_seconds)} s)")
-        except ProcessLookupError:
+        except CpuExceeded:
             return self._kill("cpu", f"killed: CPU time limit ({_seconds(limits.cpu_seconds)} s)")
         except OverflowError:
             return self._kill("output", f"killed: the code sent more than {MAX_MESSAGE >> 20} MiB at once")
