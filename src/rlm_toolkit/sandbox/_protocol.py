@@ -1,0 +1,88 @@
+"""The pipe protocol between the host and the REPL worker.
+
+A message is a frame: a 4-byte big-endian length, then that many bytes. Control messages are
+JSON objects (``{"op": ...}``); a context travels as raw frames of JSON text after a
+``{"op": "context", "frames": n}`` header, so 10M characters stream in pipe-sized pieces.
+
+JSON and never pickle/marshal: the host decodes what the worker sends, and the worker runs
+hostile code that can write anything to its end of the pipe. Decoding JSON cannot run code.
+
+Stdlib only: the worker imports this module by path, without rlm_toolkit on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+HEADER = struct.Struct("!I")
+#: Bytes per raw context frame (a pipe's buffer is 64 KiB by default, up to 1 MiB when raised).
+CHUNK = 1 << 20
+
+# Worker -> host
+READY = "ready"  # {"op", "level"}: confinement done, waiting for work
+LOADED = "loaded"  # {"op"}: a context was loaded
+OUT = "out"  # {"op", "text"}: output of the running execution, sent as written
+QUERY = "query"  # {"op", "kind": "llm"|"rlm", "prompts"/"model" | "prompt"/"context"}
+DONE = "done"  # {"op", "output", "error", "final", "answer", "memory"}
+FATAL = "fatal"  # {"op", "error"}: the worker could not start
+# Host -> worker
+INIT = "init"  # {"op", "limits": {...}, "scratch": str, "allow_read": [str], "drop_to": int|None}
+CONTEXT = "context"  # {"op", "frames": n}, then n raw frames
+EXEC = "exec"  # {"op", "code"}
+REPLY = "reply"  # {"op", "ok": bool, "value" | "error"}
+
+
+def frame(body: bytes) -> bytes:
+    return HEADER.pack(len(body)) + body
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """One framed JSON message."""
+    return frame(json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def decode(body: bytes) -> dict[str, Any]:
+    """A JSON object from a frame body; ``ValueError`` for anything else."""
+    message = json.loads(body)
+    if not isinstance(message, dict) or not isinstance(message.get("op"), str):
+        raise ValueError("not a protocol message")
+    return message
+
+
+def context_frames(context: Any) -> list[bytes]:
+    """The context as a header frame followed by raw frames of its JSON text."""
+    text = json.dumps(context, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    chunks = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [b""]
+    return [encode({"op": CONTEXT, "frames": len(chunks)}), *(frame(c) for c in chunks)]
+
+
+class FrameBuffer:
+    """Accumulates bytes read from a pipe and yields complete frames (host side, non-blocking).
+
+    ``limit`` caps one frame: a bigger length header means the peer is hostile or broken.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._buf = bytearray()
+        self._limit = limit
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def has_data(self) -> bool:
+        return bool(self._buf)
+
+    def next_frame(self) -> bytes | None:
+        if len(self._buf) < HEADER.size:
+            return None
+        (size,) = HEADER.unpack_from(self._buf)
+        if size > self._limit:
+            raise OverflowError(f"frame of {size} bytes exceeds the limit of {self._limit}")
+        end = HEADER.size + size
+        if len(self._buf) < end:
+            return None
+        body = bytes(self._buf[HEADER.size : end])
+        del self._buf[:end]
+        return body
