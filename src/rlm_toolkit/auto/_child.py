@@ -113,11 +113,23 @@ def _install_exit_hooks(telemetry: Telemetry, timeout: float) -> None:
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         # Flush, then die of the same signal so the parent sees the real cause of death.
+        _end_open_streams()
         telemetry.shutdown(timeout)
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _end_open_streams() -> None:
+    """Streams still open end (``abandoned``) before the flush; ``atexit`` does not run when a
+    signal kills the process. Only if streams were ever made: importing costs start-up time."""
+    reaper = sys.modules.get("rlm_toolkit.genai._reaper")
+    if reaper is not None:
+        try:
+            reaper.end_open(None)
+        except Exception as exc:
+            contain("end open streams on signal", exc)
 
 
 def bootstrap() -> Telemetry | None:
