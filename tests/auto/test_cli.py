@@ -99,6 +99,27 @@ BAD_INPUT = [
     ([], {"RLM_INSTRUMENT_SHUTDOWN_TIMEOUT": "inf"}, "bad RLM_INSTRUMENT_SHUTDOWN_TIMEOUT 'inf'"),
     ([], {"RLM_INSTRUMENT_SHUTDOWN_TIMEOUT": "-1"}, "bad RLM_INSTRUMENT_SHUTDOWN_TIMEOUT '-1'"),
     ([], {"RLM_INSTRUMENT_SHUTDOWN_TIMEOUT": "5s"}, "bad RLM_INSTRUMENT_SHUTDOWN_TIMEOUT '5s'"),
+    # Values that passed validation but disabled telemetry (or warned) only at run time.
+    (["--callback", "cbmod:NeedsArgs"], {}, "cannot instantiate callback cbmod:NeedsArgs (TypeError: "),
+    (["--callback", "cbmod:Raises"], {}, "cannot instantiate callback cbmod:Raises (ValueError: no)"),
+    (["--jsonl", "/"], {}, "rlm-instrument: error: --jsonl '/' is a directory (give a file name"),
+    (["--jsonl", "/proc/x.jsonl"], {}, "cannot write --jsonl '/proc/x.jsonl': "),
+    (["--jsonl", "no-such-dir/x.jsonl"], {}, "/no-such-dir' of --jsonl '"),
+    (["--jsonl", ""], {}, "empty path in --jsonl"),
+    ([], {"RLM_INSTRUMENT_JSONL": "/proc/y.jsonl"}, "cannot write RLM_INSTRUMENT_JSONL '/proc/y.jsonl'"),
+    (["--exporter", ""], {}, "empty exporter list in --exporter"),
+    ([], {"RLM_CAPTURE_MAX_LENGTH": "abc"}, "bad RLM_CAPTURE_MAX_LENGTH 'abc' (expected a whole number"),
+    ([], {"RLM_CAPTURE_MAX_LENGTH": "-1"}, "bad RLM_CAPTURE_MAX_LENGTH '-1'"),
+    ([], {"RLM_INSTRUMENT_PROPAGATE": "yes"}, "bad RLM_INSTRUMENT_PROPAGATE 'yes' (expected 1 or 0)"),
+    ([], {"RLM_DEMO_TOKEN_DELAY": "fast"}, "bad RLM_DEMO_TOKEN_DELAY 'fast'"),
+    ([], {"OTEL_PROPAGATORS": "tracecontext,bogus"}, "unknown propagator 'bogus' in OTEL_PROPAGATORS"),
+    ([], {"OTEL_TRACES_SAMPLER": "sometimes"}, "unknown sampler 'sometimes' in OTEL_TRACES_SAMPLER"),
+    (
+        [],
+        {"OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"},
+        "unknown compression 'zstd' in OTEL_EXPORTER_OTLP_COMPRESSION (choose from gzip, deflate, none)",
+    ),
+    ([], {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "abc"}, "bad OTEL_EXPORTER_OTLP_TRACES_TIMEOUT 'abc'"),
     # Credentials are never echoed: userinfo and query strings of URLs, header values.
     (
         [],
@@ -130,8 +151,18 @@ def test_bad_input_is_one_line_exit_2_and_nothing_starts(
     flags: list[str], env: dict[str, str], message: str, tmp_path: Path
 ) -> None:
     marker = tmp_path / "started"
+    (tmp_path / "cbmod.py").write_text(
+        "from rlm_toolkit.callbacks import BaseCallback\n"
+        "class NeedsArgs(BaseCallback):\n    def __init__(self, sink):\n        pass\n"
+        "class Raises(BaseCallback):\n    def __init__(self):\n        raise ValueError('no')\n"
+    )
     result = cli(
-        *flags, sys.executable, "-c", f"open({str(marker)!r}, 'w')", env=env_without_telemetry(**env)
+        *flags,
+        sys.executable,
+        "-c",
+        f"open({str(marker)!r}, 'w')",
+        env=env_without_telemetry(**env),
+        cwd=tmp_path,
     )
     assert result.returncode == 2
     assert result.stdout == ""
@@ -401,6 +432,6 @@ def test_callback_module_is_imported_once_to_validate_and_once_in_the_app(tmp_pa
     assert (tmp_path / "imports").read_text().splitlines() == [result.stdout.strip()] * 2
     help_text = " ".join(cli("--help").stdout.split())
     assert (
-        "The module is imported once by rlm-instrument itself to validate it before the program starts, "
-        "then again in the program: keep import-time side effects out of it" in help_text
+        "The module is imported and the class instantiated (with no arguments) once by rlm-instrument "
+        "itself to validate them before the program starts, then again in the program" in help_text
     )

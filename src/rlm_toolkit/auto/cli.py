@@ -30,7 +30,7 @@ from opentelemetry.sdk.environment_variables import (
 )
 
 from rlm_toolkit import environment_variables as ev
-from rlm_toolkit.auto._child import load_callback_class
+from rlm_toolkit.auto._checks import check_environment, check_settings
 from rlm_toolkit.auto._config import (
     CAPTURE_VALUES,
     EXPORTERS,
@@ -132,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="instantiate this callback class in the program and attach it (repeatable; env: "
-        f"{ev.RLM_INSTRUMENT_CALLBACKS}). The module is imported once by {PROG} itself to validate it "
-        "before the program starts, then again in the program: keep import-time side effects out of it",
+        f"{ev.RLM_INSTRUMENT_CALLBACKS}). The module is imported and the class instantiated (with no arguments) "
+        f"once by {PROG} itself to validate them before the program starts, then again in the program: keep "
+        "side effects out of the import and the constructor",
     )
     add(
         "--propagate",
@@ -203,7 +204,7 @@ def child_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict
         changes[OTEL_EXPORTER_OTLP_PROTOCOL] = args.protocol
     if args.headers and args.to != "honeycomb":
         changes[OTEL_EXPORTER_OTLP_HEADERS] = check_headers(args.headers, "--headers")
-    if args.exporter:
+    if args.exporter is not None:  # an empty value is an error, not "unset"
         value = ",".join(parse_exporters(args.exporter, "--exporter"))
         changes.update({OTEL_TRACES_EXPORTER: value, OTEL_METRICS_EXPORTER: value, OTEL_LOGS_EXPORTER: value})
     for flag, var in (
@@ -212,7 +213,7 @@ def child_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict
         ("logs_exporter", OTEL_LOGS_EXPORTER),
     ):
         value = getattr(args, flag)
-        if value:
+        if value is not None:
             changes[var] = ",".join(parse_exporters(value, "--" + flag.replace("_", "-")))
     if args.service_name:
         changes[OTEL_SERVICE_NAME] = args.service_name
@@ -220,7 +221,9 @@ def child_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict
         changes[OTEL_SERVICE_NAME] = default_service_name(args.command)
     if args.capture_content:
         changes[ev.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT] = args.capture_content
-    if args.jsonl:
+    if args.jsonl is not None:
+        if not args.jsonl.strip():
+            _fail("empty path in --jsonl (give a file name, e.g. --jsonl run.jsonl)")
         changes[ev.RLM_INSTRUMENT_JSONL] = os.path.abspath(args.jsonl)
     if args.callback:
         changes[ev.RLM_INSTRUMENT_CALLBACKS] = ",".join(
@@ -253,9 +256,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         _exec(command, dict(os.environ))
     try:
         env = child_environment(args, os.environ)
+        check_environment(env)
         settings = resolve(env)
-        for spec in settings.callbacks:
-            load_callback_class(spec)
+        jsonl_source = (
+            "--jsonl"
+            if args.jsonl
+            else ev.RLM_INSTRUMENT_JSONL
+            if os.environ.get(ev.RLM_INSTRUMENT_JSONL)
+            else "the default JSONL file"
+        )
+        check_settings(settings, jsonl_source)
     except ConfigError as exc:
         _fail(str(exc))
     _exec(command, env)
