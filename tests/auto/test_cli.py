@@ -435,3 +435,49 @@ def test_callback_module_is_imported_once_to_validate_and_once_in_the_app(tmp_pa
         "The module is imported and the class instantiated (with no arguments) once by rlm-instrument "
         "itself to validate them before the program starts, then again in the program" in help_text
     )
+
+
+SLEEPER = (
+    "import time\nfrom opentelemetry import trace\n"
+    "with trace.get_tracer('a').start_as_current_span('before-signal'):\n    pass\n"
+    "print('ready', flush=True)\ntime.sleep(60)\n"
+)
+
+
+def _status_after(signum: int, command: list[str]) -> tuple[int, str]:
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_without_telemetry(),
+        # A background job of a non-interactive shell inherits SIGINT ignored: the app must see
+        # Ctrl-C as a terminal user's app does.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    return proc.returncode, stderr
+
+
+@pytest.mark.parametrize("outputs", [[], ["--exporter", "none"], ["--jsonl", "run.jsonl"]], ids=str)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_signal_exit_status_is_as_uninstrumented_and_telemetry_is_flushed(
+    tmp_path: Path, signum: signal.Signals, outputs: list[str]
+) -> None:
+    app = tmp_path / "sleeper.py"
+    app.write_text(SLEEPER)
+    plain, _ = _status_after(signum, [sys.executable, str(app)])
+    outputs = [str(tmp_path / o) if o.endswith(".jsonl") else o for o in outputs]
+    status, stderr = _status_after(
+        signum, [sys.executable, "-m", "rlm_toolkit", *outputs, sys.executable, str(app)]
+    )
+    assert (status, plain) == (-signum, -signum)
+    if not outputs:
+        assert "└── before-signal" in stderr
+    if "--jsonl" in outputs:
+        assert [s.name for s in read_spans_jsonl(outputs[-1])] == ["before-signal"]

@@ -1,7 +1,7 @@
 """What runs inside the instrumented process (called from the ``sitecustomize`` bootstrap).
 
 Configure providers from the environment, make them global, instrument ``openai``, arrange a
-bounded flush at exit (normal exit, ``sys.exit``, unhandled exception, SIGTERM), then restore
+bounded flush at exit (normal exit, ``sys.exit``, unhandled exception, Ctrl-C, SIGTERM, SIGHUP), then restore
 the environment the CLI changed so grandchild processes are not instrumented unless
 ``--propagate`` was given.
 """
@@ -105,20 +105,43 @@ def _instrument(telemetry: Telemetry, settings: Settings) -> None:
 
 
 def _install_exit_hooks(telemetry: Telemetry, timeout: float) -> None:
-    atexit.register(telemetry.shutdown, timeout)
+    atexit.register(_flush_at_exit, telemetry, timeout)
     if threading.current_thread() is not threading.main_thread():
         return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return  # someone (an existing sitecustomize) owns SIGTERM: leave it alone
 
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         # Flush, then die of the same signal so the parent sees the real cause of death.
         _end_open_streams()
         telemetry.shutdown(timeout)
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    for signum in _FLUSH_SIGNALS:
+        # Someone (an existing sitecustomize) owns it, or it is ignored (nohup): leave it alone.
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, on_signal)
+
+
+#: Signals whose default action kills the process without running ``atexit``: caught to flush
+#: first. SIGINT is Python's KeyboardInterrupt, which does run ``atexit`` (see _flush_at_exit).
+_FLUSH_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _flush_at_exit(telemetry: Telemetry, timeout: float) -> None:
+    telemetry.shutdown(timeout)
+    if isinstance(getattr(sys, "last_exc", None) or getattr(sys, "last_value", None), KeyboardInterrupt):
+        # Python exits by SIGINT (status 130) after an unhandled KeyboardInterrupt only if no
+        # string was exec'd/eval'd since: a lazy import at exit defining a dataclass or a
+        # namedtuple (as the tree's renderer does) resets that and the status became 1. Die of
+        # SIGINT ourselves, as Python would have; only atexit handlers registered before this
+        # bootstrap (logging's) are skipped, and the standard streams are flushed first.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # a closed stream must not keep the status wrong
+                continue
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 def _end_open_streams() -> None:
