@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from rlm_toolkit._safety import contain
+from rlm_toolkit.exporters._clean import clean
 from rlm_toolkit.exporters._signals import log_json, metrics_json, span_json
 
 
@@ -59,7 +60,10 @@ class _Writer:
         text = "".join(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n" for obj in objects)
         if not text:
             return
-        data = text.encode("utf-8")
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate in some string: replace it, keep the batch
+            data = clean(text).encode("utf-8")
         with self._lock:
             self._pending.append(data)
             if self._draining:
