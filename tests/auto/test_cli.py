@@ -349,11 +349,12 @@ def test_otel_sdk_disabled_runs_the_app_untouched(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, env=env, timeout=60)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith("ProxyTracerProvider False ")
-    # Control: without the switch the same bootstrap does instrument (SDK provider, openai loaded).
+    # Control: without the switch the same bootstrap does set up telemetry (SDK provider; openai
+    # is instrumented when the app imports it, which this one does not).
     env.pop("OTEL_SDK_DISABLED")
     result = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("TracerProvider True ")
+    assert result.stdout.startswith("TracerProvider False ")
     assert TREE in result.stderr
 
 
@@ -481,3 +482,27 @@ def test_signal_exit_status_is_as_uninstrumented_and_telemetry_is_flushed(
         assert "└── before-signal" in stderr
     if "--jsonl" in outputs:
         assert [s.name for s in read_spans_jsonl(outputs[-1])] == ["before-signal"]
+
+
+OPENAI_LATER = """
+import sys
+print("before", "openai" in sys.modules, flush=True)
+import openai
+from rlm_toolkit.testing import OpenAIServer
+with OpenAIServer() as server:
+    client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+"""
+
+
+def test_openai_is_imported_only_by_apps_that_import_it(tmp_path: Path) -> None:
+    """Importing openai in the bootstrap cost every instrumented process ~1 s of start-up; now
+    the instrumentation waits for the app's own import, and still traces the calls."""
+    plain = cli(sys.executable, "-c", "import sys; print('openai' in sys.modules)")
+    assert (plain.returncode, plain.stdout) == (0, "False\n"), plain.stderr
+    app = tmp_path / "later.py"
+    app.write_text(OPENAI_LATER)
+    out = tmp_path / "run.jsonl"
+    later = cli("--exporter", "jsonl", "--jsonl", str(out), sys.executable, str(app))
+    assert (later.returncode, later.stdout) == (0, "before False\n"), later.stderr
+    assert [span.name for span in read_spans_jsonl(out)] == ["chat gpt-4o"]

@@ -1,6 +1,7 @@
 """What runs inside the instrumented process (called from the ``sitecustomize`` bootstrap).
 
-Configure providers from the environment, make them global, instrument ``openai``, arrange a
+Configure providers from the environment, make them global, instrument ``openai`` (when the
+app imports it: processes that never do skip its import cost), arrange a
 bounded flush at exit (normal exit, ``sys.exit``, unhandled exception, Ctrl-C, SIGTERM, SIGHUP), then restore
 the environment the CLI changed so grandchild processes are not instrumented unless
 ``--propagate`` was given.
@@ -104,6 +105,24 @@ def _instrument(telemetry: Telemetry, settings: Settings) -> None:
     instrument(**kwargs)
 
 
+def _instrument_when_imported(telemetry: Telemetry, settings: Settings) -> None:
+    """Instrument once the app imports ``openai`` (right after its ``__init__`` ran): importing
+    it here cost every process ~1 s of start-up, most of all those that never use it (a
+    ``--propagate``d build tool, a shell script's python -c)."""
+    import wrapt
+
+    def on_import(module: object) -> None:
+        try:
+            _instrument(telemetry, settings)
+        except ConfigError as exc:
+            _warn(str(exc))
+        except Exception as exc:
+            _warn(f"openai instrumentation failed ({type(exc).__name__}: {exc}); openai calls are not traced")
+            contain("rlm-instrument deferred instrumentation", exc)
+
+    wrapt.register_post_import_hook(on_import, "openai")
+
+
 def _install_exit_hooks(telemetry: Telemetry, timeout: float) -> None:
     atexit.register(_flush_at_exit, telemetry, timeout)
     if threading.current_thread() is not threading.main_thread():
@@ -173,7 +192,11 @@ def bootstrap() -> Telemetry | None:
         metrics.set_meter_provider(telemetry.meter_provider)
         _logs.set_logger_provider(telemetry.logger_provider)
         _install_exit_hooks(telemetry, settings.shutdown_timeout)
-        _instrument(telemetry, settings)
+        if settings.callbacks or "openai" in sys.modules:
+            # Callbacks are attached by instrument() and may consume any GenAI spans: now.
+            _instrument(telemetry, settings)
+        else:
+            _instrument_when_imported(telemetry, settings)
     except ConfigError as exc:
         _warn(str(exc))
     except Exception as exc:
