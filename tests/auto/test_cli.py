@@ -506,3 +506,17 @@ def test_openai_is_imported_only_by_apps_that_import_it(tmp_path: Path) -> None:
     later = cli("--exporter", "jsonl", "--jsonl", str(out), sys.executable, str(app))
     assert (later.returncode, later.stdout) == (0, "before False\n"), later.stderr
     assert [span.name for span in read_spans_jsonl(out)] == ["chat gpt-4o"]
+
+
+@pytest.mark.parametrize("flag", ["-I", "-E", "-S", "-IS", "-bE"])
+def test_python_options_that_skip_the_bootstrap_are_named_once(flag: str) -> None:
+    result = cli(sys.executable, flag, "-c", "print('ran')")
+    assert (result.returncode, result.stdout) == (0, "ran\n")
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("rlm-instrument: warning: python -")
+    assert "skips the bootstrap" in result.stderr and "runs without telemetry" in result.stderr
+
+
+def test_ordinary_python_options_do_not_warn() -> None:
+    result = cli(sys.executable, "-u", "-W", "ignore", "-c", "import sys; print('ran')")
+    assert (result.returncode, result.stdout) == (0, "ran\n")
+    assert result.stderr == ""

@@ -241,6 +241,23 @@ def child_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict
     return env
 
 
+def _bootstrap_skipped_by(command: Sequence[str]) -> str | None:
+    """The interpreter option in ``python [options] ...`` that keeps our ``sitecustomize`` from
+    running (-I and -E ignore PYTHONPATH, -S skips the site module), or None."""
+    if not os.path.basename(command[0]).startswith("python"):
+        return None
+    for arg in command[1:]:
+        if arg in ("-c", "-m", "-") or not arg.startswith("-") or arg.startswith("--"):
+            return None  # the program (or a long option, none of which disables site) starts here
+        flags = arg[1:]
+        for cut in ("c", "m", "W", "X"):  # an option with its value attached: stop at it
+            flags = flags.split(cut, 1)[0]
+        for flag in "IES":
+            if flag in flags:
+                return f"-{flag}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, validate, then exec the command; returns only on error (exit status 2)."""
     args = build_parser().parse_args(argv)
@@ -268,6 +285,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_settings(settings, jsonl_source)
     except ConfigError as exc:
         _fail(str(exc))
+    skipped = _bootstrap_skipped_by(command)
+    if skipped:
+        # Not an error (the program still runs, as asked), but never silent.
+        sys.stderr.write(
+            f"{PROG}: warning: python {skipped} skips the bootstrap (it ignores PYTHONPATH or the site "
+            f"module): the program runs without telemetry; drop {skipped} or call rlm_toolkit.instrument() in it\n"
+        )
     _exec(command, env)
 
 
