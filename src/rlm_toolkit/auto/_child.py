@@ -139,6 +139,37 @@ def _install_exit_hooks(telemetry: Telemetry, timeout: float) -> None:
         # Someone (an existing sitecustomize) owns it, or it is ignored (nohup): leave it alone.
         if signal.getsignal(signum) is signal.SIG_DFL:
             signal.signal(signum, on_signal)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=lambda: _after_fork_in_child(telemetry, timeout, on_signal))
+
+
+#: How long a forked multiprocessing worker may spend flushing when it exits normally.
+FORK_CHILD_FLUSH_S = 2.0
+
+
+def _after_fork_in_child(telemetry: Telemetry, timeout: float, handler: Any) -> None:
+    """A forked child shares the parent's providers (the SDK restarts their batch threads).
+
+    * Its signal handlers go back to the default: ``multiprocessing.Pool.terminate`` SIGTERMs
+      its workers and, while they die, may start replacements it never signals; a worker that
+      spent time flushing widened that race until ``terminate()`` hung. Spans still queued in a
+      terminated worker are lost, as without us.
+    * A worker that ends normally leaves by ``os._exit`` (no ``atexit``), after running
+      multiprocessing's finalizers: one of them flushes its telemetry (bounded).
+    """
+    for signum in _FLUSH_SIGNALS:
+        if signal.getsignal(signum) is handler:
+            signal.signal(signum, signal.SIG_DFL)
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        # Process._bootstrap clears the finalizers it inherited, then runs the after-fork hooks.
+        mp_util.register_after_fork(telemetry, _flush_when_worker_exits)
+
+
+def _flush_when_worker_exits(telemetry: Telemetry) -> None:
+    import multiprocessing.util as mp_util
+
+    mp_util.Finalize(None, telemetry.shutdown, args=(FORK_CHILD_FLUSH_S,), exitpriority=0)
 
 
 #: Signals whose default action kills the process without running ``atexit``: caught to flush

@@ -111,6 +111,22 @@ _WRITERS: dict[str, _Writer] = {}
 _WRITERS_LOCK = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    """A forked child (a multiprocessing worker) writes with fresh locks: one held by the
+    parent's export thread at the fork would never be released here. Its file stays shared
+    (append mode, one write per export, so lines from both processes do not interleave)."""
+    global _WRITERS_LOCK
+    _WRITERS_LOCK = threading.Lock()
+    for writer in _WRITERS.values():
+        writer._lock = threading.RLock()
+        writer._pending = []
+        writer._draining = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _writer_for(path: str | os.PathLike[str]) -> _Writer:
     key = os.path.abspath(os.fspath(path))
     with _WRITERS_LOCK:
