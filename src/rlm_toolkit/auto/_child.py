@@ -149,26 +149,29 @@ FORK_CHILD_FLUSH_S = 2.0
 
 def _after_fork_in_child(telemetry: Telemetry, timeout: float, handler: Any) -> None:
     """A forked child shares the parent's providers (the SDK restarts their batch threads).
-
-    * Its signal handlers go back to the default: ``multiprocessing.Pool.terminate`` SIGTERMs
-      its workers and, while they die, may start replacements it never signals; a worker that
-      spent time flushing widened that race until ``terminate()`` hung. Spans still queued in a
-      terminated worker are lost, as without us.
-    * A worker that ends normally leaves by ``os._exit`` (no ``atexit``), after running
-      multiprocessing's finalizers: one of them flushes its telemetry (bounded).
-    """
-    for signum in _FLUSH_SIGNALS:
-        if signal.getsignal(signum) is handler:
-            signal.signal(signum, signal.SIG_DFL)
+    A multiprocessing worker among them gets :func:`_in_worker` (a plain ``os.fork`` child keeps
+    our signal handlers and ``atexit``, like any process)."""
     mp_util = sys.modules.get("multiprocessing.util")
     if mp_util is not None:
         # Process._bootstrap clears the finalizers it inherited, then runs the after-fork hooks.
-        mp_util.register_after_fork(telemetry, _flush_when_worker_exits)
+        mp_util.register_after_fork(telemetry, lambda t: _in_worker(t, handler))
 
 
-def _flush_when_worker_exits(telemetry: Telemetry) -> None:
+def _in_worker(telemetry: Telemetry, handler: Any) -> None:
+    """In a forked multiprocessing worker:
+
+    * its signal handlers go back to the default: ``multiprocessing.Pool.terminate`` SIGTERMs
+      its workers and, while they die, may start replacements it never signals; a worker that
+      spent time flushing widened that race until ``terminate()`` hung. Spans still queued in a
+      terminated worker are lost, as without us;
+    * a worker that ends normally leaves by ``os._exit`` (no ``atexit``), after running
+      multiprocessing's finalizers: one of them flushes its telemetry (bounded).
+    """
     import multiprocessing.util as mp_util
 
+    for signum in _FLUSH_SIGNALS:
+        if signal.getsignal(signum) is handler:
+            signal.signal(signum, signal.SIG_DFL)
     mp_util.Finalize(None, telemetry.shutdown, args=(FORK_CHILD_FLUSH_S,), exitpriority=0)
 
 
