@@ -99,6 +99,27 @@ BAD_INPUT = [
     ([], {"RLM_INSTRUMENT_SHUTDOWN_TIMEOUT": "inf"}, "bad RLM_INSTRUMENT_SHUTDOWN_TIMEOUT 'inf'"),
     ([], {"RLM_INSTRUMENT_SHUTDOWN_TIMEOUT": "-1"}, "bad RLM_INSTRUMENT_SHUTDOWN_TIMEOUT '-1'"),
     ([], {"RLM_INSTRUMENT_SHUTDOWN_TIMEOUT": "5s"}, "bad RLM_INSTRUMENT_SHUTDOWN_TIMEOUT '5s'"),
+    # Values that passed validation but disabled telemetry (or warned) only at run time.
+    (["--callback", "cbmod:NeedsArgs"], {}, "cannot instantiate callback cbmod:NeedsArgs (TypeError: "),
+    (["--callback", "cbmod:Raises"], {}, "cannot instantiate callback cbmod:Raises (ValueError: no)"),
+    (["--jsonl", "/"], {}, "rlm-instrument: error: --jsonl '/' is a directory (give a file name"),
+    (["--jsonl", "/proc/x.jsonl"], {}, "cannot write --jsonl '/proc/x.jsonl': "),
+    (["--jsonl", "no-such-dir/x.jsonl"], {}, "/no-such-dir' of --jsonl '"),
+    (["--jsonl", ""], {}, "empty path in --jsonl"),
+    ([], {"RLM_INSTRUMENT_JSONL": "/proc/y.jsonl"}, "cannot write RLM_INSTRUMENT_JSONL '/proc/y.jsonl'"),
+    (["--exporter", ""], {}, "empty exporter list in --exporter"),
+    ([], {"RLM_CAPTURE_MAX_LENGTH": "abc"}, "bad RLM_CAPTURE_MAX_LENGTH 'abc' (expected a whole number"),
+    ([], {"RLM_CAPTURE_MAX_LENGTH": "-1"}, "bad RLM_CAPTURE_MAX_LENGTH '-1'"),
+    ([], {"RLM_INSTRUMENT_PROPAGATE": "yes"}, "bad RLM_INSTRUMENT_PROPAGATE 'yes' (expected 1 or 0)"),
+    ([], {"RLM_DEMO_TOKEN_DELAY": "fast"}, "bad RLM_DEMO_TOKEN_DELAY 'fast'"),
+    ([], {"OTEL_PROPAGATORS": "tracecontext,bogus"}, "unknown propagator 'bogus' in OTEL_PROPAGATORS"),
+    ([], {"OTEL_TRACES_SAMPLER": "sometimes"}, "unknown sampler 'sometimes' in OTEL_TRACES_SAMPLER"),
+    (
+        [],
+        {"OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"},
+        "unknown compression 'zstd' in OTEL_EXPORTER_OTLP_COMPRESSION (choose from gzip, deflate, none)",
+    ),
+    ([], {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "abc"}, "bad OTEL_EXPORTER_OTLP_TRACES_TIMEOUT 'abc'"),
     # Credentials are never echoed: userinfo and query strings of URLs, header values.
     (
         [],
@@ -130,8 +151,18 @@ def test_bad_input_is_one_line_exit_2_and_nothing_starts(
     flags: list[str], env: dict[str, str], message: str, tmp_path: Path
 ) -> None:
     marker = tmp_path / "started"
+    (tmp_path / "cbmod.py").write_text(
+        "from rlm_toolkit.callbacks import BaseCallback\n"
+        "class NeedsArgs(BaseCallback):\n    def __init__(self, sink):\n        pass\n"
+        "class Raises(BaseCallback):\n    def __init__(self):\n        raise ValueError('no')\n"
+    )
     result = cli(
-        *flags, sys.executable, "-c", f"open({str(marker)!r}, 'w')", env=env_without_telemetry(**env)
+        *flags,
+        sys.executable,
+        "-c",
+        f"open({str(marker)!r}, 'w')",
+        env=env_without_telemetry(**env),
+        cwd=tmp_path,
     )
     assert result.returncode == 2
     assert result.stdout == ""
@@ -318,11 +349,12 @@ def test_otel_sdk_disabled_runs_the_app_untouched(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, env=env, timeout=60)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith("ProxyTracerProvider False ")
-    # Control: without the switch the same bootstrap does instrument (SDK provider, openai loaded).
+    # Control: without the switch the same bootstrap does set up telemetry (SDK provider; openai
+    # is instrumented when the app imports it, which this one does not).
     env.pop("OTEL_SDK_DISABLED")
     result = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("TracerProvider True ")
+    assert result.stdout.startswith("TracerProvider False ")
     assert TREE in result.stderr
 
 
@@ -401,6 +433,90 @@ def test_callback_module_is_imported_once_to_validate_and_once_in_the_app(tmp_pa
     assert (tmp_path / "imports").read_text().splitlines() == [result.stdout.strip()] * 2
     help_text = " ".join(cli("--help").stdout.split())
     assert (
-        "The module is imported once by rlm-instrument itself to validate it before the program starts, "
-        "then again in the program: keep import-time side effects out of it" in help_text
+        "The module is imported and the class instantiated (with no arguments) once by rlm-instrument "
+        "itself to validate them before the program starts, then again in the program" in help_text
     )
+
+
+SLEEPER = (
+    "import time\nfrom opentelemetry import trace\n"
+    "with trace.get_tracer('a').start_as_current_span('before-signal'):\n    pass\n"
+    "print('ready', flush=True)\ntime.sleep(60)\n"
+)
+
+
+def _status_after(signum: int, command: list[str]) -> tuple[int, str]:
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_without_telemetry(),
+        # A background job of a non-interactive shell inherits SIGINT ignored: the app must see
+        # Ctrl-C as a terminal user's app does.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    return proc.returncode, stderr
+
+
+@pytest.mark.parametrize("outputs", [[], ["--exporter", "none"], ["--jsonl", "run.jsonl"]], ids=str)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_signal_exit_status_is_as_uninstrumented_and_telemetry_is_flushed(
+    tmp_path: Path, signum: signal.Signals, outputs: list[str]
+) -> None:
+    app = tmp_path / "sleeper.py"
+    app.write_text(SLEEPER)
+    plain, _ = _status_after(signum, [sys.executable, str(app)])
+    outputs = [str(tmp_path / o) if o.endswith(".jsonl") else o for o in outputs]
+    status, stderr = _status_after(
+        signum, [sys.executable, "-m", "rlm_toolkit", *outputs, sys.executable, str(app)]
+    )
+    assert (status, plain) == (-signum, -signum)
+    if not outputs:
+        assert "└── before-signal" in stderr
+    if "--jsonl" in outputs:
+        assert [s.name for s in read_spans_jsonl(outputs[-1])] == ["before-signal"]
+
+
+OPENAI_LATER = """
+import sys
+print("before", "openai" in sys.modules, flush=True)
+import openai
+from rlm_toolkit.testing import OpenAIServer
+with OpenAIServer() as server:
+    client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+"""
+
+
+def test_openai_is_imported_only_by_apps_that_import_it(tmp_path: Path) -> None:
+    """Importing openai in the bootstrap cost every instrumented process ~1 s of start-up; now
+    the instrumentation waits for the app's own import, and still traces the calls."""
+    plain = cli(sys.executable, "-c", "import sys; print('openai' in sys.modules)")
+    assert (plain.returncode, plain.stdout) == (0, "False\n"), plain.stderr
+    app = tmp_path / "later.py"
+    app.write_text(OPENAI_LATER)
+    out = tmp_path / "run.jsonl"
+    later = cli("--exporter", "jsonl", "--jsonl", str(out), sys.executable, str(app))
+    assert (later.returncode, later.stdout) == (0, "before False\n"), later.stderr
+    assert [span.name for span in read_spans_jsonl(out)] == ["chat gpt-4o"]
+
+
+@pytest.mark.parametrize("flag", ["-I", "-E", "-S", "-IS", "-bE"])
+def test_python_options_that_skip_the_bootstrap_are_named_once(flag: str) -> None:
+    result = cli(sys.executable, flag, "-c", "print('ran')")
+    assert (result.returncode, result.stdout) == (0, "ran\n")
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("rlm-instrument: warning: python -")
+    assert "skips the bootstrap" in result.stderr and "runs without telemetry" in result.stderr
+
+
+def test_ordinary_python_options_do_not_warn() -> None:
+    result = cli(sys.executable, "-u", "-W", "ignore", "-c", "import sys; print('ran')")
+    assert (result.returncode, result.stdout) == (0, "ran\n")
+    assert result.stderr == ""

@@ -91,10 +91,29 @@ def refused() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture
+def answering() -> Iterator[int]:
+    """A loopback HTTP server that answers every request (with 405/501: an answer all the same)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_probe_closes_only_unreachable_gates_and_reports_them_in_one_line(
-    listening: int, refused: int, capsys: pytest.CaptureFixture[str]
+    answering: int, refused: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    up = Gate(f"http://127.0.0.1:{listening}", "127.0.0.1", listening)
+    up = Gate(f"http://127.0.0.1:{answering}", "127.0.0.1", answering)
     down = Gate(f"http://k:SECRET@127.0.0.1:{refused}/v1/traces?x=1", "127.0.0.1", refused)
     also_down = Gate("http://127.0.0.1:1", "127.0.0.1", 1)
     assert drop_unreachable([up, down, also_down], 1.0) == [down, also_down]
@@ -107,6 +126,20 @@ def test_probe_closes_only_unreachable_gates_and_reports_them_in_one_line(
     assert drop_unreachable([up, down], 1.0) == []
     down.report("again")
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_probe_tells_a_silent_collector_from_one_that_answers(
+    protocol: str, answering: int, listening: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``listening`` completes TCP handshakes (the kernel does) but never reads or answers."""
+    up = Gate(f"http://127.0.0.1:{answering}", "127.0.0.1", answering, protocol)
+    silent = Gate(f"http://127.0.0.1:{listening}", "127.0.0.1", listening, protocol)
+    assert drop_unreachable([up, silent], 1.0) == [silent]
+    assert capsys.readouterr().err == (
+        f"rlm-toolkit: OTLP endpoint http://127.0.0.1:{listening} accepts connections but does not "
+        "answer; telemetry dropped\n"
+    )
 
 
 def _otlp_settings(port: int, protocol: str) -> object:

@@ -14,7 +14,7 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
@@ -428,3 +428,50 @@ def test_log_record_with_only_an_observed_timestamp(tmp_path: Path) -> None:
         "2023-11-14T22:13:20.000000Z",
         "rlm.retry",
     )
+
+
+def test_tree_at_exit_has_a_budget_and_exact_totals() -> None:
+    """10k traces: the first and last spans are printed with a line saying what was left out;
+    the Σ line is exact over all of them; memory holds only the budget (and open spans)."""
+    out = io.StringIO()
+    exporter = ConsoleTreeExporter(out, width=160, max_spans=20)
+    provider = TracerProvider(resource=RESOURCE, shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("load")
+    usage = {"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 3, "gen_ai.usage.output_tokens": 2}
+    for i in range(10_000):
+        with tracer.start_as_current_span(f"call-{i}", attributes=usage):
+            pass
+    # A run wrapping a failed call: one call, one error, over the whole run as in a short one.
+    record_rlm_run(provider, fail=True)
+    kept = len(exporter._head) + len(exporter._tail)
+    assert kept == 20 and not exporter._totals._llm_below and not exporter._totals._error_below
+    provider.shutdown()
+    lines = out.getvalue().splitlines()
+    assert len(lines) < 60
+    assert "call-0 " in out.getvalue() and "call-9 " in out.getvalue()  # the start of the run
+    assert "call-9999 " in out.getvalue() and "invoke_agent rlm" in out.getvalue()  # and its end
+    assert "call-10 " not in out.getvalue()
+    assert "⋯ 9983 spans (9983 whole traces) not shown: the first 10 and the last 10 of 10003 are ⋯" in lines
+    expected = ConsoleTreeExporter(width=160).render(_rlm_run_spans(fail=True)).splitlines()[-1]
+    assert expected == "Σ 2 LLM calls · 14 in / 30 out tokens · $0.000120 · 1 error"
+    assert lines[-1] == (
+        "Σ 10002 LLM calls · 30014 in / 20030 out tokens · $0.000120 · 1 error"
+        " · 10003 spans in 10001 traces, 9983 not shown"
+    )
+
+
+def _rlm_run_spans(*, fail: bool) -> tuple[ReadableSpan, ...]:
+    memory = InMemorySpanExporter()
+    record_rlm_run(make_provider(memory), fail=fail)
+    return memory.get_finished_spans()
+
+
+def test_tree_at_exit_prints_a_short_run_whole() -> None:
+    out = io.StringIO()
+    provider = make_provider(ConsoleTreeExporter(out, width=160))  # the default budget
+    for _ in range(10):
+        record_trace(provider)
+    provider.shutdown()
+    assert "not shown" not in out.getvalue()
+    assert out.getvalue().count("svc  30 spans") == 1  # all ten traces (one id) in one tree

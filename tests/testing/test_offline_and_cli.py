@@ -97,7 +97,7 @@ def test_cli_bad_flag_exits_2_with_one_usage_line() -> None:
     assert out.returncode == 2
     assert out.stdout == ""
     assert out.stderr.splitlines() == [
-        "usage: python -m rlm_toolkit.testing [-h] [--host ADDR] [--port N] [--token-delay SECONDS]",
+        "usage: python -m rlm_toolkit.testing [-h] [--host ADDR] [--port N] [--token-delay SECONDS] [--max-requests N]",
         "python -m rlm_toolkit.testing: error: unrecognized arguments: --bogus",
     ]
 
@@ -125,7 +125,7 @@ def test_cli_bad_values_are_one_usage_error(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [
-        "usage: python -m rlm_toolkit.testing [-h] [--host ADDR] [--port N] [--token-delay SECONDS]",
+        "usage: python -m rlm_toolkit.testing [-h] [--host ADDR] [--port N] [--token-delay SECONDS] [--max-requests N]",
         f"python -m rlm_toolkit.testing: error: {error}",
     ]
 

@@ -1,7 +1,8 @@
 """What runs inside the instrumented process (called from the ``sitecustomize`` bootstrap).
 
-Configure providers from the environment, make them global, instrument ``openai``, arrange a
-bounded flush at exit (normal exit, ``sys.exit``, unhandled exception, SIGTERM), then restore
+Configure providers from the environment, make them global, instrument ``openai`` (when the
+app imports it: processes that never do skip its import cost), arrange a
+bounded flush at exit (normal exit, ``sys.exit``, unhandled exception, Ctrl-C, SIGTERM, SIGHUP), then restore
 the environment the CLI changed so grandchild processes are not instrumented unless
 ``--propagate`` was given.
 """
@@ -104,20 +105,107 @@ def _instrument(telemetry: Telemetry, settings: Settings) -> None:
     instrument(**kwargs)
 
 
+def _instrument_when_imported(telemetry: Telemetry, settings: Settings) -> None:
+    """Instrument once the app imports ``openai`` (right after its ``__init__`` ran): importing
+    it here cost every process ~1 s of start-up, most of all those that never use it (a
+    ``--propagate``d build tool, a shell script's python -c)."""
+    import wrapt
+
+    def on_import(module: object) -> None:
+        try:
+            _instrument(telemetry, settings)
+        except ConfigError as exc:
+            _warn(str(exc))
+        except Exception as exc:
+            _warn(f"openai instrumentation failed ({type(exc).__name__}: {exc}); openai calls are not traced")
+            contain("rlm-instrument deferred instrumentation", exc)
+
+    wrapt.register_post_import_hook(on_import, "openai")
+
+
 def _install_exit_hooks(telemetry: Telemetry, timeout: float) -> None:
-    atexit.register(telemetry.shutdown, timeout)
+    atexit.register(_flush_at_exit, telemetry, timeout)
     if threading.current_thread() is not threading.main_thread():
         return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return  # someone (an existing sitecustomize) owns SIGTERM: leave it alone
 
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         # Flush, then die of the same signal so the parent sees the real cause of death.
+        _end_open_streams()
         telemetry.shutdown(timeout)
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    for signum in _FLUSH_SIGNALS:
+        # Someone (an existing sitecustomize) owns it, or it is ignored (nohup): leave it alone.
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, on_signal)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=lambda: _after_fork_in_child(telemetry, timeout, on_signal))
+
+
+#: How long a forked multiprocessing worker may spend flushing when it exits normally.
+FORK_CHILD_FLUSH_S = 2.0
+
+
+def _after_fork_in_child(telemetry: Telemetry, timeout: float, handler: Any) -> None:
+    """A forked child shares the parent's providers (the SDK restarts their batch threads).
+    A multiprocessing worker among them gets :func:`_in_worker` (a plain ``os.fork`` child keeps
+    our signal handlers and ``atexit``, like any process)."""
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        # Process._bootstrap clears the finalizers it inherited, then runs the after-fork hooks.
+        mp_util.register_after_fork(telemetry, lambda t: _in_worker(t, handler))
+
+
+def _in_worker(telemetry: Telemetry, handler: Any) -> None:
+    """In a forked multiprocessing worker:
+
+    * its signal handlers go back to the default: ``multiprocessing.Pool.terminate`` SIGTERMs
+      its workers and, while they die, may start replacements it never signals; a worker that
+      spent time flushing widened that race until ``terminate()`` hung. Spans still queued in a
+      terminated worker are lost, as without us;
+    * a worker that ends normally leaves by ``os._exit`` (no ``atexit``), after running
+      multiprocessing's finalizers: one of them flushes its telemetry (bounded).
+    """
+    import multiprocessing.util as mp_util
+
+    for signum in _FLUSH_SIGNALS:
+        if signal.getsignal(signum) is handler:
+            signal.signal(signum, signal.SIG_DFL)
+    mp_util.Finalize(None, telemetry.shutdown, args=(FORK_CHILD_FLUSH_S,), exitpriority=0)
+
+
+#: Signals whose default action kills the process without running ``atexit``: caught to flush
+#: first. SIGINT is Python's KeyboardInterrupt, which does run ``atexit`` (see _flush_at_exit).
+_FLUSH_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _flush_at_exit(telemetry: Telemetry, timeout: float) -> None:
+    telemetry.shutdown(timeout)
+    if isinstance(getattr(sys, "last_exc", None) or getattr(sys, "last_value", None), KeyboardInterrupt):
+        # Python exits by SIGINT (status 130) after an unhandled KeyboardInterrupt only if no
+        # string was exec'd/eval'd since: a lazy import at exit defining a dataclass or a
+        # namedtuple (as the tree's renderer does) resets that and the status became 1. Die of
+        # SIGINT ourselves, as Python would have; only atexit handlers registered before this
+        # bootstrap (logging's) are skipped, and the standard streams are flushed first.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # a closed stream must not keep the status wrong
+                continue
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def _end_open_streams() -> None:
+    """Streams still open end (``abandoned``) before the flush; ``atexit`` does not run when a
+    signal kills the process. Only if streams were ever made: importing costs start-up time."""
+    reaper = sys.modules.get("rlm_toolkit.genai._reaper")
+    if reaper is not None:
+        try:
+            reaper.end_open(None)
+        except Exception as exc:
+            contain("end open streams on signal", exc)
 
 
 def bootstrap() -> Telemetry | None:
@@ -138,7 +226,11 @@ def bootstrap() -> Telemetry | None:
         metrics.set_meter_provider(telemetry.meter_provider)
         _logs.set_logger_provider(telemetry.logger_provider)
         _install_exit_hooks(telemetry, settings.shutdown_timeout)
-        _instrument(telemetry, settings)
+        if settings.callbacks or "openai" in sys.modules:
+            # Callbacks are attached by instrument() and may consume any GenAI spans: now.
+            _instrument(telemetry, settings)
+        else:
+            _instrument_when_imported(telemetry, settings)
     except ConfigError as exc:
         _warn(str(exc))
     except Exception as exc:

@@ -4,7 +4,11 @@
 * Each OTLP exporter is wrapped in a ``_Gated*`` exporter sharing a :class:`Gate` per collector
   address (host, port).
 * At shutdown, :func:`drop_unreachable` opens one TCP connection to each address (in parallel,
-  at most ``PROBE_TIMEOUT`` s). An address that refuses or does not answer is closed: its
+  at most ``PROBE_TIMEOUT`` s) and sends the first bytes of what the exporter speaks there (an
+  HTTP/1.1 request, the HTTP/2 preface for plaintext gRPC, a TLS ClientHello for https), waiting
+  for any answer: a collector that accepts connections but never answers (a wedged process, a
+  firewall that black-holes after the handshake) would otherwise hold the exit for the whole
+  shutdown cap and lose the telemetry silently. An address that refuses or does not answer is closed: its
   exporters are shut down (which interrupts a retry back-off in progress) and further batches
   are dropped at once instead of being retried for the exporter's timeout (10 s by default).
   A live collector, however slow, gets the normal flush within the shutdown budget.
@@ -81,10 +85,14 @@ def quiet_exporter_retries() -> None:
 class Gate:
     """One collector address: open until found unreachable; reports a problem at most once."""
 
-    def __init__(self, url: str, host: str, port: int) -> None:
+    def __init__(
+        self, url: str, host: str, port: int, protocol: str = "http/protobuf", tls: bool = False
+    ) -> None:
         self.url = redact_url(url)
         self.host = host
         self.port = port
+        self.protocol = protocol
+        self.tls = tls
         self.open = True
         self._reported = False
         self._lock = threading.Lock()
@@ -210,7 +218,8 @@ class Gates:
         for gate in self.all:
             if (gate.host, gate.port) == (host, port):
                 return gate
-        gate = Gate(url, host, port)
+        tls = parts.scheme == "https" or (settings.protocol == "grpc" and parts.scheme != "http")
+        gate = Gate(url, host, port, settings.protocol, tls)
         self.all.append(gate)
         return gate
 
@@ -224,41 +233,92 @@ def _behind_proxy(host: str) -> bool:
     return not urllib.request.proxy_bypass(host)
 
 
-def _probe(gate: Gate, timeout: float, results: dict[Gate, bool]) -> None:
+#: The HTTP/2 connection preface and an empty SETTINGS frame: a gRPC server answers with its own
+#: SETTINGS frame. (HTTP/1.1 servers answer it with an error, which is an answer too.)
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _answers(sock: socket.socket, gate: Gate, deadline: float) -> bool:
+    """Whether the peer says anything (bytes, an orderly close, a reset) before ``deadline``."""
+    sock.settimeout(max(deadline - time.monotonic(), 0.001))
+    try:
+        if gate.tls:
+            import ssl  # only at shutdown, only for an https collector
+
+            context = ssl.create_default_context()
+            context.check_hostname = False  # any handshake reply is an answer; the exporter verifies
+            context.verify_mode = ssl.CERT_NONE
+            with context.wrap_socket(sock, server_hostname=gate.host, do_handshake_on_connect=True):
+                return True
+        if gate.protocol == "grpc":
+            sock.sendall(_H2_PREFACE)
+        else:
+            sock.sendall(f"HEAD / HTTP/1.1\r\nHost: {gate.host}\r\nConnection: close\r\n\r\n".encode())
+        sock.recv(1)  # b"" (closed) is an answer too
+        return True
+    except TimeoutError:
+        return False
+    except OSError:  # reset, TLS alert, ...: someone is there and said no
+        return True
+
+
+#: The probe gives up this long before the caller stops waiting for it, so that a silent
+#: collector is reported as such, not as a probe that did not finish.
+_PROBE_MARGIN = 0.05
+
+
+_UNREACHABLE = "unreachable"
+_SILENT = "silent"
+#: How each reason reads after "OTLP endpoint(s) <urls>", singular and plural.
+_REASONS = {
+    _UNREACHABLE: ("unreachable", "unreachable"),
+    _SILENT: ("accepts connections but does not answer", "accept connections but do not answer"),
+}
+
+
+def _probe(gate: Gate, deadline: float, results: dict[Gate, str | None]) -> None:
+    """``results[gate]``: None when the collector answered, else why it is considered down."""
+    deadline -= _PROBE_MARGIN
+    timeout = max(deadline - time.monotonic(), 0.001)
     try:
         if _behind_proxy(gate.host):
-            results[gate] = True  # reachable only through the proxy: no way to tell, so flush
+            results[gate] = None  # reachable only through the proxy: no way to tell, so flush
             return
-        with socket.create_connection((gate.host, gate.port), timeout=timeout):
-            results[gate] = True
+        with socket.create_connection((gate.host, gate.port), timeout=timeout) as sock:
+            results[gate] = None if _answers(sock, gate, deadline) else _SILENT
     except OSError:
-        results[gate] = False
+        results[gate] = _UNREACHABLE
     except Exception as exc:  # our bug: assume reachable, as before this probe existed
-        results[gate] = True
+        results[gate] = None
         contain("OTLP endpoint probe", exc)
 
 
 def drop_unreachable(gates: Sequence[Gate], timeout: float) -> list[Gate]:
-    """Probe each open gate's address within ``timeout`` s; close (and report, in one line) the
-    ones that refuse or do not answer in time. Returns the gates closed."""
+    """Probe each open gate's address within ``timeout`` s; close (and report, one line per
+    reason) the ones that refuse, do not connect in time, or connect but do not answer.
+    Returns the gates closed."""
     gates = [gate for gate in gates if gate.open]
     if not gates or timeout <= 0:
         return []
-    results: dict[Gate, bool] = {}
+    results: dict[Gate, str | None] = {}
+    deadline = time.monotonic() + timeout
     threads = [
-        threading.Thread(target=_probe, args=(gate, timeout, results), name="rlm-otlp-probe", daemon=True)
+        threading.Thread(target=_probe, args=(gate, deadline, results), name="rlm-otlp-probe", daemon=True)
         for gate in gates
     ]
-    deadline = time.monotonic() + timeout
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(max(deadline - time.monotonic(), 0.0))
-    down = [gate for gate in gates if not results.get(gate, False)]
-    unreported = [gate.url for gate in down if gate.close()]
-    if unreported:
-        noun = "endpoint" if len(unreported) == 1 else "endpoints"
-        sys.stderr.write(f"{PREFIX}OTLP {noun} {', '.join(unreported)} unreachable; telemetry dropped\n")
+    down = [gate for gate in gates if results.get(gate, _UNREACHABLE) is not None]
+    by_reason: dict[str, list[str]] = {}
+    for gate in down:
+        if gate.close():
+            by_reason.setdefault(results.get(gate) or _UNREACHABLE, []).append(gate.url)
+    for reason, urls in by_reason.items():
+        one, many = _REASONS[reason]
+        noun, verb = ("endpoint", one) if len(urls) == 1 else ("endpoints", many)
+        sys.stderr.write(f"{PREFIX}OTLP {noun} {', '.join(urls)} {verb}; telemetry dropped\n")
     return down
 
 

@@ -37,6 +37,7 @@ from rlm_toolkit.auto._otlp import (
     otlp_span_exporter,
     quiet_exporter_retries,
 )
+from rlm_toolkit.exporters._clean import CleanLogExporter, CleanSpanExporter
 
 
 class SerialStderr:
@@ -165,7 +166,8 @@ def build_telemetry(settings: Settings, resource: Resource | None = None) -> Tel
 
             tracer_provider.add_span_processor(BatchSpanProcessor(JSONLSpanExporter(jsonl)))
         elif name == "otlp":
-            tracer_provider.add_span_processor(BatchSpanProcessor(otlp_span_exporter(settings.traces, gates)))
+            exporter = CleanSpanExporter(otlp_span_exporter(settings.traces, gates))
+            tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
 
     readers: list[MetricReader] = []
     for name in settings.metrics.exporters:
@@ -191,7 +193,7 @@ def build_telemetry(settings: Settings, resource: Resource | None = None) -> Tel
             logger_provider.add_log_record_processor(BatchLogRecordProcessor(JSONLLogExporter(jsonl)))
         elif name == "otlp":
             logger_provider.add_log_record_processor(
-                BatchLogRecordProcessor(otlp_log_exporter(settings.logs, gates))
+                BatchLogRecordProcessor(CleanLogExporter(otlp_log_exporter(settings.logs, gates)))
             )
     metrics_first = "console" in settings.metrics.exporters and "otlp" not in settings.metrics.exporters
     return Telemetry(

@@ -30,7 +30,7 @@ from opentelemetry.sdk.environment_variables import (
 )
 
 from rlm_toolkit import environment_variables as ev
-from rlm_toolkit.auto._child import load_callback_class
+from rlm_toolkit.auto._checks import check_environment, check_settings
 from rlm_toolkit.auto._config import (
     CAPTURE_VALUES,
     EXPORTERS,
@@ -132,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="instantiate this callback class in the program and attach it (repeatable; env: "
-        f"{ev.RLM_INSTRUMENT_CALLBACKS}). The module is imported once by {PROG} itself to validate it "
-        "before the program starts, then again in the program: keep import-time side effects out of it",
+        f"{ev.RLM_INSTRUMENT_CALLBACKS}). The module is imported and the class instantiated (with no arguments) "
+        f"once by {PROG} itself to validate them before the program starts, then again in the program: keep "
+        "side effects out of the import and the constructor",
     )
     add(
         "--propagate",
@@ -203,7 +204,7 @@ def child_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict
         changes[OTEL_EXPORTER_OTLP_PROTOCOL] = args.protocol
     if args.headers and args.to != "honeycomb":
         changes[OTEL_EXPORTER_OTLP_HEADERS] = check_headers(args.headers, "--headers")
-    if args.exporter:
+    if args.exporter is not None:  # an empty value is an error, not "unset"
         value = ",".join(parse_exporters(args.exporter, "--exporter"))
         changes.update({OTEL_TRACES_EXPORTER: value, OTEL_METRICS_EXPORTER: value, OTEL_LOGS_EXPORTER: value})
     for flag, var in (
@@ -212,7 +213,7 @@ def child_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict
         ("logs_exporter", OTEL_LOGS_EXPORTER),
     ):
         value = getattr(args, flag)
-        if value:
+        if value is not None:
             changes[var] = ",".join(parse_exporters(value, "--" + flag.replace("_", "-")))
     if args.service_name:
         changes[OTEL_SERVICE_NAME] = args.service_name
@@ -220,7 +221,9 @@ def child_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict
         changes[OTEL_SERVICE_NAME] = default_service_name(args.command)
     if args.capture_content:
         changes[ev.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT] = args.capture_content
-    if args.jsonl:
+    if args.jsonl is not None:
+        if not args.jsonl.strip():
+            _fail("empty path in --jsonl (give a file name, e.g. --jsonl run.jsonl)")
         changes[ev.RLM_INSTRUMENT_JSONL] = os.path.abspath(args.jsonl)
     if args.callback:
         changes[ev.RLM_INSTRUMENT_CALLBACKS] = ",".join(
@@ -238,6 +241,23 @@ def child_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict
     return env
 
 
+def _bootstrap_skipped_by(command: Sequence[str]) -> str | None:
+    """The interpreter option in ``python [options] ...`` that keeps our ``sitecustomize`` from
+    running (-I and -E ignore PYTHONPATH, -S skips the site module), or None."""
+    if not os.path.basename(command[0]).startswith("python"):
+        return None
+    for arg in command[1:]:
+        if arg in ("-c", "-m", "-") or not arg.startswith("-") or arg.startswith("--"):
+            return None  # the program (or a long option, none of which disables site) starts here
+        flags = arg[1:]
+        for cut in ("c", "m", "W", "X"):  # an option with its value attached: stop at it
+            flags = flags.split(cut, 1)[0]
+        for flag in "IES":
+            if flag in flags:
+                return f"-{flag}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, validate, then exec the command; returns only on error (exit status 2)."""
     args = build_parser().parse_args(argv)
@@ -253,11 +273,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         _exec(command, dict(os.environ))
     try:
         env = child_environment(args, os.environ)
+        check_environment(env)
         settings = resolve(env)
-        for spec in settings.callbacks:
-            load_callback_class(spec)
+        jsonl_source = (
+            "--jsonl"
+            if args.jsonl
+            else ev.RLM_INSTRUMENT_JSONL
+            if os.environ.get(ev.RLM_INSTRUMENT_JSONL)
+            else "the default JSONL file"
+        )
+        check_settings(settings, jsonl_source)
     except ConfigError as exc:
         _fail(str(exc))
+    skipped = _bootstrap_skipped_by(command)
+    if skipped:
+        # Not an error (the program still runs, as asked), but never silent.
+        sys.stderr.write(
+            f"{PROG}: warning: python {skipped} skips the bootstrap (it ignores PYTHONPATH or the site "
+            f"module): the program runs without telemetry; drop {skipped} or call rlm_toolkit.instrument() in it\n"
+        )
     _exec(command, env)
 
 

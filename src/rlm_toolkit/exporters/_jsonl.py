@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from rlm_toolkit._safety import contain
+from rlm_toolkit.exporters._clean import clean
 from rlm_toolkit.exporters._signals import log_json, metrics_json, span_json
 
 
@@ -59,7 +60,10 @@ class _Writer:
         text = "".join(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n" for obj in objects)
         if not text:
             return
-        data = text.encode("utf-8")
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate in some string: replace it, keep the batch
+            data = clean(text).encode("utf-8")
         with self._lock:
             self._pending.append(data)
             if self._draining:
@@ -105,6 +109,22 @@ _WRITERS: dict[str, _Writer] = {}
 # A plain lock is enough here: only exporter construction takes it, and ending a span never
 # constructs an exporter.
 _WRITERS_LOCK = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (a multiprocessing worker) writes with fresh locks: one held by the
+    parent's export thread at the fork would never be released here. Its file stays shared
+    (append mode, one write per export, so lines from both processes do not interleave)."""
+    global _WRITERS_LOCK
+    _WRITERS_LOCK = threading.Lock()
+    for writer in _WRITERS.values():
+        writer._lock = threading.RLock()
+        writer._pending = []
+        writer._draining = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _writer_for(path: str | os.PathLike[str]) -> _Writer:

@@ -15,21 +15,11 @@ from rich.text import Text
 from rich.tree import Tree
 
 from rlm_toolkit import attributes as rlm
+from rlm_toolkit.exporters._totals import Totals, is_llm_call, is_root
 
 BAR_WIDTH = 24  # on consoles of 120+ columns; narrower ones get shorter bars
 _EXCEPTION_EVENT = "exception"
 _OPERATION = gen_ai_attributes.GenAiOperationNameValues
-#: Operations that are one model call each: the summary counts (and sums the usage of) these
-#: only, so a run/agent span carrying its children's totals is not counted twice.
-LLM_OPERATIONS = frozenset(
-    op.value
-    for op in (
-        _OPERATION.CHAT,
-        _OPERATION.TEXT_COMPLETION,
-        _OPERATION.GENERATE_CONTENT,
-        _OPERATION.EMBEDDINGS,
-    )
-)
 _SpanKey = tuple[int, int]
 
 
@@ -179,14 +169,6 @@ def _key(span: ReadableSpan) -> _SpanKey | None:
     return (span.context.trace_id, span.context.span_id) if span.context is not None else None
 
 
-def _is_llm_call(span: ReadableSpan) -> bool:
-    attrs: Mapping[str, Any] = span.attributes or {}
-    operation = attrs.get(gen_ai_attributes.GEN_AI_OPERATION_NAME)
-    if operation is None:  # an instrumentation that does not name operations: go by usage
-        return gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS in attrs
-    return operation in LLM_OPERATIONS
-
-
 def _innermost(spans: Sequence[ReadableSpan], selected: Sequence[ReadableSpan]) -> list[ReadableSpan]:
     """The ``selected`` spans none of whose descendants (in ``spans``) is also selected.
 
@@ -210,43 +192,96 @@ def _innermost(spans: Sequence[ReadableSpan], selected: Sequence[ReadableSpan]) 
 
 
 def _summary(spans: Sequence[ReadableSpan], dropped: int) -> Text:
-    calls = _innermost(spans, [s for s in spans if _is_llm_call(s)])
-    tokens_in = tokens_out = 0
-    cost = 0.0
+    calls = _innermost(spans, [s for s in spans if is_llm_call(s)])
+    totals = Totals()
+    totals.calls = len(calls)
     for span in calls:
         attrs: Mapping[str, Any] = span.attributes or {}
-        tokens_in += int(attrs.get(gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS) or 0)
-        tokens_out += int(attrs.get(gen_ai_attributes.GEN_AI_USAGE_OUTPUT_TOKENS) or 0)
+        totals.tokens_in += int(attrs.get(gen_ai_attributes.GEN_AI_USAGE_INPUT_TOKENS) or 0)
+        totals.tokens_out += int(attrs.get(gen_ai_attributes.GEN_AI_USAGE_OUTPUT_TOKENS) or 0)
         value = attrs.get(rlm.GEN_AI_USAGE_COST)
-        cost += float(value) if isinstance(value, (int, float)) else 0.0
-    errors = len(_innermost(spans, [s for s in spans if _failed(s)]))
-    retries = sum(1 for span in spans for e in span.events if e.name == rlm.EVENT_RETRY)
-    text = Text("Σ ", style="bold")
-    count = len(calls)
-    text.append(f"{count} LLM call{'s' if count != 1 else ''} · {tokens_in} in / {tokens_out} out tokens")
-    if cost:
-        text.append(f" · {_fmt_cost(cost)}", style="yellow")
-    if retries:
-        text.append(f" · {retries} retr{'ies' if retries != 1 else 'y'}", style="yellow")
-    if errors:
-        text.append(f" · {errors} error{'s' if errors != 1 else ''}", style="bold red")
+        totals.cost += float(value) if isinstance(value, (int, float)) else 0.0
+    totals.errors = len(_innermost(spans, [s for s in spans if _failed(s)]))
+    totals.retries = sum(1 for span in spans for e in span.events if e.name == rlm.EVENT_RETRY)
+    text = _totals_line(totals)
     if dropped:
         text.append(f" · {dropped} spans not shown (limit reached)", style="dim")
     return text
 
 
-def build(spans: Sequence[ReadableSpan], dropped: int = 0, width: int = 120) -> Group:
-    bar_width = BAR_WIDTH if width >= 120 else 12 if width >= 100 else 6
+def _totals_line(totals: Totals) -> Text:
+    text = Text("Σ ", style="bold")
+    count = totals.calls
+    text.append(
+        f"{count} LLM call{'s' if count != 1 else ''} · {totals.tokens_in} in / {totals.tokens_out} out tokens"
+    )
+    if totals.cost:
+        text.append(f" · {_fmt_cost(totals.cost)}", style="yellow")
+    if totals.retries:
+        text.append(f" · {totals.retries} retr{'ies' if totals.retries != 1 else 'y'}", style="yellow")
+    if totals.errors:
+        text.append(f" · {totals.errors} error{'s' if totals.errors != 1 else ''}", style="bold red")
+    return text
+
+
+def _omitted(shown: int, shown_roots: int, totals: Totals) -> tuple[int, int]:
+    return totals.spans - shown, max(totals.traces - shown_roots, 0)
+
+
+def _trees(spans: Sequence[ReadableSpan], bar_width: int) -> list[Tree]:
     traces: dict[int, list[ReadableSpan]] = defaultdict(list)
     for span in spans:
         traces[span.context.trace_id if span.context else 0].append(span)
     ordered = sorted(traces.values(), key=lambda group: min(s.start_time or 0 for s in group))
+    return [_trace_tree(group, bar_width) for group in ordered]
+
+
+def build(
+    spans: Sequence[ReadableSpan],
+    dropped: int = 0,
+    width: int = 120,
+    *,
+    totals: Totals | None = None,
+    tail: Sequence[ReadableSpan] = (),
+) -> Group:
+    """The tree of ``spans`` (and, after a line saying what was left out, of ``tail``), then
+    the summary: of ``totals`` (every span of the run) when given, else of the spans shown."""
+    bar_width = BAR_WIDTH if width >= 120 else 12 if width >= 100 else 6
     title = Text("── rlm-toolkit telemetry ──", style="bold blue")
-    return Group(title, *(_trace_tree(group, bar_width) for group in ordered), _summary(spans, dropped))
+    parts: list[Any] = [title, *_trees(spans, bar_width)]
+    if totals is None:
+        parts.append(_summary([*spans, *tail], dropped))
+        return Group(*parts)
+    shown = [*spans, *tail]
+    omitted_spans, omitted_traces = _omitted(len(shown), sum(1 for s in shown if is_root(s)), totals)
+    if omitted_spans:
+        parts.append(
+            Text(
+                f"⋯ {omitted_spans} span{'s' if omitted_spans != 1 else ''} "
+                f"({omitted_traces} whole trace{'s' if omitted_traces != 1 else ''}) not shown: "
+                f"the first {len(spans)} and the last {len(tail)} of {totals.spans} are ⋯",
+                style="dim",
+            )
+        )
+    parts.extend(_trees(tail, bar_width))
+    line = _totals_line(totals)
+    if omitted_spans:  # the totals cover every span; say so when not all are on screen
+        line.append(
+            f" · {totals.spans} spans in {totals.traces} traces, {omitted_spans} not shown", style="dim"
+        )
+    parts.append(line)
+    return Group(*parts)
 
 
 def print_traces(
-    spans: Sequence[ReadableSpan], dropped: int, *, file: IO[str], width: int | None, color: bool | None
+    spans: Sequence[ReadableSpan],
+    dropped: int,
+    *,
+    file: IO[str],
+    width: int | None,
+    color: bool | None,
+    totals: Totals | None = None,
+    tail: Sequence[ReadableSpan] = (),
 ) -> None:
     console = Console(
         file=file,
@@ -256,7 +291,7 @@ def print_traces(
         highlight=False,
         soft_wrap=False,
     )
-    console.print(build(spans, dropped, console.width))
+    console.print(build(spans, dropped, console.width, totals=totals, tail=tail))
     file.flush()
 
 

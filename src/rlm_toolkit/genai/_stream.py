@@ -103,6 +103,7 @@ class StreamState:
         if self.done:
             return
         self.done = True
+        _reaper.untrack(self)
         try:
             if end_ns is None:
                 end_ns = time.perf_counter_ns()
@@ -131,6 +132,14 @@ class StreamState:
         """Called by the reaper thread for a proxy garbage-collected unfinished."""
         self.end(STREAM_END_ABANDONED, None, end_time, end_ns)
 
+    def at_exit(self, exc: BaseException | None) -> None:
+        """Called by the exit hook while the stream is still open: ``exc`` is the exception
+        ending the process (the crash being debugged), None for an ordinary exit."""
+        if exc is None:
+            self.end(STREAM_END_ABANDONED)
+        else:
+            self.end(STREAM_END_ERROR, exc)
+
 
 def _collected(state: StreamState) -> None:
     """The proxy's finalizer (runs inside the GC): queue the state unless it already ended."""
@@ -142,6 +151,7 @@ def watch(proxy: object, state: StreamState) -> weakref.finalize:  # type: ignor
     """End ``state`` as abandoned when ``proxy`` is garbage-collected unfinished: the finalizer
     only queues it (lock-free); the reaper thread ends it (see :mod:`._reaper`)."""
     _reaper.ensure_started()
+    _reaper.track(state)
     finalizer = weakref.finalize(proxy, _collected, state)
     finalizer.atexit = False  # the reaper's exit drain ends what was collected; not the rest
     return finalizer
@@ -155,22 +165,29 @@ def _observe(proxy: Any, state: StreamState, chunks: Iterator[Any]) -> Iterator[
     generator layer instead of adding one, so per chunk the only added work is ``on_chunk``.
 
     ``proxy`` is held in the frame so the proxy stays alive while it is iterated (its finalizer
-    means "abandoned"). ``GeneratorExit`` (the generator closed, or collected after a
-    ``break``) ends nothing: ``close()``/``__exit__`` or the proxy's finalizer say how the
-    stream ended, and nothing may end a span inside the GC.
+    means "abandoned"). An exception thrown in at the ``yield`` -- ``GeneratorExit`` (the
+    generator closed, or collected after a ``break``), or the ``CancelledError`` with which
+    ``asyncio.run`` cancels the ``aclose()`` of a generator left suspended when the app's own
+    error ended it -- ends nothing: the consumer left, and ``close()``/``__exit__``, the proxy's
+    finalizer or the exit hook (with the app's exception) say how the stream ended; nothing
+    may end a span inside the GC.
     """
     on_chunk = state.handler.on_chunk
+    thrown = False
     try:
         for chunk in chunks:
             try:  # zero-cost unless it raises (3.11+ exception tables)
                 on_chunk(chunk)
             except Exception as exc:
                 contain("stream chunk", exc)
-            yield chunk
-    except GeneratorExit:
-        raise
+            try:
+                yield chunk
+            except BaseException:
+                thrown = True
+                raise
     except BaseException as exc:
-        state.end(STREAM_END_ERROR, exc)
+        if not thrown:
+            state.end(STREAM_END_ERROR, exc)
         raise
     state.end(STREAM_END_COMPLETED)
     del proxy  # held by this frame until now: the proxy lives while it is iterated
@@ -179,17 +196,21 @@ def _observe(proxy: Any, state: StreamState, chunks: Iterator[Any]) -> Iterator[
 async def _aobserve(proxy: Any, state: StreamState, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
     """The async twin of :func:`_observe` (an async generator: no coroutine per chunk)."""
     on_chunk = state.handler.on_chunk
+    thrown = False
     try:
         async for chunk in chunks:
             try:
                 on_chunk(chunk)
             except Exception as exc:
                 contain("stream chunk", exc)
-            yield chunk
-    except GeneratorExit:
-        raise
+            try:
+                yield chunk
+            except BaseException:
+                thrown = True
+                raise
     except BaseException as exc:
-        state.end(STREAM_END_ERROR, exc)
+        if not thrown:
+            state.end(STREAM_END_ERROR, exc)
         raise
     state.end(STREAM_END_COMPLETED)
     del proxy  # held by this frame until now: the proxy lives while it is iterated

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rlm_toolkit.testing import _chat, _endpoints, _responses
+from rlm_toolkit.testing import _control as control
 from rlm_toolkit.testing._script import (
     ERROR_FAULTS,
     Fault,
@@ -186,6 +187,10 @@ class Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw)
             except ValueError:
                 bad_json = True
+        if split.path.startswith(control.PREFIX):
+            status, answer_body = control.handle(self.server.script, self.command, split.path, body, bad_json)
+            self._send_json(status, answer_body)
+            return
         streaming = isinstance(body, dict) and body.get("stream") is True
         fault = self.server.script.take_fault(split.path, streaming)
         self.server.script.record(

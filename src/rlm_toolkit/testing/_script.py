@@ -152,14 +152,49 @@ def make_reply(text: str | None, tool_calls: Sequence[Any] | None) -> Reply:
     return Reply(text=text, tool_calls=tuple(_tool_call(c) for c in tool_calls or ()))
 
 
-class Script:
-    """Thread-safe queues of replies and faults, the request log, and id counters."""
+def make_fault(
+    kind: str,
+    *,
+    times: int = 1,
+    retry_after: float | None = None,
+    delay: float | None = None,
+    after_chunks: int | None = None,
+    status: int | None = None,
+    path: str | None = None,
+) -> Fault:
+    """A checked :class:`Fault` (``ValueError`` naming the bad argument)."""
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+        raise ValueError(f"times must be an int >= 1, got {times!r}")
+    for name, value in (("retry_after", retry_after), ("delay", delay), ("after_chunks", after_chunks)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+        ):
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    if status is not None and (
+        isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
+    ):
+        raise ValueError(f"status must be an HTTP error code (400-599), got {status!r}")
+    if path is not None and not isinstance(path, str):
+        raise ValueError(f"path must be a string, got {path!r}")
+    return Fault(kind, times, retry_after, delay, after_chunks, status, path)
 
-    def __init__(self) -> None:
+
+#: Requests the log keeps by default: the most recent ones (a long-running server, e.g. the CLI's,
+#: must not grow without bound: ~5 KB a request was 707 MB after 150k requests).
+DEFAULT_MAX_REQUESTS = 1000
+
+
+class Script:
+    """Thread-safe queues of replies and faults, the request log (the most recent
+    ``max_requests``), and id counters."""
+
+    def __init__(self, max_requests: int = DEFAULT_MAX_REQUESTS) -> None:
         self._lock = threading.Lock()
         self._replies: deque[Reply] = deque()
         self._faults: list[Fault] = []
-        self._requests: list[RecordedRequest] = []
+        self._requests: deque[RecordedRequest] = deque(maxlen=max_requests)
         self._ids = itertools.count(1)
 
     def push_reply(self, reply: Reply) -> None:

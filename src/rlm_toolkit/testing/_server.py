@@ -9,7 +9,13 @@ from types import TracebackType
 from typing import Any
 
 from rlm_toolkit.testing._http import HTTPServer
-from rlm_toolkit.testing._script import FAULT_KINDS, Fault, RecordedRequest, Script, make_reply
+from rlm_toolkit.testing._script import (
+    DEFAULT_MAX_REQUESTS,
+    RecordedRequest,
+    Script,
+    make_fault,
+    make_reply,
+)
 
 
 class OpenAIServer:
@@ -29,21 +35,38 @@ class OpenAIServer:
     Without a queued reply, a deterministic demo model answers from the last user message (the
     same prompt always gives the same text and usage, streamed or not).
 
+    Another process (an app under test, a shell) scripts the server over HTTP on the same port:
+    ``POST /_rlm/replies`` (``{"text": ..., "tool_calls": [...]}``), ``POST /_rlm/faults``
+    (``{"kind": "rate_limit", "times": 1, ...}``: the arguments of :meth:`queue_fault`),
+    ``GET /_rlm/requests``, ``GET /_rlm/pending`` and ``POST /_rlm/reset``; JSON in and out,
+    400 with a message for bad input. Control requests are not recorded and never faulted.
+
     Args:
         host: interface to bind; loopback by default.
         port: TCP port; ``0`` picks a free one.
         token_delay: seconds to wait before each streamed token (0 = as fast as possible).
+        max_requests: how many requests :attr:`requests` keeps (the most recent; default 1000),
+            so a long-running server's memory stays bounded.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        token_delay: float = 0.0,
+        max_requests: int = DEFAULT_MAX_REQUESTS,
+    ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int in 0-65535, got {port!r}")
         if not (math.isfinite(token_delay) and token_delay >= 0):
             raise ValueError(f"token_delay must be a finite number >= 0, got {token_delay!r}")
+        if isinstance(max_requests, bool) or not isinstance(max_requests, int) or max_requests < 0:
+            raise ValueError(f"max_requests must be an int >= 0, got {max_requests!r}")
         self._host = host
         self._port = port
         self._token_delay = float(token_delay)
-        self._script = Script()
+        self._script = Script(max_requests)
         self._httpd: HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -154,20 +177,22 @@ class OpenAIServer:
         Faults are matched in FIFO order; with ``path`` only requests whose URL path ends with it
         match (e.g. ``path="/embeddings"``).
         """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
-        if times < 1:
-            raise ValueError(f"times must be >= 1, got {times!r}")
-        for name, value in (("retry_after", retry_after), ("delay", delay), ("after_chunks", after_chunks)):
-            if value is not None and value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value!r}")
-        if status is not None and not 400 <= status <= 599:
-            raise ValueError(f"status must be an HTTP error code (400-599), got {status!r}")
-        self._script.push_fault(Fault(kind, times, retry_after, delay, after_chunks, status, path))
+        self._script.push_fault(
+            make_fault(
+                kind,
+                times=times,
+                retry_after=retry_after,
+                delay=delay,
+                after_chunks=after_chunks,
+                status=status,
+                path=path,
+            )
+        )
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every request received so far (a copy), oldest first, faulted ones included."""
+        """The requests received so far (a copy; the most recent ``max_requests``), oldest
+        first, faulted ones included."""
         return self._script.requests()
 
     @property

@@ -24,6 +24,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv.attributes import server_attributes
 from opentelemetry.trace import set_span_in_context
 
+from rlm_toolkit._notices import RAW_RESPONSE, say_once
 from rlm_toolkit._safety import contain
 from rlm_toolkit.attributes import RLM_OPENAI_API
 from rlm_toolkit.genai import AsyncStreamProxy, Invocation, StreamState, SyncStreamProxy, Telemetry
@@ -224,6 +225,7 @@ def _finish(inv: Invocation, spec: ApiSpec, result: Any, kinds: _Kinds) -> Any:
         if kinds.raw is not None and isinstance(result, kinds.raw):
             # with_streaming_response: the body is not read yet and reading it is the user's
             # call; the span covers the request and ends with HTTP-level data only.
+            say_once(RAW_RESPONSE)
             inv.stop(result)
             return result
         spec.on_response(inv, result)
