@@ -99,6 +99,11 @@ BAD_INPUT = [
     ([], {"RLM_INSTRUMENT_SHUTDOWN_TIMEOUT": "inf"}, "bad RLM_INSTRUMENT_SHUTDOWN_TIMEOUT 'inf'"),
     ([], {"RLM_INSTRUMENT_SHUTDOWN_TIMEOUT": "-1"}, "bad RLM_INSTRUMENT_SHUTDOWN_TIMEOUT '-1'"),
     ([], {"RLM_INSTRUMENT_SHUTDOWN_TIMEOUT": "5s"}, "bad RLM_INSTRUMENT_SHUTDOWN_TIMEOUT '5s'"),
+    (
+        [],
+        {"RLM_STREAM_USAGE": "sometimes"},
+        "bad RLM_STREAM_USAGE='sometimes' (use 1 to turn stream usage on",
+    ),
     # Credentials are never echoed: userinfo and query strings of URLs, header values.
     (
         [],
@@ -173,6 +178,8 @@ def test_version_and_help_document_every_variable() -> None:
         "RLM_INSTRUMENT_JSONL",
         "RLM_INSTRUMENT_CALLBACKS",
         "RLM_INSTRUMENT_PROPAGATE",
+        "RLM_STREAM_USAGE",
+        "OTEL_SEMCONV_STABILITY_OPT_IN",
     ):
         assert var in help_text
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,27 @@ def test_mode_over_otlp(
     assert {url for _, url in schemas} == {schema}
     llm = [s for s in receiver.spans() if s["scope"] == SCOPE]
     assert llm and all(s["attributes"]["gen_ai.provider.name"] == "openai" for s in llm)
+
+
+def test_stream_usage_flag(
+    openai_server: OpenAIServer, receiver: OTLPReceiver, demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    """``--stream-usage``: a streamed call that did not ask for usage gets it on its span, and
+    the program prints exactly what it prints without the flag."""
+    app = tmp_path / "app.py"
+    app.write_text(
+        "import openai\n"
+        "client = openai.OpenAI()\n"
+        "stream = client.chat.completions.create(model='gpt-4o-mini', stream=True,\n"
+        "    messages=[{'role': 'user', 'content': 'Say hi'}])\n"
+        "for chunk in stream:\n"
+        "    print(chunk.model_dump_json(exclude={'id', 'created'}, exclude_unset=True))\n"
+    )
+    args = ["--endpoint", receiver.http_endpoint, "--protocol", "http/protobuf"]
+    plain = run_cli([*args, sys.executable, str(app)], demo_env)
+    flagged = run_cli([*args, "--stream-usage", sys.executable, str(app)], demo_env)
+    assert plain.returncode == flagged.returncode == 0, flagged.stderr
+    assert flagged.stdout == plain.stdout and plain.stdout.count("\n") > 2
+    first, second = sorted(receiver.spans(), key=lambda s: s["start"])
+    assert "gen_ai.usage.output_tokens" not in first["attributes"]
+    assert second["attributes"]["gen_ai.usage.output_tokens"] > 0

@@ -13,8 +13,8 @@ import os
 from rlm_toolkit.environment_variables import RLM_STREAM_USAGE
 
 _log = logging.getLogger(__name__)
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"", "0", "false", "no", "off"})
+TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
+FALSE_VALUES = frozenset({"", "0", "false", "no", "off"})
 
 
 def resolve_stream_usage(value: bool | None = None) -> bool:
@@ -25,9 +25,9 @@ def resolve_stream_usage(value: bool | None = None) -> bool:
             raise ValueError(f"stream_usage={value!r}: expected True or False")
         return value
     raw = os.environ.get(RLM_STREAM_USAGE, "").strip().lower()
-    if raw in _TRUE:
+    if raw in TRUE_VALUES:
         return True
-    if raw not in _FALSE:
+    if raw not in FALSE_VALUES:
         _log.warning(
             "%s=%r is not a boolean (1/0, true/false); stream usage stays off", RLM_STREAM_USAGE, raw
         )
