@@ -166,6 +166,37 @@ class Instruments:
             unit="USD",
         )
 
+    def record_tokens(
+        self,
+        base: Mapping[str, Any],
+        input_attrs: Mapping[str, Any],
+        output_attrs: Mapping[str, Any],
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cached_input_tokens: int | None,
+        cache_write_tokens: int | None,
+        reasoning_tokens: int | None,
+    ) -> None:
+        """Token usage of one call, in the mode's instruments. v1.41: the ``token_usage``
+        histogram with ``input_attrs``/``output_attrs`` (``gen_ai.token.type``); latest: one
+        counter per kind with ``base`` (a counter sums, so a 0 adds nothing and is skipped)."""
+        histogram = self.token_usage
+        if histogram is not None:
+            if input_tokens is not None:
+                histogram.record(input_tokens, input_attrs)
+            if output_tokens is not None:
+                histogram.record(output_tokens, output_attrs)
+            return
+        for counter, value in (
+            (self.usage_input, input_tokens),
+            (self.usage_output, output_tokens),
+            (self.usage_cache_read, cached_input_tokens),
+            (self.usage_cache_write, cache_write_tokens),
+            (self.usage_reasoning, reasoning_tokens),
+        ):
+            if value and counter is not None:
+                counter.add(value, base)
+
 
 def _token_counter(meter: Meter, name: str | None, description: str) -> Counter | None:
     if name is None:

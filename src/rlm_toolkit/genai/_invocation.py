@@ -388,28 +388,18 @@ class Invocation:
         base, inp, out = _METRIC_ATTRS.get(key)
         instruments = self.telemetry.instruments
         instruments.duration.record(duration, base)
-        histogram = instruments.token_usage
-        if histogram is not None:  # v1.41 names: one histogram, gen_ai.token.type
-            if self.input_tokens is not None:
-                histogram.record(self.input_tokens, inp)
-            if self.output_tokens is not None:
-                histogram.record(self.output_tokens, out)
-        else:
-            self._count_tokens(instruments, base)
+        instruments.record_tokens(
+            base,
+            inp,
+            out,
+            self.input_tokens,
+            self.output_tokens,
+            self.cached_input_tokens,
+            self.cache_write_tokens,
+            self.reasoning_tokens,
+        )
         if cost:  # only priced models (None) and non-zero amounts
             instruments.cost.add(cost, base, key)
-
-    def _count_tokens(self, instruments: Instruments, base: dict[str, Any]) -> None:
-        """Latest names: one counter per token kind (a counter sums, so 0 adds nothing)."""
-        for counter, value in (
-            (instruments.usage_input, self.input_tokens),
-            (instruments.usage_output, self.output_tokens),
-            (instruments.usage_cache_read, self.cached_input_tokens),
-            (instruments.usage_cache_write, self.cache_write_tokens),
-            (instruments.usage_reasoning, self.reasoning_tokens),
-        ):
-            if value and counter is not None:
-                counter.add(value, base)
 
     def record_stream_timing(self, first_chunk_s: float | None, per_chunk_s: float | None) -> None:
         base = self._metric_attrs(None)[0]
