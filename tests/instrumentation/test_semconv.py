@@ -229,3 +229,63 @@ def test_whole_shape(mode_instrumented: Otel, mode: str, module_server: OpenAISe
     assert [r.event_name for r in records] == ["gen_ai.client.inference.operation.details"] * 3
     scopes = {r.instrumentation_scope.schema_url for r in otel.logs_exporter.get_finished_logs()}
     assert scopes == {schema}
+
+
+@pytest.mark.parametrize(
+    ("mode", "key", "metric"),
+    [
+        ("v1.41", "gen_ai.usage.cache_creation.input_tokens", None),
+        (
+            "latest",
+            "gen_ai.usage.cache_write.input_tokens",
+            "gen_ai.client.inference.usage.cache_write.input_tokens",
+        ),
+    ],
+)
+def test_cache_write_tokens_per_mode(otel: Otel, mode: str, key: str, metric: str | None) -> None:
+    """Some OpenAI-compatible providers report prompt-cache writes (OpenAI does not, and the
+    offline server does not either, so the response object is built here)."""
+    from openai.types.chat import ChatCompletion
+
+    from rlm_toolkit._instrument import active_telemetry
+    from rlm_toolkit.genai import Invocation
+    from rlm_toolkit.instrumentation.openai._response import chat_response
+
+    rlm_toolkit.instrument(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, semconv=mode
+    )
+    try:
+        telemetry = active_telemetry()
+        assert telemetry is not None
+        response = ChatCompletion.model_validate(
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "some-model",
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}
+                ],
+                "usage": {
+                    "prompt_tokens": 100,
+                    "completion_tokens": 2,
+                    "total_tokens": 102,
+                    "prompt_tokens_details": {"cached_tokens": 40, "cache_write_tokens": 60},
+                },
+            }
+        )
+        inv = Invocation(telemetry, "chat", "some-model", "llm.example.com", 443, "openai")
+        inv.start({}, None)
+        chat_response(inv, response)
+        inv.stop(response)
+    finally:
+        rlm_toolkit.uninstrument()
+    attrs = dict(otel.span().attributes or {})
+    assert attrs[key] == 60
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 40
+    metrics = otel.metrics()
+    if metric is not None:
+        (point,) = metrics[metric]
+        assert point.value == 60
+        (point,) = metrics["gen_ai.client.inference.usage.cache_read.input_tokens"]
+        assert point.value == 40
