@@ -225,7 +225,7 @@ def _stream_state(inv: Invocation, spec: ApiSpec, usage_added: bool) -> StreamSt
     return state
 
 
-def _usage_kwargs(telemetry: Telemetry, spec: ApiSpec, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+def _usage_kwargs(kwargs: dict[str, Any]) -> dict[str, Any] | None:
     """Opt-in stream usage: the kwargs with ``include_usage`` added, or None (unchanged)."""
     try:
         return with_stream_usage(kwargs)
@@ -279,7 +279,7 @@ def sync_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
             return wrapped(*args, **kwargs)
         added = None
         if stream_usage:  # opt-in, decided at instrument time (Telemetry.stream_usage)
-            added = _usage_kwargs(telemetry, spec, kwargs)
+            added = _usage_kwargs(kwargs)
             if added is not None:
                 kwargs = added
         token = CURRENT.set(inv)
@@ -313,7 +313,7 @@ def async_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
             return await wrapped(*args, **kwargs)
         added = None
         if stream_usage:  # opt-in, decided at instrument time (Telemetry.stream_usage)
-            added = _usage_kwargs(telemetry, spec, kwargs)
+            added = _usage_kwargs(kwargs)
             if added is not None:
                 kwargs = added
         token = CURRENT.set(inv)
