@@ -8,6 +8,11 @@ process under callgrind with collection switched on only inside the measured reg
 
     python benchmarks/instructions.py                 # ours
     python benchmarks/instructions.py --peers         # also the peers (venvs from run.py)
+    python benchmarks/instructions.py --stream-usage --workloads bare_100,bare_1000
+                                                      # ours with RLM_STREAM_USAGE=1
+
+``bare_N`` are streams whose app does not ask for usage (``stream_N`` do): with
+``--stream-usage`` the instrumentation asks for it and hides the extra chunk.
 
 Slow (about 30 s per process, two at a time); needs ``valgrind`` (Debian package).
 """
@@ -15,6 +20,7 @@ Slow (about 30 s per process, two at a time); needs ``valgrind`` (Debian package
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -29,7 +35,7 @@ sys.path.insert(0, str(HERE))
 from run import OURS, PEERS, _peer_python  # noqa: E402
 
 # workload -> calls in the measured region
-WORKLOADS = {"chat": 20, "stream_10": 10, "stream_100": 4, "stream_1000": 2}
+WORKLOADS = {"chat": 20, "stream_10": 10, "stream_100": 4, "stream_1000": 2, "bare_100": 4, "bare_1000": 2}
 
 _REGION = r"""
 import functools, sys
@@ -47,15 +53,17 @@ if mode == "floor":
 elif name == "chat":
     fn = lambda: workload.chat(client)
 else:
-    n = int(name.split("_")[1])
-    fn = lambda: workload.stream(client, n)
+    kind, _, n = name.partition("_")
+    fn = lambda: workload.stream(client, int(n), usage=kind == "stream")
 for _ in range(3):
     fn()
 functools.reduce(lambda acc, _: fn(), range(calls), None)
 """
 
 
-def count(python: Path | str, mode: str, workload: str, instrumentor: str) -> float:
+def count(
+    python: Path | str, mode: str, workload: str, instrumentor: str, env: dict[str, str] | None = None
+) -> float:
     """Instructions per call of ``workload`` in ``mode`` (sdk / instrumented / floor)."""
     calls = WORKLOADS[workload]
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,6 +86,7 @@ def count(python: Path | str, mode: str, workload: str, instrumentor: str) -> fl
             capture_output=True,
             text=True,
             check=True,
+            env=env,
         )
     match = re.search(r"Collected : (\d+)", out.stderr)
     if match is None:
@@ -88,7 +97,12 @@ def count(python: Path | str, mode: str, workload: str, instrumentor: str) -> fl
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peers", action="store_true")
-    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma list of " + ", ".join(WORKLOADS))
+    ap.add_argument(
+        "--workloads",
+        default="chat,stream_10,stream_100,stream_1000",
+        help="comma list of " + ", ".join(WORKLOADS),
+    )
+    ap.add_argument("--stream-usage", action="store_true", help="instrument with RLM_STREAM_USAGE=1")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("instructions.py: valgrind is not installed (apt-get install valgrind)")
@@ -99,9 +113,11 @@ def main() -> None:
 
     jobs = {("sdk", w): (sys.executable, "sdk", w, OURS[2]) for w in workloads}
     jobs[("floor", "chat")] = (sys.executable, "floor", "chat", OURS[2])
+    env = {k: v for k, v in os.environ.items() if k != "RLM_STREAM_USAGE"}
+    instrumented_env = {**env, "RLM_STREAM_USAGE": "1"} if args.stream_usage else env
     for name, python, instrumentor in contenders:
         for w in workloads:
-            jobs[(name, w)] = (python, "instrumented", w, instrumentor)
+            jobs[(name, w)] = (python, "instrumented", w, instrumentor, instrumented_env)
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {key: pool.submit(count, *job) for key, job in jobs.items()}
         results = {key: f.result() for key, f in futures.items()}
@@ -121,10 +137,10 @@ def main() -> None:
         ratio = f"{added['chat'] / floor:.2f}x" if "chat" in added else "-"
         # The slope between 100 and 1000 chunks: per-stream costs cancel, and over 900 chunks
         # the ±2k instructions a process moves by (hash seed, layout) is ~2 per chunk.
-        chunk = (
-            f"{(added['stream_1000'] - added['stream_100']) / 900:.0f}"
-            if {"stream_100", "stream_1000"} <= added.keys()
-            else "-"
+        chunk = " / ".join(
+            f"{(added[f'{kind}_1000'] - added[f'{kind}_100']) / 900:.0f}"
+            for kind in ("stream", "bare")
+            if {f"{kind}_100", f"{kind}_1000"} <= added.keys()
         )
         print(f"| {name} | {cells} | {ratio} | {chunk} |")
     sdk = " ".join(f"{w}={results[('sdk', w)] / 1e6:.2f}M" for w in workloads)

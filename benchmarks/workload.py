@@ -48,7 +48,7 @@ _EMBED = json.dumps(
 ).encode()
 
 
-def _sse(chunks: int) -> bytes:
+def _sse(chunks: int, usage: bool = True) -> bytes:
     base = {
         "id": "chatcmpl-bench",
         "object": "chat.completion.chunk",
@@ -62,18 +62,19 @@ def _sse(chunks: int) -> bytes:
             delta["role"] = "assistant"
         out.append({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
     out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    out.append(
-        {
-            **base,
-            "choices": [],
-            "usage": {"prompt_tokens": 21, "completion_tokens": chunks, "total_tokens": 21 + chunks},
-        }
-    )
+    if usage:  # only when the request asked for it, as the API does
+        out.append(
+            {
+                **base,
+                "choices": [],
+                "usage": {"prompt_tokens": 21, "completion_tokens": chunks, "total_tokens": 21 + chunks},
+            }
+        )
     body = "".join(f"data: {json.dumps(c)}\n\n" for c in out) + "data: [DONE]\n\n"
     return body.encode()
 
 
-_STREAMS: dict[int, bytes] = {}
+_STREAMS: dict[tuple[int, bool], bytes] = {}
 
 
 def _handler(request: httpx2.Request) -> httpx2.Response:
@@ -83,7 +84,9 @@ def _handler(request: httpx2.Request) -> httpx2.Response:
     body = json.loads(request.content)
     if body.get("stream"):
         n = int(request.headers.get("x-bench-chunks", "10"))
-        data = _STREAMS.get(n) or _STREAMS.setdefault(n, _sse(n))
+        options = body.get("stream_options") or {}
+        key = (n, options.get("include_usage") is True)
+        data = _STREAMS.get(key) or _STREAMS.setdefault(key, _sse(*key))
         return httpx2.Response(200, content=data, headers={"content-type": "text/event-stream"})
     return httpx2.Response(200, content=_CHAT, headers={"content-type": "application/json"})
 
@@ -114,12 +117,13 @@ def chat(client: openai.OpenAI) -> None:
     client.chat.completions.create(model=MODEL, messages=MESSAGES)  # type: ignore[arg-type]
 
 
-def stream(client: openai.OpenAI, chunks: int) -> None:
+def stream(client: openai.OpenAI, chunks: int, usage: bool = True) -> None:
+    """A stream of ``chunks`` content chunks; ``usage``: the app asks for the usage chunk."""
     s = client.chat.completions.create(
         model=MODEL,
         messages=MESSAGES,  # type: ignore[arg-type]
         stream=True,
-        stream_options={"include_usage": True},
+        stream_options={"include_usage": True} if usage else openai.omit,
         extra_headers={"x-bench-chunks": str(chunks)},
     )
     for _ in s:

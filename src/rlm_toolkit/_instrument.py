@@ -10,6 +10,8 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from rlm_toolkit.genai import ContentMode, Telemetry, resolve_content_mode
+from rlm_toolkit.genai._semconv import resolve_conventions
+from rlm_toolkit.genai._stream_usage import resolve_stream_usage
 from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
 
 __all__ = ["active_telemetry", "ensure_instrumented", "instrument", "uninstrument"]
@@ -39,6 +41,8 @@ def instrument(
     logger_provider: LoggerProvider | None = None,
     capture_content: bool | str | None = None,
     callbacks: Sequence[Any] | None = None,
+    semconv: str | None = None,
+    stream_usage: bool | None = None,
 ) -> None:
     """Instrument the ``openai`` SDK in this process.
 
@@ -49,6 +53,12 @@ def instrument(
     pair when no SDK provider is configured). Calling it again while instrumented is a no-op,
     except that it replaces an *implicit* instrumentation (made by ``RLM`` through
     :func:`ensure_instrumented` with the default providers) with one using these arguments.
+
+    ``semconv``: ``"v1.41"`` (default) or ``"latest"``, the GenAI convention names to emit
+    (default: ``latest`` when ``OTEL_SEMCONV_STABILITY_OPT_IN`` lists
+    ``gen_ai_latest_experimental``). ``stream_usage``: ask for token usage on streamed chat
+    calls that do not, without changing the chunks the app sees (default: ``RLM_STREAM_USAGE``,
+    off). Both raise ``ValueError`` for a bad value before anything changes.
     """
     _check_providers(
         {
@@ -58,6 +68,8 @@ def instrument(
         }
     )
     mode: ContentMode = resolve_content_mode(capture_content)  # ValueError before any change
+    conventions = resolve_conventions(semconv)
+    usage = resolve_stream_usage(stream_usage)
     if callbacks is not None:
         from rlm_toolkit.callbacks._bridge import (
             ensure_pipeline,
@@ -75,6 +87,8 @@ def instrument(
         meter_provider=meter_provider,
         logger_provider=logger_provider,
         capture_content=mode,
+        semconv=conventions,
+        stream_usage=usage,
     )
 
 

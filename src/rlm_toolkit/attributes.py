@@ -36,7 +36,11 @@ RLM_RUN_DEPTH: Final = "rlm.run.depth"
 #: The SDK is about to sleep and retry an HTTP attempt of the current call.
 EVENT_RETRY: Final = "rlm.retry"
 RLM_RETRY_ATTEMPT: Final = "rlm.retry.attempt"  # 1-based number of the retry about to happen
-RLM_RETRY_MAX_ATTEMPTS: Final = "rlm.retry.max_attempts"  # the SDK's max_retries
+#: How many retries the SDK allows for the call (its ``max_retries``; attempts = retries + 1).
+RLM_RETRY_MAX_RETRIES: Final = "rlm.retry.max_retries"
+#: Before issue #11 the same value was emitted as ``rlm.retry.max_attempts``, which it is not
+#: (it counts retries). Readers accept this old key for telemetry recorded by older versions.
+RLM_RETRY_MAX_ATTEMPTS_OLD: Final = "rlm.retry.max_attempts"
 RLM_RETRY_DELAY: Final = "rlm.retry.delay_s"  # seconds the SDK will sleep
 RLM_RETRY_AFTER: Final = "rlm.retry.retry_after_s"  # server's Retry-After, when given
 #: One streamed text token/delta reached the application (emitted only when a consumer asks).
@@ -50,3 +54,11 @@ EVENT_INFERENCE_DETAILS: Final = "gen_ai.client.inference.operation.details"
 # -- metrics of our own ----------------------------------------------------------------------
 METRIC_RETRIES: Final = "rlm.client.retries"
 METRIC_COST: Final = "rlm.client.cost"
+
+# -- issue #11: convention modes, provider identity, what real traffic showed ----------------
+#: The provider's own error code (``model_not_found``, ``rate_limit_exceeded``...), beside
+#: ``error.type`` on a failed call, when the API error body carries one. (extension)
+RLM_ERROR_CODE: Final = "rlm.error.code"
+#: Provider name for an OpenAI-compatible endpoint the conventions do not list (documented
+#: rule in ``instrumentation/openai/_provider.py``).
+PROVIDER_OPENROUTER: Final = "openrouter"

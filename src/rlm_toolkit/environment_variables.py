@@ -39,3 +39,12 @@ HONEYCOMB_DATASET: Final = "HONEYCOMB_DATASET"
 #: ``1``: re-raise rlm-toolkit's own internal errors instead of logging them at debug level.
 #: For our test suite and for debugging; never set it in production.
 RLM_TOOLKIT_STRICT: Final = "RLM_TOOLKIT_STRICT"
+
+# -- telemetry shape (issue #11) -------------------------------------------------------------
+#: Comma-separated opt-ins, as the official OTel instrumentations read it. The value
+#: ``gen_ai_latest_experimental`` in the list switches our GenAI telemetry from the v1.41 names
+#: (default) to the latest names of the GenAI conventions repository (see ``genai/_semconv.py``).
+OTEL_SEMCONV_STABILITY_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
+#: ``1``/``true``: add ``stream_options={"include_usage": true}`` to streamed chat requests that
+#: lack it, and hide the extra usage-only chunk from the app (``--stream-usage``).
+RLM_STREAM_USAGE: Final = "RLM_STREAM_USAGE"

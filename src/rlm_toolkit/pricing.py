@@ -21,7 +21,21 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
 
-__all__ = ["PRICES_AS_OF", "Price", "estimate_cost", "get_price", "load_prices", "set_price"]
+__all__ = [
+    "PRICED_PROVIDERS",
+    "PRICES_AS_OF",
+    "Price",
+    "estimate_cost",
+    "get_price",
+    "load_prices",
+    "set_price",
+]
+
+#: ``gen_ai.provider.name`` values whose prices the bundled table holds (it is OpenAI's public
+#: list). For any other provider (Azure, Groq, a self-hosted server...) only the user's own
+#: prices (:func:`set_price`/:func:`load_prices`) apply: a model name they share with OpenAI
+#: does not make OpenAI's price theirs, and no cost is better than a wrong one.
+PRICED_PROVIDERS: Final = frozenset({"openai"})
 
 _PER_TOKENS: Final = 1_000_000
 
@@ -98,18 +112,21 @@ def _replace(update: Mapping[str, Price] | None) -> None:
                 return
 
 
-def get_price(model: str) -> Price | None:
+def get_price(model: str, provider: str | None = None) -> Price | None:
     """The price that applies to ``model``, or ``None`` when unpriced.
 
     The longest matching name wins across the bundled table and the overrides together (so an
     override of ``gpt-4o`` does not reprice ``gpt-4o-mini``); at equal length the override wins.
+    ``provider`` (a ``gen_ai.provider.name``; None: OpenAI): for a provider not in
+    :data:`PRICED_PROVIDERS` only the overrides apply.
     """
     if not model:
         return None
     overrides = _overrides
+    bundled = _BUNDLED if provider is None or provider in PRICED_PROVIDERS else {}
     candidate = model.lower()
     while True:
-        price = overrides.get(candidate) or _BUNDLED.get(candidate)
+        price = overrides.get(candidate) or bundled.get(candidate)
         if price is not None:
             return price
         cut = candidate.rfind("-")
@@ -124,15 +141,17 @@ def estimate_cost(
     input_tokens: int,
     output_tokens: int,
     cached_input_tokens: int = 0,
+    provider: str | None = None,
 ) -> float | None:
-    """Estimated USD cost of one call, or ``None`` when ``model`` is not priced.
+    """Estimated USD cost of one call, or ``None`` when ``model`` is not priced (for
+    ``provider``, see :func:`get_price`).
 
     ``input_tokens`` includes ``cached_input_tokens`` (as the API reports them); cached tokens
     are billed at the cached rate when the model has one.
     """
     if model is None:
         return None
-    price = get_price(model)
+    price = get_price(model, provider)
     if price is None:
         return None
     for what, count in (

@@ -120,6 +120,11 @@ BAD_INPUT = [
         "unknown compression 'zstd' in OTEL_EXPORTER_OTLP_COMPRESSION (choose from gzip, deflate, none)",
     ),
     ([], {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "abc"}, "bad OTEL_EXPORTER_OTLP_TRACES_TIMEOUT 'abc'"),
+    (
+        [],
+        {"RLM_STREAM_USAGE": "sometimes"},
+        "bad RLM_STREAM_USAGE='sometimes' (use 1 to turn stream usage on",
+    ),
     # Credentials are never echoed: userinfo and query strings of URLs, header values.
     (
         [],
@@ -204,6 +209,8 @@ def test_version_and_help_document_every_variable() -> None:
         "RLM_INSTRUMENT_JSONL",
         "RLM_INSTRUMENT_CALLBACKS",
         "RLM_INSTRUMENT_PROPAGATE",
+        "RLM_STREAM_USAGE",
+        "OTEL_SEMCONV_STABILITY_OPT_IN",
     ):
         assert var in help_text
 

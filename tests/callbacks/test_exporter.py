@@ -31,7 +31,7 @@ def _trace(tracer: Any) -> None:
         },
     )
     chat.add_event(
-        "rlm.retry", {"rlm.retry.attempt": 1, "rlm.retry.max_attempts": 2, "error.type": "RateLimitError"}
+        "rlm.retry", {"rlm.retry.attempt": 1, "rlm.retry.max_retries": 2, "error.type": "RateLimitError"}
     )
     chat.set_attributes(
         {

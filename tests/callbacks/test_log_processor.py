@@ -14,7 +14,7 @@ from .conftest import Otel, Recorder
 
 RETRY_ATTRS = {
     "rlm.retry.attempt": 1,
-    "rlm.retry.max_attempts": 2,
+    "rlm.retry.max_retries": 2,
     "rlm.retry.delay_s": 0.5,
     "rlm.retry.retry_after_s": 0.25,
     "http.response.status_code": 429,

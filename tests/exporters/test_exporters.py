@@ -76,7 +76,7 @@ def record_trace(provider: TracerProvider) -> None:
         "rlm.retry",
         {
             "rlm.retry.attempt": 1,
-            "rlm.retry.max_attempts": 2,
+            "rlm.retry.max_retries": 2,
             "rlm.retry.delay_s": 0.5,
             "http.response.status_code": 429,
             "error.type": "RateLimitError",
@@ -139,7 +139,7 @@ def test_span_line_is_otlp_json(tmp_path: Path) -> None:
                 "name": "rlm.retry",
                 "attributes": [
                     {"key": "rlm.retry.attempt", "value": {"intValue": "1"}},
-                    {"key": "rlm.retry.max_attempts", "value": {"intValue": "2"}},
+                    {"key": "rlm.retry.max_retries", "value": {"intValue": "2"}},
                     {"key": "rlm.retry.delay_s", "value": {"doubleValue": 0.5}},
                     {"key": "http.response.status_code", "value": {"intValue": "429"}},
                     {"key": "error.type", "value": {"stringValue": "RateLimitError"}},

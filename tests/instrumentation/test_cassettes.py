@@ -6,13 +6,17 @@ must match what the recorded response says (ids, models, usage, finish reasons, 
 
 from __future__ import annotations
 
+import base64
 import json
 import pathlib
+from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 import yaml
+
+import rlm_toolkit
 
 from .conftest import Otel
 
@@ -63,9 +67,25 @@ def _sse(body: str) -> list[dict[str, Any]]:
     return out
 
 
+def _details(usage: dict[str, Any], out: dict[str, Any], prefix: str) -> None:
+    """Cached and reasoning token counts as reported, a reported 0 included (issue #11)."""
+    cached = (usage.get(f"{prefix}_tokens_details") or {}).get("cached_tokens")
+    if cached is not None:
+        out["gen_ai.usage.cache_read.input_tokens"] = cached
+    out_prefix = "completion" if prefix == "prompt" else "output"
+    reasoning = (usage.get(f"{out_prefix}_tokens_details") or {}).get("reasoning_tokens")
+    if reasoning is not None:
+        out["gen_ai.usage.reasoning.output_tokens"] = reasoning
+
+
 def _expected(path: str, request: dict[str, Any], status: int, body: str) -> dict[str, Any]:
     if status >= 400:
-        return {"error.type": "NotFoundError" if status == 404 else None, "http.response.status_code": status}
+        code = (json.loads(body).get("error") or {}).get("code")
+        return {
+            "error.type": "NotFoundError" if status == 404 else None,
+            "http.response.status_code": status,
+            "rlm.error.code": code,  # the provider's code, beside the class
+        }
     if request.get("stream"):
         events = _sse(body)
         if path.endswith("/responses"):
@@ -79,10 +99,13 @@ def _expected(path: str, request: dict[str, Any], status: int, body: str) -> dic
                 c["finish_reason"] for e in events for c in e["choices"] if c.get("finish_reason")
             ),
             "rlm.stream.chunk_count": len(events),
+            # kept on streams too (it was dropped before issue #11)
+            "openai.response.system_fingerprint": events[0].get("system_fingerprint"),
         }
         if usage:
             out["gen_ai.usage.input_tokens"] = usage["prompt_tokens"]
             out["gen_ai.usage.output_tokens"] = usage["completion_tokens"]
+            _details(usage, out, "prompt")
         return out
     data = json.loads(body)
     if path.endswith("/embeddings"):
@@ -90,8 +113,10 @@ def _expected(path: str, request: dict[str, Any], status: int, body: str) -> dic
             "gen_ai.response.model": data["model"],
             "gen_ai.usage.input_tokens": data["usage"]["prompt_tokens"],
         }
-        if isinstance(data["data"][0]["embedding"], list):
-            out["gen_ai.embeddings.dimension.count"] = len(data["data"][0]["embedding"])
+        vector = data["data"][0]["embedding"]
+        # base64 vectors (float32) are measured too (issue #11)
+        dimensions = len(vector) if isinstance(vector, list) else len(base64.b64decode(vector)) // 4
+        out["gen_ai.embeddings.dimension.count"] = dimensions
         return out
     if path.endswith("/responses"):
         usage = data["usage"]
@@ -101,20 +126,18 @@ def _expected(path: str, request: dict[str, Any], status: int, body: str) -> dic
             "gen_ai.usage.input_tokens": usage["input_tokens"],
             "gen_ai.usage.output_tokens": usage["output_tokens"],
         }
-        cached = (usage.get("input_tokens_details") or {}).get("cached_tokens")
-        if cached:
-            out["gen_ai.usage.cache_read.input_tokens"] = cached
-        reasoning = (usage.get("output_tokens_details") or {}).get("reasoning_tokens")
-        if reasoning:
-            out["gen_ai.usage.reasoning.output_tokens"] = reasoning
+        _details(usage, out, "input")
         return out
-    return {
+    out = {
         "gen_ai.response.id": data["id"],
         "gen_ai.response.model": data["model"],
         "gen_ai.response.finish_reasons": tuple(c["finish_reason"] for c in data["choices"]),
         "gen_ai.usage.input_tokens": data["usage"]["prompt_tokens"],
         "gen_ai.usage.output_tokens": data["usage"]["completion_tokens"],
+        "openai.response.system_fingerprint": data.get("system_fingerprint"),
     }
+    _details(data["usage"], out, "prompt")
+    return out
 
 
 def _method(client: Any, path: str) -> Any:
@@ -125,8 +148,26 @@ def _method(client: Any, path: str) -> Any:
     return client.responses.create
 
 
+#: duration metric of each convention mode (the whole shapes are pinned in test_semconv.py)
+DURATION = {"v1.41": "gen_ai.client.operation.duration", "latest": "gen_ai.client.inference.duration"}
+
+
+@pytest.fixture(params=sorted(DURATION))
+def mode_instrumented(otel: Otel, request: pytest.FixtureRequest) -> Iterator[Otel]:
+    rlm_toolkit.instrument(
+        tracer_provider=otel.tracer_provider,
+        meter_provider=otel.meter_provider,
+        logger_provider=otel.logger_provider,
+        semconv=request.param,
+    )
+    otel.mode = request.param  # type: ignore[attr-defined]
+    yield otel
+    rlm_toolkit.uninstrument()
+
+
 @pytest.mark.parametrize("name", NAMES)
-async def test_replay(name: str, plain_instrumented: Otel) -> None:
+async def test_replay(name: str, mode_instrumented: Otel) -> None:
+    plain_instrumented = mode_instrumented
     interaction = _load(name)
     request = json.loads(interaction["request"]["body"])
     path = interaction["request"]["uri"]
@@ -156,3 +197,7 @@ async def test_replay(name: str, plain_instrumented: Otel) -> None:
     assert attrs["server.port"] == 443
     expected = _expected(path, request, status, body)
     assert {k: attrs.get(k) for k in expected} == expected
+    mode = mode_instrumented.mode  # type: ignore[attr-defined]
+    metrics = mode_instrumented.metrics()
+    assert DURATION[mode] in metrics
+    assert DURATION["latest" if mode == "v1.41" else "v1.41"] not in metrics

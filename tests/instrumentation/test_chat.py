@@ -55,6 +55,12 @@ def usage_attrs(response: Any) -> dict[str, Any]:
         "gen_ai.usage.input_tokens": response.usage.prompt_tokens,
         "gen_ai.usage.output_tokens": response.usage.completion_tokens,
     }
+    # Reported zeros are kept (issue #11): the server reports both details.
+    prompt, completion = response.usage.prompt_tokens_details, response.usage.completion_tokens_details
+    if prompt is not None and prompt.cached_tokens is not None:
+        out["gen_ai.usage.cache_read.input_tokens"] = prompt.cached_tokens
+    if completion is not None and completion.reasoning_tokens is not None:
+        out["gen_ai.usage.reasoning.output_tokens"] = completion.reasoning_tokens
     cost = estimate_cost(
         response.model,
         input_tokens=response.usage.prompt_tokens,

@@ -46,7 +46,7 @@ def check_retry(otel: Otel, spy: PayloadSpy) -> None:
     (event,) = [e for e in span.events if e.name == "rlm.retry"]
     assert dict(event.attributes or {}) == {
         "rlm.retry.attempt": 1,
-        "rlm.retry.max_attempts": 2,
+        "rlm.retry.max_retries": 2,
         "rlm.retry.delay_s": 0.01,
         "rlm.retry.retry_after_s": 0.01,
         "http.response.status_code": 429,

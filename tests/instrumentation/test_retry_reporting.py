@@ -55,7 +55,7 @@ def test_override_reports_through_report_retry(
     assert retry_events(plain_instrumented) == [
         {
             "rlm.retry.attempt": 1,
-            "rlm.retry.max_attempts": 2,
+            "rlm.retry.max_retries": 2,
             "rlm.retry.delay_s": 0.005,  # the delay the override really used
             "rlm.retry.retry_after_s": 0.01,
             "http.response.status_code": 429,

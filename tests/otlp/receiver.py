@@ -65,7 +65,10 @@ _RESPONSE_TYPES = {
 
 
 class OTLPReceiver:
-    def __init__(self) -> None:
+    def __init__(self, reject: tuple[str, ...] = ()) -> None:
+        #: Signals this receiver does not take, as a traces-only backend (Arize Phoenix): HTTP
+        #: answers 405, gRPC has no such service registered (the server answers UNIMPLEMENTED).
+        self.reject = frozenset(reject)
         self.received: list[Received] = []
         self._lock = threading.Condition()
         self._grpc: grpc.Server | None = None
@@ -122,15 +125,18 @@ class OTLPReceiver:
             return type(f"{signal}Servicer", (base,), {"Export": export})()
 
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
-            servicer("traces", trace_service_pb2_grpc.TraceServiceServicer), server
-        )
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
-            servicer("metrics", metrics_service_pb2_grpc.MetricsServiceServicer), server
-        )
-        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(
-            servicer("logs", logs_service_pb2_grpc.LogsServiceServicer), server
-        )
+        if "traces" not in self.reject:
+            trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
+                servicer("traces", trace_service_pb2_grpc.TraceServiceServicer), server
+            )
+        if "metrics" not in self.reject:
+            metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
+                servicer("metrics", metrics_service_pb2_grpc.MetricsServiceServicer), server
+            )
+        if "logs" not in self.reject:
+            logs_service_pb2_grpc.add_LogsServiceServicer_to_server(
+                servicer("logs", logs_service_pb2_grpc.LogsServiceServicer), server
+            )
         self.grpc_port = server.add_insecure_port("127.0.0.1:0")
         server.start()
         self._grpc = server
@@ -145,6 +151,9 @@ class OTLPReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if signal is None:
                     self.send_error(404)
+                    return
+                if signal in receiver.reject:
+                    self.send_error(405)
                     return
                 encoding = (self.headers.get("Content-Encoding") or "").lower()
                 if encoding == "gzip":

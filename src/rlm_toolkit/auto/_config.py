@@ -161,6 +161,17 @@ def check_capture(value: str, source: str) -> str:
     return value.strip().lower()
 
 
+def check_stream_usage(value: str, source: str) -> bool:
+    """``RLM_STREAM_USAGE`` (set by ``--stream-usage``): read by ``instrument()`` in the program;
+    checked here so a typo fails before the program starts."""
+    from rlm_toolkit.genai._stream_usage import FALSE_VALUES, TRUE_VALUES
+
+    word = value.strip().lower()
+    if word not in TRUE_VALUES | FALSE_VALUES:
+        raise ConfigError(f"bad {source}={value!r} (use 1 to turn stream usage on, 0 or unset for off)")
+    return word in TRUE_VALUES
+
+
 def parse_callback_specs(value: str, source: str) -> tuple[str, ...]:
     specs = tuple(part.strip() for part in value.split(",") if part.strip())
     for spec in specs:
@@ -243,6 +254,7 @@ def resolve(env: Mapping[str, str] | None = None, *, lenient_timeout: bool = Fal
     if wants_jsonl and not jsonl_path:
         jsonl_path = DEFAULT_JSONL_PATH
     capture = env.get(ev.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)
+    check_stream_usage(env.get(ev.RLM_STREAM_USAGE, ""), ev.RLM_STREAM_USAGE)
     try:
         timeout = parse_shutdown_timeout(env.get(ev.RLM_INSTRUMENT_SHUTDOWN_TIMEOUT, ""))
     except ConfigError as exc:

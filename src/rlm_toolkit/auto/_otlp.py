@@ -83,7 +83,9 @@ def quiet_exporter_retries() -> None:
 
 
 class Gate:
-    """One collector address: open until found unreachable; reports a problem at most once."""
+    """One collector address: open until found unreachable. Reports each rejected signal once
+    (a traces-only backend such as Arize Phoenix takes spans and rejects metrics and logs: the
+    user must hear about both), and unreachability once for all signals."""
 
     def __init__(
         self, url: str, host: str, port: int, protocol: str = "http/protobuf", tls: bool = False
@@ -95,17 +97,25 @@ class Gate:
         self.tls = tls
         self.open = True
         self._reported = False
+        self._signals_reported: set[str] = set()
         self._lock = threading.Lock()
         self._exporters: list[_Gated] = []
 
     def add(self, exporter: _Gated) -> None:
         self._exporters.append(exporter)
 
-    def report(self, message: str) -> None:
+    def report(self, message: str, signal: str | None = None) -> None:
+        """Print ``message`` once per ``signal`` (None: once for the gate), never after the
+        gate was reported unreachable."""
         with self._lock:
             if self._reported:
                 return
-            self._reported = True
+            if signal is None:
+                self._reported = True
+            elif signal in self._signals_reported:
+                return
+            else:
+                self._signals_reported.add(signal)
         sys.stderr.write(f"{PREFIX}{message}\n")
 
     def close(self) -> bool:
@@ -143,7 +153,8 @@ class _Gated:
     def _after(self, ok: bool) -> None:
         if not ok and self._gate.open:
             self._gate.report(
-                f"OTLP endpoint {self._gate.url} did not accept {self._signal}; they were dropped"
+                f"OTLP endpoint {self._gate.url} did not accept {self._signal}; they were dropped",
+                self._signal,
             )
 
 

@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         "tracing, metrics and events for the openai SDK -- no code change. With no endpoint and no exporter "
         "configured, a trace tree is printed on stderr when the program exits. Standard OTEL_* variables are "
         "honoured; a flag overrides the variable named in its help. OTEL_SDK_DISABLED=true runs COMMAND untouched "
-        "(no telemetry, other flags ignored).",
+        "(no telemetry, other flags ignored). OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental emits the "
+        "latest GenAI convention names instead of the v1.41 ones.",
         epilog="examples:\n"
         f"  {PROG} python app.py\n"
         f"  {PROG} --to jaeger python -m mypkg\n"
@@ -140,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--propagate",
         action="store_true",
         help=f"instrument Python processes the program starts, too (env: {ev.RLM_INSTRUMENT_PROPAGATE}=1)",
+    )
+    add(
+        "--stream-usage",
+        action="store_true",
+        help="ask for token usage on streamed chat calls that do not, without changing the chunks "
+        f"the program sees (env: {ev.RLM_STREAM_USAGE}=1)",
     )
     add("command", nargs=argparse.REMAINDER, help="the program to run and its arguments")
     return parser
@@ -231,6 +238,8 @@ def child_environment(args: argparse.Namespace, base: Mapping[str, str]) -> dict
         )
     if args.propagate:
         changes[ev.RLM_INSTRUMENT_PROPAGATE] = "1"
+    if args.stream_usage:
+        changes[ev.RLM_STREAM_USAGE] = "1"
     existing = base.get(_PYTHONPATH, "")
     changes[_PYTHONPATH] = BOOTSTRAP_DIR + (os.pathsep + existing if existing else "")
 

@@ -330,7 +330,9 @@ def retry_kwargs(attrs: Mapping[str, Any], error: BaseException | None) -> dict[
         error = SpanError(str(attrs[error_attributes.ERROR_TYPE]))
     return {
         "attempt": _int(attrs.get(rlm.RLM_RETRY_ATTEMPT)),
-        "max_attempts": _int(attrs.get(rlm.RLM_RETRY_MAX_ATTEMPTS)),
+        # The callback argument keeps its tutorial name; the value is the SDK's max_retries
+        # (older recordings carry it under rlm.retry.max_attempts).
+        "max_attempts": _int(attrs.get(rlm.RLM_RETRY_MAX_RETRIES, attrs.get(rlm.RLM_RETRY_MAX_ATTEMPTS_OLD))),
         "error": error,
         "delay_s": attrs.get(rlm.RLM_RETRY_DELAY),
         "retry_after_s": attrs.get(rlm.RLM_RETRY_AFTER),

@@ -99,8 +99,10 @@ def _event_label(event: Event) -> Text | None:
     attrs: Mapping[str, Any] = event.attributes or {}
     if event.name == rlm.EVENT_RETRY:
         text = Text(f"↻ retry {attrs.get(rlm.RLM_RETRY_ATTEMPT, '?')}", style="yellow")
-        if rlm.RLM_RETRY_MAX_ATTEMPTS in attrs:
-            text.append(f"/{attrs[rlm.RLM_RETRY_MAX_ATTEMPTS]}")
+        # max_retries (older recordings: the same value under rlm.retry.max_attempts)
+        limit = attrs.get(rlm.RLM_RETRY_MAX_RETRIES, attrs.get(rlm.RLM_RETRY_MAX_ATTEMPTS_OLD))
+        if limit is not None:
+            text.append(f"/{limit}")
         delay = attrs.get(rlm.RLM_RETRY_DELAY)
         if isinstance(delay, (int, float)):
             text.append(f" in {delay:.2f} s")

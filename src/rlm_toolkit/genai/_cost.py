@@ -10,6 +10,9 @@ User overrides (``set_price`` / ``load_prices``) replace ``pricing``'s override 
 than mutating it, so the cache is dropped whenever that table is a different object than the
 one the cache was filled against. If that table cannot be seen (a future ``pricing`` without
 it), nothing is cached and every call asks ``pricing.get_price``.
+
+The provider matters (``pricing.PRICED_PROVIDERS``): the bundled table is OpenAI's, so for
+another provider only user overrides price a model. Such calls are cached under a separate key.
 """
 
 from __future__ import annotations
@@ -33,30 +36,41 @@ class CostEstimator:
         self._cache: dict[str, Any] = {}
         self._seen: object = None
 
-    def price(self, model: str) -> Any:
+    def price(self, model: str, provider: str | None = None) -> Any:
         """The ``Price`` of ``model`` or None (cached while the user overrides are unchanged)."""
         pricing = self._pricing
         if not self._cacheable:
-            return pricing.get_price(model)
+            return pricing.get_price(model, provider)
+        key = model if provider is None or provider in pricing.PRICED_PROVIDERS else f"\0{provider}\0{model}"
         overrides = pricing._overrides
         if overrides is not self._seen:
             self._cache = {}
             self._seen = overrides
-        price = self._cache.get(model)
+        price = self._cache.get(key)
         if price is None:
-            price = pricing.get_price(model)
+            price = pricing.get_price(model, provider)
             if len(self._cache) >= _MAX_MODELS:
                 self._cache = {}
-            self._cache[model] = _NOT_PRICED if price is None else price
+            self._cache[key] = _NOT_PRICED if price is None else price
             return price
         return None if price is _NOT_PRICED else price
 
     def __call__(
-        self, model: str, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0
+        self,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        provider: str | None = None,
     ) -> float | None:
-        # Inline cache hit (the common case); ``price`` handles misses and override changes.
-        hit = self._cacheable and self._pricing._overrides is self._seen
-        price = self._cache.get(model) if hit else None
+        if provider is not None and provider not in self._pricing.PRICED_PROVIDERS:
+            price = self.price(model, provider)
+            if price is None:
+                return None
+        else:
+            # Inline cache hit (the common case); ``price`` handles misses and override changes.
+            hit = self._cacheable and self._pricing._overrides is self._seen
+            price = self._cache.get(model) if hit else None
         if price is None:
             price = self.price(model)
             if price is None:

@@ -50,7 +50,7 @@ def emit_inference_details(inv: Invocation, error_type: str | None) -> None:
     limit = inv.telemetry.max_length
     attrs: dict[str, Any] = {
         GA.GEN_AI_OPERATION_NAME: inv.operation,
-        GA.GEN_AI_PROVIDER_NAME: inv.telemetry.provider_name,
+        GA.GEN_AI_PROVIDER_NAME: inv.provider,
     }
     if inv.request_model:
         attrs[GA.GEN_AI_REQUEST_MODEL] = inv.request_model

@@ -1,10 +1,12 @@
 """The metric instruments of GenAI client calls, with the conventions' bucket advice.
 
-We emit the v1.41 ``gen_ai.client.*`` names only (``gen_ai.client.operation.duration``,
+The names depend on the convention mode (:mod:`._semconv`): by default we emit the v1.41 ``gen_ai.client.*`` names only (``gen_ai.client.operation.duration``,
 ``gen_ai.client.token.usage``, ``gen_ai.client.operation.time_to_first_chunk``,
 ``gen_ai.client.operation.time_per_output_chunk``), not the older/duplicate spellings some
 instrumentations still double-emit: one name per measurement keeps dashboards unambiguous and
-halves the per-call metric cost. Our own counters are ``rlm.client.retries`` and
+halves the per-call metric cost. With the latest GenAI names the same measurements go to
+``gen_ai.client.inference.*`` and tokens to one counter per kind (no ``gen_ai.token.type``).
+Our own counters are ``rlm.client.retries`` and
 ``rlm.client.cost``.
 
 ``time_per_output_chunk`` is recorded ONCE per completed stream with the stream's mean
@@ -28,9 +30,9 @@ from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, Final
 
 from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
-from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 
 from rlm_toolkit.attributes import METRIC_COST, METRIC_RETRIES
+from rlm_toolkit.genai._semconv import DEFAULT, Conventions
 
 #: Advised boundaries (seconds) for operation duration and time to first chunk.
 DURATION_BUCKETS: Final = (
@@ -82,35 +84,75 @@ class CostTotals:
 
 
 class Instruments:
-    """Created once per instrumentation (per meter); shared by every call."""
+    """Created once per instrumentation (per meter); shared by every call.
 
-    __slots__ = ("cost", "duration", "retries", "time_per_chunk", "time_to_first_chunk", "token_usage")
+    ``conventions`` picks the metric names (default: the v1.41 ones). In v1.41 mode tokens go
+    to the ``token_usage`` histogram; in latest mode to the ``usage_*`` counters (one per kind).
+    """
 
-    def __init__(self, meter: Meter) -> None:
+    __slots__ = (
+        "conventions",
+        "cost",
+        "duration",
+        "retries",
+        "time_per_chunk",
+        "time_to_first_chunk",
+        "token_usage",
+        "tool_duration",
+        "usage_cache_read",
+        "usage_cache_write",
+        "usage_input",
+        "usage_output",
+        "usage_reasoning",
+    )
+
+    def __init__(self, meter: Meter, conventions: Conventions = DEFAULT) -> None:
+        names = self.conventions = conventions
         self.duration: Histogram = meter.create_histogram(
-            name=gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION,
+            name=names.duration,
             description="GenAI operation duration.",
             unit="s",
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
-        self.token_usage: Histogram = meter.create_histogram(
-            name=gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE,
-            description="Number of input and output tokens used.",
-            unit="{token}",
-            explicit_bucket_boundaries_advisory=[float(b) for b in TOKEN_BUCKETS],
+        self.token_usage: Histogram | None = None
+        if names.token_usage is not None:
+            self.token_usage = meter.create_histogram(
+                name=names.token_usage,
+                description="Number of input and output tokens used.",
+                unit="{token}",
+                explicit_bucket_boundaries_advisory=[float(b) for b in TOKEN_BUCKETS],
+            )
+        self.usage_input = _token_counter(meter, names.usage_input, "Input tokens used.")
+        self.usage_output = _token_counter(meter, names.usage_output, "Output tokens used.")
+        self.usage_cache_read = _token_counter(
+            meter, names.usage_cache_read, "Input tokens read from a cache."
+        )
+        self.usage_cache_write = _token_counter(
+            meter, names.usage_cache_write, "Input tokens written to a cache."
+        )
+        self.usage_reasoning = _token_counter(
+            meter, names.usage_reasoning, "Output tokens used for reasoning."
         )
         self.time_to_first_chunk: Histogram = meter.create_histogram(
-            name=gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
+            name=names.time_to_first_chunk,
             description="Time to receive the first chunk of a streamed response.",
             unit="s",
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
         self.time_per_chunk: Histogram = meter.create_histogram(
-            name=gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
+            name=names.time_per_output_chunk,
             description="Mean time between output chunks of a completed stream (recorded once per stream).",
             unit="s",
             explicit_bucket_boundaries_advisory=list(CHUNK_BUCKETS),
         )
+        self.tool_duration: Histogram | None = None
+        if names.tool_duration is not None:
+            self.tool_duration = meter.create_histogram(
+                name=names.tool_duration,
+                description="Duration of a tool execution.",
+                unit="s",
+                explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+            )
         self.retries: Counter = meter.create_counter(
             name=METRIC_RETRIES,
             description="HTTP attempts the SDK retried.",
@@ -123,3 +165,40 @@ class Instruments:
             description="Estimated cost of GenAI calls from the bundled price table.",
             unit="USD",
         )
+
+    def record_tokens(
+        self,
+        base: Mapping[str, Any],
+        input_attrs: Mapping[str, Any],
+        output_attrs: Mapping[str, Any],
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cached_input_tokens: int | None,
+        cache_write_tokens: int | None,
+        reasoning_tokens: int | None,
+    ) -> None:
+        """Token usage of one call, in the mode's instruments. v1.41: the ``token_usage``
+        histogram with ``input_attrs``/``output_attrs`` (``gen_ai.token.type``); latest: one
+        counter per kind with ``base`` (a counter sums, so a 0 adds nothing and is skipped)."""
+        histogram = self.token_usage
+        if histogram is not None:
+            if input_tokens is not None:
+                histogram.record(input_tokens, input_attrs)
+            if output_tokens is not None:
+                histogram.record(output_tokens, output_attrs)
+            return
+        for counter, value in (
+            (self.usage_input, input_tokens),
+            (self.usage_output, output_tokens),
+            (self.usage_cache_read, cached_input_tokens),
+            (self.usage_cache_write, cache_write_tokens),
+            (self.usage_reasoning, reasoning_tokens),
+        ):
+            if value and counter is not None:
+                counter.add(value, base)
+
+
+def _token_counter(meter: Meter, name: str | None, description: str) -> Counter | None:
+    if name is None:
+        return None
+    return meter.create_counter(name=name, description=description, unit="{token}")

@@ -24,6 +24,7 @@ from rlm_toolkit.attributes import (
     EVENT_RETRY,
     EVENT_TOKEN,
     GEN_AI_USAGE_COST,
+    RLM_ERROR_CODE,
     RLM_REQUEST_ATTEMPTS,
     RLM_TOKEN_INDEX,
 )
@@ -31,6 +32,8 @@ from rlm_toolkit.genai._content import ContentMode, to_json, truncate_messages, 
 from rlm_toolkit.genai._context import Payload, consumers, current_scope, payload_during
 from rlm_toolkit.genai._events import emit_event, emit_inference_details
 from rlm_toolkit.genai._instruments import Instruments
+from rlm_toolkit.genai._semconv import DEFAULT as DEFAULT_CONVENTIONS
+from rlm_toolkit.genai._semconv import Conventions
 
 CostFn = Callable[..., "float | None"]
 
@@ -54,6 +57,10 @@ class Telemetry:
     #: scope built later reports to the same place as the instrumentation.
     tracer_provider: Any = None
     logger_provider: Any = None
+    #: Which GenAI convention names to emit (resolved once, see ``_semconv``).
+    conventions: Conventions = DEFAULT_CONVENTIONS
+    #: Opt-in: ask for usage on streamed chat calls and hide the extra chunk from the app.
+    stream_usage: bool = False
 
 
 MetricAttrs = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
@@ -105,6 +112,7 @@ class Invocation:
     __slots__ = (
         "api",
         "attempts",
+        "cache_write_tokens",
         "cached_input_tokens",
         "ended",
         "input_messages",
@@ -115,6 +123,7 @@ class Invocation:
         "output_messages",
         "output_tokens",
         "payload",
+        "provider",
         "reasoning_tokens",
         "request_model",
         "response_attributes",
@@ -138,8 +147,11 @@ class Invocation:
         request_model: str | None,
         server_address: str | None,
         server_port: int | None,
+        provider: str | None = None,
     ) -> None:
         self.telemetry = telemetry
+        #: ``gen_ai.provider.name`` of this call (from the client; default: the telemetry's).
+        self.provider = provider or telemetry.provider_name
         self.operation = operation
         self.request_model = request_model
         self.server_address = server_address
@@ -152,6 +164,7 @@ class Invocation:
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.cached_input_tokens: int | None = None
+        self.cache_write_tokens: int | None = None
         self.reasoning_tokens: int | None = None
         self.response_attributes: dict[str, Any] | None = None
         self.input_messages: list[dict[str, Any]] | None = None
@@ -251,6 +264,10 @@ class Invocation:
                 status_code = getattr(exc, "status_code", None)
                 if isinstance(status_code, int):
                     attrs[_HTTP_STATUS] = status_code
+                # The provider's own code (``model_not_found``...): ``error.type`` is the class.
+                code = getattr(exc, "code", None)
+                if isinstance(code, str) and code:
+                    attrs[RLM_ERROR_CODE] = code
                 if extra:
                     attrs.update(extra)
                 span.set_attributes(attrs)
@@ -313,6 +330,7 @@ class Invocation:
                 input_tokens=self.input_tokens or 0,
                 output_tokens=self.output_tokens or 0,
                 cached_input_tokens=self.cached_input_tokens or 0,
+                provider=self.provider,
             )
         except Exception as exc:
             contain("estimate_cost", exc)
@@ -327,9 +345,12 @@ class Invocation:
             attrs[GA.GEN_AI_USAGE_INPUT_TOKENS] = self.input_tokens
         if self.output_tokens is not None:
             attrs[GA.GEN_AI_USAGE_OUTPUT_TOKENS] = self.output_tokens
-        if self.cached_input_tokens:
+        # A reported 0 is information (no cache hit, no reasoning); only an absent count is not.
+        if self.cached_input_tokens is not None:
             attrs[GA.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cached_input_tokens
-        if self.reasoning_tokens:
+        if self.cache_write_tokens is not None:
+            attrs[self.telemetry.conventions.cache_write_attribute] = self.cache_write_tokens
+        if self.reasoning_tokens is not None:
             attrs[GA.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_tokens
         if cost is not None:
             attrs[GEN_AI_USAGE_COST] = cost
@@ -351,7 +372,7 @@ class Invocation:
     def _metric_key(self, error_type: str | None) -> tuple[Any, ...]:
         return (
             self.operation,
-            self.telemetry.provider_name,
+            self.provider,
             self.request_model,
             self.response_model,
             self.server_address,
@@ -367,10 +388,16 @@ class Invocation:
         base, inp, out = _METRIC_ATTRS.get(key)
         instruments = self.telemetry.instruments
         instruments.duration.record(duration, base)
-        if self.input_tokens is not None:
-            instruments.token_usage.record(self.input_tokens, inp)
-        if self.output_tokens is not None:
-            instruments.token_usage.record(self.output_tokens, out)
+        instruments.record_tokens(
+            base,
+            inp,
+            out,
+            self.input_tokens,
+            self.output_tokens,
+            self.cached_input_tokens,
+            self.cache_write_tokens,
+            self.reasoning_tokens,
+        )
         if cost:  # only priced models (None) and non-zero amounts
             instruments.cost.add(cost, base, key)
 

@@ -76,16 +76,26 @@ class ChunkHandler:
         """Fill ``inv`` (response attributes, usage, output messages); return the response."""
         raise NotImplementedError
 
+    def absorb(self, chunk: Any) -> bool:
+        """Opt-in stream usage: take ``chunk`` for the span and return True if it is the extra
+        usage-only chunk we asked for (the app must not see it; it is not counted); else
+        make the chunk look as it would have without our request and return False. Only
+        called on streams whose state ``hides_usage``."""
+        return False
+
 
 class StreamState:
     """Shared by the sync and async proxies: ends the invocation exactly once."""
 
-    __slots__ = ("done", "handler", "inv")
+    __slots__ = ("done", "handler", "hides_usage", "inv")
 
     def __init__(self, inv: Invocation, handler: ChunkHandler) -> None:
         self.inv = inv
         self.handler = handler
         self.done = False
+        #: We added ``include_usage`` to the request: hide the usage-only chunk from the app
+        #: (decided once per stream; the plain chunk loop never checks it).
+        self.hides_usage = False
 
     @property
     def count(self) -> int:
@@ -193,6 +203,62 @@ def _observe(proxy: Any, state: StreamState, chunks: Iterator[Any]) -> Iterator[
     del proxy  # held by this frame until now: the proxy lives while it is iterated
 
 
+def _observe_hiding(proxy: Any, state: StreamState, chunks: Iterator[Any]) -> Iterator[Any]:
+    """:func:`_observe` for a stream that hides the usage chunk we asked for (opt-in): the
+    same loop plus ``absorb`` per chunk, so the plain loop pays nothing for the option."""
+    handler = state.handler
+    on_chunk = handler.on_chunk
+    absorb = handler.absorb
+    try:
+        for chunk in chunks:
+            try:
+                if absorb(chunk):
+                    continue
+                on_chunk(chunk)
+            except Exception as exc:
+                contain("stream chunk", exc)
+            yield chunk
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        state.end(STREAM_END_ERROR, exc)
+        raise
+    state.end(STREAM_END_COMPLETED)
+    del proxy
+
+
+async def _aobserve_hiding(proxy: Any, state: StreamState, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The async twin of :func:`_observe_hiding`."""
+    handler = state.handler
+    on_chunk = handler.on_chunk
+    absorb = handler.absorb
+    try:
+        async for chunk in chunks:
+            try:
+                if absorb(chunk):
+                    continue
+                on_chunk(chunk)
+            except Exception as exc:
+                contain("stream chunk", exc)
+            yield chunk
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        state.end(STREAM_END_ERROR, exc)
+        raise
+    state.end(STREAM_END_COMPLETED)
+    del proxy
+
+
+def _absorbed(state: StreamState, chunk: Any) -> bool:
+    """``handler.absorb(chunk)`` with our errors contained (``__next__``/``__anext__`` path)."""
+    try:
+        return state.handler.absorb(chunk)
+    except Exception as exc:
+        contain("stream chunk", exc)
+        return False
+
+
 async def _aobserve(proxy: Any, state: StreamState, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
     """The async twin of :func:`_observe` (an async generator: no coroutine per chunk)."""
     on_chunk = state.handler.on_chunk
@@ -252,16 +318,21 @@ class SyncStreamProxy(_StreamProxy):
 
     def __iter__(self) -> Iterator[Any]:
         chunks = self._inner_chunks()
-        return _observe(self, self._self_state, iter(self.__wrapped__) if chunks is None else chunks)
+        state = self._self_state
+        observe = _observe_hiding if state.hides_usage else _observe
+        return observe(self, state, iter(self.__wrapped__) if chunks is None else chunks)
 
     def __next__(self) -> Any:
+        state = self._self_state
         try:
             chunk = self.__wrapped__.__next__()
+            while state.hides_usage and _absorbed(state, chunk):
+                chunk = self.__wrapped__.__next__()
         except StopIteration:
-            self._self_state.end(STREAM_END_COMPLETED)
+            state.end(STREAM_END_COMPLETED)
             raise
         except BaseException as exc:
-            self._self_state.end(STREAM_END_ERROR, exc)
+            state.end(STREAM_END_ERROR, exc)
             raise
         try:  # zero-cost unless it raises (3.11+ exception tables)
             self._self_on_chunk(chunk)
@@ -291,16 +362,21 @@ class AsyncStreamProxy(_StreamProxy):
 
     def __aiter__(self) -> AsyncIterator[Any]:
         chunks = self._inner_chunks()
-        return _aobserve(self, self._self_state, aiter(self.__wrapped__) if chunks is None else chunks)
+        state = self._self_state
+        observe = _aobserve_hiding if state.hides_usage else _aobserve
+        return observe(self, state, aiter(self.__wrapped__) if chunks is None else chunks)
 
     async def __anext__(self) -> Any:
+        state = self._self_state
         try:
             chunk = await self.__wrapped__.__anext__()
+            while state.hides_usage and _absorbed(state, chunk):
+                chunk = await self.__wrapped__.__anext__()
         except StopAsyncIteration:
-            self._self_state.end(STREAM_END_COMPLETED)
+            state.end(STREAM_END_COMPLETED)
             raise
         except BaseException as exc:
-            self._self_state.end(STREAM_END_ERROR, exc)
+            state.end(STREAM_END_ERROR, exc)
             raise
         try:  # zero-cost unless it raises (3.11+ exception tables)
             self._self_on_chunk(chunk)

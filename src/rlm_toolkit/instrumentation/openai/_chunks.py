@@ -15,7 +15,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv._incubating.attributes import openai_attributes as OA
 
 from rlm_toolkit.genai import ChunkHandler, Invocation
-from rlm_toolkit.instrumentation.openai._response import responses_response
+from rlm_toolkit.instrumentation.openai._response import responses_response, usage_chat
 
 
 class _ChoiceBuffer:
@@ -29,7 +29,18 @@ class _ChoiceBuffer:
 class ChatChunks(ChunkHandler):
     """``ChatCompletionChunk`` (chat) and ``Completion`` (legacy completions) streams."""
 
-    __slots__ = ("buffers", "id", "legacy", "missing", "model", "reasons", "tier", "usage", "wants_content")
+    __slots__ = (
+        "buffers",
+        "fingerprint",
+        "id",
+        "legacy",
+        "missing",
+        "model",
+        "reasons",
+        "tier",
+        "usage",
+        "wants_content",
+    )
 
     def __init__(self, inv: Invocation, legacy: bool = False) -> None:
         super().__init__(inv)
@@ -38,6 +49,7 @@ class ChatChunks(ChunkHandler):
         self.id: str | None = None
         self.model: str | None = None
         self.tier: str | None = None
+        self.fingerprint: str | None = None
         #: The first chunk lacked ``id``/``model`` (Azure's ``prompt_filter_results`` chunk):
         #: take them from the next chunks that have them.
         self.missing = False
@@ -78,6 +90,7 @@ class ChatChunks(ChunkHandler):
         self.id = self.id or chunk.id or None
         self.model = self.model or chunk.model or None
         self.tier = self.tier or getattr(chunk, "service_tier", None)
+        self.fingerprint = self.fingerprint or getattr(chunk, "system_fingerprint", None)
         self.missing = self.id is None or self.model is None
 
     def _buffer(self, choice: Any) -> None:
@@ -117,23 +130,32 @@ class ChatChunks(ChunkHandler):
             attrs[GA.GEN_AI_RESPONSE_ID] = self.id
         if isinstance(self.tier, str):
             attrs[OA.OPENAI_RESPONSE_SERVICE_TIER] = self.tier
+        if isinstance(self.fingerprint, str):
+            attrs[OA.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = self.fingerprint
         if self.reasons:
             attrs[GA.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(self.reasons[i] for i in sorted(self.reasons))
         inv.response_attributes = attrs
         inv.response_model = self.model
-        usage = self.usage
-        if usage is not None:
-            inv.input_tokens = usage.prompt_tokens
-            inv.output_tokens = usage.completion_tokens
-            details = getattr(usage, "prompt_tokens_details", None)
-            if details is not None:
-                inv.cached_input_tokens = details.cached_tokens
-            details = getattr(usage, "completion_tokens_details", None)
-            if details is not None:
-                inv.reasoning_tokens = details.reasoning_tokens
+        usage_chat(inv, self.usage)
         if self.wants_content:
             inv.output_messages = [self._message(i) for i in sorted(set(self.buffers) | set(self.reasons))]
         return None
+
+    def absorb(self, chunk: Any) -> bool:
+        """Opt-in stream usage (see ``ChunkHandler.absorb``): the usage-only chunk (no choices)
+        is kept for the span and hidden. Every other chunk carries ``"usage": null`` because
+        we asked for usage; the app did not, so that field is marked unset again (what
+        ``to_dict()``/``model_dump(exclude_unset=True)`` show is then what it would have been)."""
+        usage = chunk.usage
+        if usage is None:
+            fields = getattr(chunk, "__pydantic_fields_set__", None)
+            if fields is not None:
+                fields.discard("usage")
+            return False
+        if chunk.choices:
+            return False
+        self.usage = usage
+        return True
 
     def _message(self, index: int) -> dict[str, Any]:
         buffer = self.buffers.get(index) or _ChoiceBuffer()

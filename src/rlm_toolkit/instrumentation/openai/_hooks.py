@@ -30,7 +30,7 @@ from rlm_toolkit.attributes import (
     RLM_RETRY_AFTER,
     RLM_RETRY_ATTEMPT,
     RLM_RETRY_DELAY,
-    RLM_RETRY_MAX_ATTEMPTS,
+    RLM_RETRY_MAX_RETRIES,
     STREAM_END_CLOSED,
     STREAM_END_ERROR,
 )
@@ -120,7 +120,7 @@ def report_retry(
         error, status = _retry_error(instance, sys.exc_info()[1])
         attrs: dict[str, Any] = {
             RLM_RETRY_ATTEMPT: max_retries - remaining_retries + 1,
-            RLM_RETRY_MAX_ATTEMPTS: max_retries,
+            RLM_RETRY_MAX_RETRIES: max_retries,
             RLM_RETRY_DELAY: float(delay),
         }
         if response_headers is not None:

@@ -290,3 +290,29 @@ def completion_prompt(prompt: Any) -> list[dict[str, Any]]:
 def is_materialised(value: Any) -> bool:
     """True when reading ``value`` cannot consume anything the SDK still needs."""
     return value is None or isinstance(value, (list, tuple, str, Mapping)) or not is_given(value)
+
+
+# -- opt-in stream usage ---------------------------------------------------------------------
+
+#: Header the SDK's ``with_raw_response``/``with_streaming_response`` set: the app then reads
+#: the raw body, where an added usage chunk could not be hidden.
+_RAW_RESPONSE_HEADER: Final = "X-Stainless-Raw-Response"
+
+
+def with_stream_usage(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``kwargs`` of a chat call with ``stream_options.include_usage`` added, or None when
+    there is nothing to add: not a stream, the app already chose (``include_usage`` present,
+    true or false), or the app reads the raw response body."""
+    if kwargs.get("stream") is not True:
+        return None
+    headers = kwargs.get("extra_headers")
+    if isinstance(headers, Mapping) and is_given(headers) and headers.get(_RAW_RESPONSE_HEADER):
+        return None
+    options = kwargs.get("stream_options")
+    if options is None or not is_given(options):
+        added: dict[str, Any] = {"include_usage": True}
+    elif isinstance(options, Mapping) and "include_usage" not in options:
+        added = {**options, "include_usage": True}
+    else:
+        return None
+    return {**kwargs, "stream_options": added}

@@ -14,17 +14,28 @@ from opentelemetry.semconv._incubating.attributes import openai_attributes as OA
 from rlm_toolkit.genai import Invocation
 
 
-def _usage_chat(inv: Invocation, usage: Any) -> None:
+def _count(value: Any) -> int | None:
+    """A token count as reported: an int (0 included: a reported 0 is information), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def usage_chat(inv: Invocation, usage: Any) -> None:
+    """Chat/legacy ``usage`` -> token counts. ``cache_write_tokens`` is not OpenAI's (its
+    usage has none) but some OpenAI-compatible providers report it in the prompt details."""
     if usage is None:
         return
     inv.input_tokens = getattr(usage, "prompt_tokens", None)
     inv.output_tokens = getattr(usage, "completion_tokens", None)
     details = getattr(usage, "prompt_tokens_details", None)
     if details is not None:
-        inv.cached_input_tokens = getattr(details, "cached_tokens", None)
+        inv.cached_input_tokens = _count(getattr(details, "cached_tokens", None))
+        inv.cache_write_tokens = _count(getattr(details, "cache_write_tokens", None))
     details = getattr(usage, "completion_tokens_details", None)
     if details is not None:
-        inv.reasoning_tokens = getattr(details, "reasoning_tokens", None)
+        inv.reasoning_tokens = _count(getattr(details, "reasoning_tokens", None))
+
+
+_usage_chat = usage_chat
 
 
 def _common(attrs: dict[str, Any], response: Any) -> None:
@@ -100,13 +111,25 @@ def embeddings_response(inv: Invocation, response: Any) -> None:
     attrs: dict[str, Any] = {}
     data = getattr(response, "data", None)
     if data:
-        vector = getattr(data[0], "embedding", None)
-        if isinstance(vector, list):
-            attrs[GA.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = len(vector)
+        dimensions = embedding_dimensions(getattr(data[0], "embedding", None))
+        if dimensions is not None:
+            attrs[GA.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dimensions
     inv.response_attributes = attrs
     usage = getattr(response, "usage", None)
     if usage is not None:
         inv.input_tokens = getattr(usage, "prompt_tokens", None)
+
+
+def embedding_dimensions(vector: Any) -> int | None:
+    """Length of an embedding: a list of floats, or (``encoding_format="base64"``, which the
+    SDK hands back as is) a base64 string of little-endian float32 values, 4 bytes each. The
+    length is computed from the string, without decoding it."""
+    if isinstance(vector, list):
+        return len(vector)
+    if isinstance(vector, str) and vector and len(vector) % 4 == 0:
+        size = len(vector) // 4 * 3 - (2 if vector.endswith("==") else 1 if vector.endswith("=") else 0)
+        return size // 4 if size % 4 == 0 else None
+    return None
 
 
 def responses_finish_reason(response: Any) -> str:
@@ -137,10 +160,10 @@ def responses_response(inv: Invocation, response: Any) -> None:
         inv.output_tokens = getattr(usage, "output_tokens", None)
         details = getattr(usage, "input_tokens_details", None)
         if details is not None:
-            inv.cached_input_tokens = getattr(details, "cached_tokens", None)
+            inv.cached_input_tokens = _count(getattr(details, "cached_tokens", None))
         details = getattr(usage, "output_tokens_details", None)
         if details is not None:
-            inv.reasoning_tokens = getattr(details, "reasoning_tokens", None)
+            inv.reasoning_tokens = _count(getattr(details, "reasoning_tokens", None))
     if inv.wants_content:
         inv.output_messages = [responses_output_message(response, finish)]
 

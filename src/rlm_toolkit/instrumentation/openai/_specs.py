@@ -31,6 +31,8 @@ class ApiSpec:
     system_key: str | None = None
     tools: bool = False
     chunks: Callable[[Invocation], ChunkHandler] | None = None
+    #: The opt-in stream usage (``include_usage``) applies: chat completions only.
+    stream_usage: bool = False
 
 
 def _chat_chunks(inv: Invocation) -> ChunkHandler:
@@ -55,6 +57,7 @@ def _chat(api: str) -> ApiSpec:
         to_messages=rq.chat_messages,
         tools=True,
         chunks=_chat_chunks,
+        stream_usage=True,
     )
 
 

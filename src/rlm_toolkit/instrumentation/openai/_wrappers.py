@@ -29,7 +29,13 @@ from rlm_toolkit._safety import contain
 from rlm_toolkit.attributes import RLM_OPENAI_API
 from rlm_toolkit.genai import AsyncStreamProxy, Invocation, StreamState, SyncStreamProxy, Telemetry
 from rlm_toolkit.genai._stream import watch
-from rlm_toolkit.instrumentation.openai._request import chat_tools, is_materialised, request_attributes
+from rlm_toolkit.instrumentation.openai._provider import provider_name
+from rlm_toolkit.instrumentation.openai._request import (
+    chat_tools,
+    is_materialised,
+    request_attributes,
+    with_stream_usage,
+)
 from rlm_toolkit.instrumentation.openai._sentinels import is_given
 from rlm_toolkit.instrumentation.openai._specs import ApiSpec
 
@@ -51,23 +57,27 @@ def suppressed(ctx: Context) -> bool:
     return bool(ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_SUPPRESS_PLAIN))
 
 
-# id(base URL object) -> (that object, host, port). A client's base URL rarely changes (only
-# by assigning ``client.base_url``, which makes a new object), and reading host/port/scheme
-# from it costs ~15k instructions per call. Keeping the object in the entry pins its id.
-_SERVERS: dict[int, tuple[Any, str | None, int | None]] = {}
+# id(base URL object) -> (that object, host, port, provider name). A client's base URL rarely
+# changes (only by assigning ``client.base_url``, which makes a new object), and reading
+# host/port/scheme from it costs ~15k instructions per call. Keeping the object in the entry
+# pins its id. Each client has its own URL object, so the provider (which may depend on the
+# client's class, see ``_provider``) is cached with it.
+_SERVERS: dict[int, tuple[Any, str | None, int | None, str]] = {}
 
 
-def _server(instance: Any) -> tuple[str | None, int | None]:
-    url = instance._client.base_url
+def _server(instance: Any) -> tuple[str | None, int | None, str]:
+    client = instance._client
+    url = client.base_url
     hit = _SERVERS.get(id(url))
     if hit is not None and hit[0] is url:
-        return hit[1], hit[2]
+        return hit[1], hit[2], hit[3]
     host = url.host or None
     port = url.port or _DEFAULT_PORTS.get(url.scheme)
+    provider = provider_name(client, host)
     if len(_SERVERS) >= 64:  # a process has a handful of clients; bound it anyway
         _SERVERS.clear()
-    _SERVERS[id(url)] = (url, host, port)
-    return host, port
+    _SERVERS[id(url)] = (url, host, port, provider)
+    return host, port, provider
 
 
 def fill_input(inv: Invocation, spec: ApiSpec, source: Mapping[str, Any], from_body: bool) -> None:
@@ -98,12 +108,12 @@ def _begin(
         model = kwargs.get("model")
         if not isinstance(model, str):
             model = None
-        address, port = _server(instance)
-        inv = Invocation(telemetry, spec.operation, model, address, port)
+        address, port, provider = _server(instance)
+        inv = Invocation(telemetry, spec.operation, model, address, port, provider)
         inv.api = API_LABEL.get() or spec.api
         attrs: dict[str, Any] = {
             GA.GEN_AI_OPERATION_NAME: spec.operation,
-            GA.GEN_AI_PROVIDER_NAME: telemetry.provider_name,
+            GA.GEN_AI_PROVIDER_NAME: provider,
             RLM_OPENAI_API: inv.api,
         }
         if model:
@@ -208,16 +218,33 @@ class RawStreamResponse(wrapt.ObjectProxy[Any]):
         return self._self_stream
 
 
-def _finish(inv: Invocation, spec: ApiSpec, result: Any, kinds: _Kinds) -> Any:
+def _stream_state(inv: Invocation, spec: ApiSpec, usage_added: bool) -> StreamState:
+    assert spec.chunks is not None
+    state = StreamState(inv, spec.chunks(inv))
+    # We asked for the usage chunk the app did not: hide it (``genai._stream``).
+    state.hides_usage = usage_added
+    return state
+
+
+def _usage_kwargs(kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """Opt-in stream usage: the kwargs with ``include_usage`` added, or None (unchanged)."""
+    try:
+        return with_stream_usage(kwargs)
+    except Exception as exc:
+        contain("stream usage", exc)
+        return None
+
+
+def _finish(inv: Invocation, spec: ApiSpec, result: Any, kinds: _Kinds, usage_added: bool = False) -> Any:
     """Hand ``result`` back (streams proxied); end the invocation unless a stream will."""
     try:
         if isinstance(result, kinds.stream) and spec.chunks is not None:
-            return SyncStreamProxy(result, StreamState(inv, spec.chunks(inv)), kinds.chunk_source(result))
+            return SyncStreamProxy(result, _stream_state(inv, spec, usage_added), kinds.chunk_source(result))
         if isinstance(result, kinds.async_stream) and spec.chunks is not None:
-            return AsyncStreamProxy(result, StreamState(inv, spec.chunks(inv)), kinds.chunk_source(result))
+            return AsyncStreamProxy(result, _stream_state(inv, spec, usage_added), kinds.chunk_source(result))
         if kinds.legacy is not None and isinstance(result, kinds.legacy):
             if getattr(result, "_stream", False) and spec.chunks is not None:
-                return RawStreamResponse(result, StreamState(inv, spec.chunks(inv)), kinds)
+                return RawStreamResponse(result, _stream_state(inv, spec, usage_added), kinds)
             parsed = cast(Any, result).parse()  # cached by the SDK: the user's parse() gets the same object
             spec.on_response(inv, parsed)
             inv.stop(parsed)
@@ -241,6 +268,7 @@ def _finish(inv: Invocation, spec: ApiSpec, result: Any, kinds: _Kinds) -> Any:
 
 def sync_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
     kinds = _Kinds()
+    stream_usage = telemetry.stream_usage and spec.stream_usage
 
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -251,6 +279,11 @@ def sync_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
         inv = _begin(telemetry, spec, instance, kwargs, ctx)
         if inv is None:
             return wrapped(*args, **kwargs)
+        added = None
+        if stream_usage:  # opt-in, decided at instrument time (Telemetry.stream_usage)
+            added = _usage_kwargs(kwargs)
+            if added is not None:
+                kwargs = added
         token = CURRENT.set(inv)
         # The span is current during the SDK call, so HTTP client spans become its children.
         ctx_token = attach(set_span_in_context(inv.span, ctx))
@@ -262,13 +295,14 @@ def sync_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
         finally:
             detach(ctx_token)
             CURRENT.reset(token)
-        return _finish(inv, spec, result, kinds)
+        return _finish(inv, spec, result, kinds, added is not None)
 
     return wrapper
 
 
 def async_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
     kinds = _Kinds()
+    stream_usage = telemetry.stream_usage and spec.stream_usage
 
     async def wrapper(
         wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -279,6 +313,11 @@ def async_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
         inv = _begin(telemetry, spec, instance, kwargs, ctx)
         if inv is None:
             return await wrapped(*args, **kwargs)
+        added = None
+        if stream_usage:  # opt-in, decided at instrument time (Telemetry.stream_usage)
+            added = _usage_kwargs(kwargs)
+            if added is not None:
+                kwargs = added
         token = CURRENT.set(inv)
         # The span is current during the SDK call, so HTTP client spans become its children.
         ctx_token = attach(set_span_in_context(inv.span, ctx))
@@ -290,6 +329,6 @@ def async_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
         finally:
             detach(ctx_token)
             CURRENT.reset(token)
-        return _finish(inv, spec, result, kinds)
+        return _finish(inv, spec, result, kinds, added is not None)
 
     return wrapper
