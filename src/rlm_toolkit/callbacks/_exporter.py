@@ -34,7 +34,7 @@ class CallbackSpanExporter(SpanExporter):
     retry events and its end, ordered by time (so a run's start precedes its calls)."""
 
     def __init__(self, callbacks: Sequence[Any]) -> None:
-        from rlm_toolkit.callbacks._bridge import validate_callbacks
+        from rlm_toolkit.callbacks._validate import validate_callbacks
 
         self._callbacks = validate_callbacks(callbacks)
         self._failures = FailureTable()

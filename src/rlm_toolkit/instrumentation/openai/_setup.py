@@ -1,19 +1,16 @@
-"""Instrument-time decisions: providers, instruments, content mode, pricing; then patch."""
+"""Instrument-time decisions: the pipeline owner (providers, instruments, content mode,
+pricing), then patch."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry._logs import get_logger
-from opentelemetry.metrics import get_meter
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv.schemas import Schemas
-from opentelemetry.trace import get_tracer
 
-from rlm_toolkit.genai import Instruments, Telemetry, resolve_content_mode, resolve_max_length
-from rlm_toolkit.genai._invocation import CostFn
-from rlm_toolkit.instrumentation.openai._targets import wrap_all
-from rlm_toolkit.version import __version__
+from rlm_toolkit.genai import TelemetryHandler, resolve_content_mode, resolve_max_length
+from rlm_toolkit.genai._handler import CostFn
+from rlm_toolkit.instrumentation.openai._targets import unwrap_all, wrap_all
 
 _SCOPE = "rlm_toolkit.instrumentation.openai"
 
@@ -33,28 +30,25 @@ def _schema_url() -> str:
     return str(latest.value)
 
 
-def build_telemetry(
+def build_handler(
     tracer_provider: Any = None,
     meter_provider: Any = None,
     logger_provider: Any = None,
     capture_content: Any = None,
-) -> Telemetry:
-    schema_url = _schema_url()
-    return Telemetry(
-        tracer=get_tracer(_SCOPE, __version__, tracer_provider, schema_url=schema_url),
-        logger=get_logger(_SCOPE, __version__, logger_provider=logger_provider, schema_url=schema_url),
-        instruments=Instruments(get_meter(_SCOPE, __version__, meter_provider, schema_url=schema_url)),
+) -> TelemetryHandler:
+    """The pipeline owner of an ``openai`` instrumentation over these providers (``None``: the
+    global ones). ``ValueError`` for a nonsense ``capture_content``."""
+    return TelemetryHandler(
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        logger_provider=logger_provider,
         content=resolve_content_mode(capture_content),
         max_length=resolve_max_length(),
         provider_name=GA.GenAiProviderNameValues.OPENAI.value,
         cost=_cost_function(),
-        tracer_provider=tracer_provider,
-        logger_provider=logger_provider,
+        scope_name=_SCOPE,
+        schema_url=_schema_url(),
     )
-
-
-#: The telemetry of the active instrumentation (None when not instrumented).
-ACTIVE: list[Telemetry] = []
 
 
 def instrument_openai(
@@ -63,15 +57,19 @@ def instrument_openai(
     meter_provider: Any = None,
     logger_provider: Any = None,
     capture_content: Any = None,
+    handler: TelemetryHandler | None = None,
     **_: Any,
-) -> None:
-    telemetry = build_telemetry(tracer_provider, meter_provider, logger_provider, capture_content)
-    ACTIVE[:] = [telemetry]
-    wrap_all(telemetry)
+) -> TelemetryHandler:
+    """Patch the SDK so its calls report through ``handler`` (built from the other arguments
+    when not given); returns the handler, which the caller holds until :func:`uninstrument_openai`."""
+    if handler is None:
+        handler = build_handler(tracer_provider, meter_provider, logger_provider, capture_content)
+    wrap_all(handler)
+    return handler
 
 
-def uninstrument_openai() -> None:
-    from rlm_toolkit.instrumentation.openai._targets import unwrap_all
-
-    ACTIVE.clear()
+def uninstrument_openai(handler: TelemetryHandler | None) -> None:
+    """Remove every patch and close ``handler`` (detaching the processors it attached)."""
     unwrap_all()
+    if handler is not None:
+        handler.close()
