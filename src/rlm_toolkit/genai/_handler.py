@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry._logs import Logger, get_logger, get_logger_provider
+from opentelemetry._logs import _internal as _logs_internal
 from opentelemetry.metrics import get_meter
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.resources import Resource
@@ -71,6 +72,23 @@ _ALL = (Wants(False, False), Wants(False, True), Wants(True, False), Wants(True,
 _NO_CONSUMERS: tuple[tuple[Consumer, ...], tuple[Consumer, ...]] = ((), ())
 
 
+_UNREAD = object()
+
+
+def _global_tracer_provider() -> object:
+    """The global tracer provider if one was set, else None. Read from the API module's
+    variable when it has one: ``get_tracer_provider()`` costs ~1 µs, and a handler over the
+    globals asks on every call until an SDK provider is set."""
+    found = getattr(trace, "_TRACER_PROVIDER", _UNREAD)
+    return trace.get_tracer_provider() if found is _UNREAD else found
+
+
+def _global_logger_provider() -> object:
+    """As :func:`_global_tracer_provider`, for the logger provider."""
+    found = getattr(_logs_internal, "_LOGGER_PROVIDER", _UNREAD)
+    return get_logger_provider() if found is _UNREAD else found
+
+
 def span_processors_of(provider: object) -> tuple[Any, ...]:
     """The span processors attached to an SDK ``TracerProvider`` right now (``()`` otherwise).
 
@@ -78,16 +96,20 @@ def span_processors_of(provider: object) -> tuple[Any, ...]:
     its lock) on every ``add_span_processor``, so one read sees a consistent set and the tuple's
     identity tells whether it changed.
     """
-    multi = getattr(provider, "_active_span_processor", None)
-    procs = getattr(multi, "_span_processors", ())
-    return procs if isinstance(procs, tuple) else ()
+    try:
+        procs = provider._active_span_processor._span_processors  # type: ignore[attr-defined]
+    except AttributeError:  # an SDK that keeps them elsewhere: no consumer can be found
+        return ()
+    return procs if type(procs) is tuple else ()
 
 
 def log_processors_of(provider: object) -> tuple[Any, ...]:
     """The log-record processors attached to an SDK ``LoggerProvider`` (see above)."""
-    multi = getattr(provider, "_multi_log_record_processor", None)
-    procs = getattr(multi, "_log_record_processors", ())
-    return procs if isinstance(procs, tuple) else ()
+    try:
+        procs = provider._multi_log_record_processor._log_record_processors  # type: ignore[attr-defined]
+    except AttributeError:
+        return ()
+    return procs if type(procs) is tuple else ()
 
 
 class TelemetryHandler:
@@ -182,8 +204,8 @@ class TelemetryHandler:
         SDK provider), or None (a no-op or foreign provider: no in-process consumer can be on it)."""
         tp = self._tracer_sdk
         if tp is None and self.tracer_provider is None:
-            found = trace.get_tracer_provider()
-            if isinstance(found, TracerProvider):  # the global provider is set once: keep it
+            found = _global_tracer_provider()
+            if found is not None and isinstance(found, TracerProvider):  # the global provider is set once: keep it
                 self._tracer_sdk = tp = found
         return tp
 
@@ -191,8 +213,8 @@ class TelemetryHandler:
         """As :meth:`sdk_tracer_provider`, for event records."""
         lp = self._logger_sdk
         if lp is None and self.logger_provider is None:
-            found = get_logger_provider()
-            if isinstance(found, LoggerProvider):
+            found = _global_logger_provider()
+            if found is not None and isinstance(found, LoggerProvider):
                 self._logger_sdk = lp = found
         return lp
 
@@ -234,7 +256,11 @@ class TelemetryHandler:
 
     def consumers(self) -> tuple[tuple[Consumer, ...], tuple[Consumer, ...]]:
         """The in-process consumers attached to this handler's (span, log) providers now."""
-        tp, lp = self.sdk_tracer_provider(), self.sdk_logger_provider()
+        tp, lp = self._tracer_sdk, self._logger_sdk  # the hot path: two slot reads once resolved
+        if tp is None:
+            tp = self.sdk_tracer_provider()
+        if lp is None:
+            lp = self.sdk_logger_provider()
         spans = span_processors_of(tp) if tp is not None else ()
         logs = log_processors_of(lp) if lp is not None else ()
         seen = self._seen
@@ -254,6 +280,8 @@ class TelemetryHandler:
         Costs two attribute reads and an identity check when nothing changed.
         """
         span_side, log_side = self.consumers()
+        if scope is None and not span_side and not log_side:
+            return NOTHING
         payload = tokens = False
         if span_side or log_side:
             payload = any(c.wants_payload for c in span_side) or any(c.wants_payload for c in log_side)
