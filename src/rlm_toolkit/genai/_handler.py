@@ -205,7 +205,9 @@ class TelemetryHandler:
         tp = self._tracer_sdk
         if tp is None and self.tracer_provider is None:
             found = _global_tracer_provider()
-            if found is not None and isinstance(found, TracerProvider):  # the global provider is set once: keep it
+            if found is not None and isinstance(
+                found, TracerProvider
+            ):  # the global provider is set once: keep it
                 self._tracer_sdk = tp = found
         return tp
 
