@@ -23,11 +23,14 @@ from opentelemetry.util.types import Attributes
 
 from rlm_toolkit import attributes as rlm
 from rlm_toolkit.callbacks._types import LLMResponse, Usage
-from rlm_toolkit.genai._context import Payload
+from rlm_toolkit.genai import Payload
 
-LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
-TOOL_OPERATION = "execute_tool"
-RUN_OPERATION = "invoke_agent"
+_OP = g.GenAiOperationNameValues
+LLM_OPERATIONS = frozenset(
+    op.value for op in (_OP.CHAT, _OP.TEXT_COMPLETION, _OP.GENERATE_CONTENT, _OP.EMBEDDINGS)
+)
+TOOL_OPERATION = _OP.EXECUTE_TOOL.value
+RUN_OPERATION = _OP.INVOKE_AGENT.value
 _EXCEPTION_EVENT = "exception"
 
 
