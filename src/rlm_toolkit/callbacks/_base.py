@@ -1,7 +1,7 @@
 """The callback base classes: every method is a no-op, every argument is a keyword.
 
-The bridge calls ``cb.on_x(name=value, ...)`` with keywords only and passes just the keywords
-a method accepts when it has no ``**kwargs`` (so ``def on_token(self, token)`` works). The
+The processors deliver typed events (``callbacks/_events.py``) as ``cb.on_x(name=value, ...)``,
+keywords only, passing just the keywords a method accepts when it has no ``**kwargs`` (so ``def on_token(self, token)`` works). The
 bases keep no instance state, so subclasses may skip ``super().__init__()``.
 
 Useful keywords on every event: ``model``, ``operation`` (``gen_ai.operation.name``),
@@ -15,7 +15,7 @@ from typing import Any
 
 from rlm_toolkit.callbacks._types import LLMResponse
 
-#: Every event method the bridge may call, in the order a reader meets them.
+#: Every event method the processors may call, in the order a reader meets them.
 EVENT_METHODS = (
     "on_run_start",
     "on_run_end",

@@ -22,6 +22,18 @@ from opentelemetry.trace import StatusCode, format_span_id
 from opentelemetry.util.types import Attributes
 
 from rlm_toolkit import attributes as rlm
+from rlm_toolkit.callbacks._events import (
+    ABSENT,
+    Failed,
+    LLMEnd,
+    LLMStart,
+    RunEnd,
+    RunStart,
+    SpanEnd,
+    SpanEvent,
+    ToolEnd,
+    ToolStart,
+)
 from rlm_toolkit.callbacks._types import LLMResponse, Usage
 from rlm_toolkit.genai import Payload
 
@@ -261,28 +273,32 @@ def _extra(payload: Payload | None) -> Mapping[str, Any]:
     return (payload.extra if payload is not None else None) or {}
 
 
-def start_event(span: ReadableSpan, payload: Payload | None, operation: str) -> tuple[str, dict[str, Any]]:
-    """``(method name, keywords)`` for the start of a span of a known kind."""
+def start_event(span: ReadableSpan, payload: Payload | None, operation: str) -> SpanEvent:
+    """The event of the start of a span of a known kind."""
     attrs = span.attributes
     kw = common(span, attrs, operation)
     which = kind(operation)
     if which == "llm":
-        kw["prompt"], kw["messages"] = prompt_of(payload, attrs)
-        kw["invocation_params"] = dict(payload.request) if payload is not None and payload.request else {}
-        return "on_llm_start", kw
+        prompt, msgs = prompt_of(payload, attrs)
+        params = dict(payload.request) if payload is not None and payload.request else {}
+        return LLMStart(**kw, prompt=prompt, messages=msgs, invocation_params=params)
     extra = _extra(payload)
     if which == "tool":
-        kw["tool_name"] = _str((attrs or {}).get(g.GEN_AI_TOOL_NAME)) or ""
-        kw["tool_input"] = extra.get("tool_input", (attrs or {}).get(g.GEN_AI_TOOL_CALL_ARGUMENTS))
-        return "on_tool_start", kw
-    prompt = extra.get("prompt")
-    kw["prompt"] = prompt if isinstance(prompt, str) else prompt_of(payload, attrs)[0]
-    kw["agent_name"] = _str((attrs or {}).get(g.GEN_AI_AGENT_NAME))
-    return "on_run_start", kw
+        return ToolStart(
+            **kw,
+            tool_name=_str((attrs or {}).get(g.GEN_AI_TOOL_NAME)) or "",
+            tool_input=extra.get("tool_input", (attrs or {}).get(g.GEN_AI_TOOL_CALL_ARGUMENTS)),
+        )
+    run_prompt = extra.get("prompt")
+    return RunStart(
+        **kw,
+        prompt=run_prompt if isinstance(run_prompt, str) else prompt_of(payload, attrs)[0],
+        agent_name=_str((attrs or {}).get(g.GEN_AI_AGENT_NAME)),
+    )
 
 
-def end_event(span: ReadableSpan, payload: Payload | None, operation: str) -> tuple[str, dict[str, Any]]:
-    """``(method name, keywords)`` for the end of a span: success event or ``on_error``."""
+def end_event(span: ReadableSpan, payload: Payload | None, operation: str) -> SpanEnd:
+    """The event of the end of a span: its kind's success event, or :class:`Failed`."""
     attrs: Mapping[str, Any] = span.attributes or {}
     kw = common(span, attrs, operation)
     kw["end_time"] = _seconds(span.end_time)
@@ -292,41 +308,40 @@ def end_event(span: ReadableSpan, payload: Payload | None, operation: str) -> tu
         kw["duration_ms"] = None
     which = kind(operation)
     if failed(span):
-        kw["error"] = span_error(span, payload)
-        kw["error_type"] = _str(attrs.get(error_attributes.ERROR_TYPE))
-        kw["attempts"] = _int(attrs.get(rlm.RLM_REQUEST_ATTEMPTS)) or None
-        if which == "tool":
-            kw["tool_name"] = _str(attrs.get(g.GEN_AI_TOOL_NAME)) or ""
-        return "on_error", kw
+        return Failed(
+            **kw,
+            error=span_error(span, payload),
+            error_type=_str(attrs.get(error_attributes.ERROR_TYPE)),
+            attempts=_int(attrs.get(rlm.RLM_REQUEST_ATTEMPTS)) or None,
+            tool_name=(_str(attrs.get(g.GEN_AI_TOOL_NAME)) or "") if which == "tool" else ABSENT,
+        )
     if which == "llm":
-        kw["response"] = llm_response(span, payload)
-        kw["attempts"] = _int(attrs.get(rlm.RLM_REQUEST_ATTEMPTS)) or None
-        return "on_llm_end", kw
+        return LLMEnd(
+            **kw,
+            response=llm_response(span, payload),
+            attempts=_int(attrs.get(rlm.RLM_REQUEST_ATTEMPTS)) or None,
+        )
     extra = _extra(payload)
     if which == "tool":
-        kw["tool_name"] = _str(attrs.get(g.GEN_AI_TOOL_NAME)) or ""
-        kw["tool_output"] = extra.get("tool_output", attrs.get(g.GEN_AI_TOOL_CALL_RESULT))
-        return "on_tool_end", kw
+        return ToolEnd(
+            **kw,
+            tool_name=_str(attrs.get(g.GEN_AI_TOOL_NAME)) or "",
+            tool_output=extra.get("tool_output", attrs.get(g.GEN_AI_TOOL_CALL_RESULT)),
+        )
     result = extra.get("result")
     if result is None and payload is not None:
         result = payload.response
     if result is None:
         output = messages(payload.output_messages if payload else None, attrs, g.GEN_AI_OUTPUT_MESSAGES)
         result = message_text(output[0]) if output else None
-    kw["result"] = result
-    kw["error"] = None
-    return "on_run_end", kw
-
-
-def run_failed_event(error_kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``on_run_end(result=None, error=...)`` for a failed run span, from its ``on_error`` keywords."""
-    return "on_run_end", {**error_kwargs, "result": None}
+    return RunEnd(**kw, result=result, error=None)
 
 
 # -- point events (log records and span events) ---------------------------------------------
 
 
-def retry_kwargs(attrs: Mapping[str, Any], error: BaseException | None) -> dict[str, Any]:
+def retry_fields(attrs: Mapping[str, Any], error: BaseException | None) -> dict[str, Any]:
+    """The fields of a :class:`Retry` event, from the ``rlm.retry`` attributes."""
     from opentelemetry.semconv.attributes import http_attributes
 
     if error is None and attrs.get(error_attributes.ERROR_TYPE) is not None:

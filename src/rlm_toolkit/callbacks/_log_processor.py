@@ -21,24 +21,25 @@ from opentelemetry.trace import format_span_id
 from rlm_toolkit import attributes as rlm
 from rlm_toolkit._safety import contain
 from rlm_toolkit.callbacks import _dispatch, _extract
+from rlm_toolkit.callbacks._events import MemoryRecall, MemoryStore, PointEvent, Retry, Token
 from rlm_toolkit.callbacks._span_processor import CallbackSpanProcessor, merge, scope_callbacks
 from rlm_toolkit.callbacks._validate import validate_callbacks, wants_tokens
 from rlm_toolkit.genai import Consumer
 from rlm_toolkit.genai._context import Payload, current_payload, current_scope
 
-_METHODS = {
-    rlm.EVENT_RETRY: "on_retry",
-    rlm.EVENT_TOKEN: "on_token",
-    rlm.EVENT_MEMORY_STORE: "on_memory_store",
-    rlm.EVENT_MEMORY_RECALL: "on_memory_recall",
+_METHODS: dict[str, type[PointEvent]] = {
+    rlm.EVENT_RETRY: Retry,
+    rlm.EVENT_TOKEN: Token,
+    rlm.EVENT_MEMORY_STORE: MemoryStore,
+    rlm.EVENT_MEMORY_RECALL: MemoryRecall,
 }
 
 
-def event_kwargs(
+def point_fields(
     event_name: str, attrs: Mapping[str, Any], payload: Payload | None, exception: BaseException | None
 ) -> dict[str, Any] | None:
-    """Keywords of one point event, or ``None`` when it cannot be delivered (a token event
-    without its in-process text)."""
+    """The event-specific fields of one point event, or ``None`` when it cannot be delivered
+    (a token event without its in-process text)."""
     extra: Mapping[str, Any] = (payload.extra if payload is not None else None) or {}
     if event_name == rlm.EVENT_TOKEN:
         token = payload.token if payload is not None else None
@@ -53,7 +54,7 @@ def event_kwargs(
         }
     if event_name == rlm.EVENT_RETRY:
         error = payload.error if payload is not None and payload.error is not None else exception
-        return _extract.retry_kwargs(attrs, error)
+        return _extract.retry_fields(attrs, error)
     if event_name == rlm.EVENT_MEMORY_STORE:
         return {"content": extra.get("content"), "extra": dict(extra)}
     return {"query": extra.get("query"), "results": extra.get("results"), "extra": dict(extra)}
@@ -98,8 +99,8 @@ class CallbackLogRecordProcessor(LogRecordProcessor, Consumer):
         # ``.log_record``.
         try:
             record = log_record.log_record
-            name = _METHODS.get(getattr(record, "event_name", None) or "")
-            if name is None:
+            kind = _METHODS.get(getattr(record, "event_name", None) or "")
+            if kind is None:
                 return
             payload = current_payload()
             span_id = record.span_id or 0
@@ -118,31 +119,34 @@ class CallbackLogRecordProcessor(LogRecordProcessor, Consumer):
             if not callbacks:
                 return
             attrs: Mapping[str, Any] = record.attributes or {}
-            kwargs = event_kwargs(record.event_name, attrs, payload, getattr(record, "exception", None))
-            if kwargs is None:
+            fields = point_fields(record.event_name, attrs, payload, getattr(record, "exception", None))
+            if fields is None:
                 return
             timestamp = (record.timestamp or record.observed_timestamp or 0) / 1e9
-            kwargs["run_id"] = format_span_id(span_id) if span_id else None
             span = payload.span if payload is not None else None
+            model: str | None
+            operation: str | None
             if entry is not None:
-                kwargs["parent_run_id"] = format_span_id(entry.parent_id) if entry.parent_id else None
-                kwargs["model"], kwargs["operation"], kwargs["span"] = (
-                    entry.model,
-                    entry.operation,
-                    entry.span,
-                )
+                model, operation, parent_id, span = entry.model, entry.operation, entry.parent_id, entry.span
             elif span is not None:
                 model, operation, parent_id = _span_facts(span)
-                kwargs["parent_run_id"] = format_span_id(parent_id) if parent_id else None
-                kwargs["model"], kwargs["operation"], kwargs["span"] = model, operation, span
             else:
-                kwargs["parent_run_id"] = kwargs["model"] = kwargs["operation"] = kwargs["span"] = None
-            kwargs["timestamp"] = kwargs["start_time"] = timestamp
+                model = operation = None
+                parent_id = 0
+            event = kind(
+                run_id=format_span_id(span_id) if span_id else None,
+                parent_run_id=format_span_id(parent_id) if parent_id else None,
+                model=model,
+                operation=operation,
+                span=span,
+                timestamp=timestamp,
+                start_time=timestamp,
+                **fields,
+            )
         except Exception as exc:
             contain("CallbackLogRecordProcessor.on_emit", exc)
             return
-        for cb in callbacks:
-            _dispatch.call(cb, name, kwargs)
+        _dispatch.deliver(callbacks, event)
 
     # Older SDKs call ``emit``; keep both names working.
     emit = on_emit

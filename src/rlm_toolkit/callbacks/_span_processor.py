@@ -33,6 +33,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as g
 
 from rlm_toolkit._safety import contain
 from rlm_toolkit.callbacks import _dispatch, _extract
+from rlm_toolkit.callbacks._events import Event, Failed
 from rlm_toolkit.callbacks._failures import Failure, FailureTable, already_told, describe, not_in
 from rlm_toolkit.callbacks._validate import validate_callbacks
 from rlm_toolkit.genai import Consumer
@@ -136,12 +137,11 @@ class CallbackSpanProcessor(SpanProcessor, Consumer):
             self._spans[span.context.span_id] = SpanEntry(
                 callbacks, operation, model if isinstance(model, str) else None, parent_id, span
             )
-            name, kwargs = _extract.start_event(span, current_payload(), operation)
+            event = _extract.start_event(span, current_payload(), operation)
         except Exception as exc:
             contain("CallbackSpanProcessor.on_start", exc)
             return
-        for cb in callbacks:
-            _dispatch.call(cb, name, kwargs)
+        _dispatch.deliver(callbacks, event)
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
@@ -155,29 +155,28 @@ class CallbackSpanProcessor(SpanProcessor, Consumer):
                 if parent_id is not None:
                     self._hand_up(parent_id, self._failures.take(span_id))
             return
-        calls: list[tuple[tuple[Any, ...], str, dict[str, Any]]] = []
+        calls: list[tuple[tuple[Any, ...], Event]] = []
         try:
             payload = current_payload()
-            name, kwargs = _extract.end_event(span, payload, entry.operation)
+            event = _extract.end_event(span, payload, entry.operation)
             earlier = self._failures.take(span_id)
-            if name == "on_error":
+            if isinstance(event, Failed):
                 error_type, message = describe(span)
                 mine = Failure(payload.error if payload is not None else None, error_type, message, ())
                 told = already_told(mine, earlier)
                 tell = not_in(entry.callbacks, told)
-                calls.append((tell, name, kwargs))
+                calls.append((tell, event))
                 if _extract.kind(entry.operation) == "run":
-                    calls.append((entry.callbacks, *_extract.run_failed_event(kwargs)))
+                    calls.append((entry.callbacks, event.run_ended()))
                 earlier.append(Failure(mine.error, error_type, message, told + tell))
             else:
-                calls.append((entry.callbacks, name, kwargs))
+                calls.append((entry.callbacks, event))
             self._hand_up(entry.parent_id, earlier)
         except Exception as exc:
             contain("CallbackSpanProcessor.on_end", exc)
             return
-        for callbacks, method, kw in calls:
-            for cb in callbacks:
-                _dispatch.call(cb, method, kw)
+        for callbacks, ended in calls:
+            _dispatch.deliver(callbacks, ended)
 
     def _hand_up(self, parent_id: int, failures: list[Failure]) -> None:
         if failures and parent_id and self._live(parent_id):
