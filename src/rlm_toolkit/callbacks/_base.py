@@ -85,7 +85,7 @@ class BaseCallback:
 class AsyncBaseCallback(BaseCallback):
     """Like :class:`BaseCallback`, with ``async def`` methods.
 
-    The bridge never blocks the app on them: inside a running event loop (this thread) each
+    The processors never block the app on them: inside a running event loop (this thread) each
     coroutine is scheduled on that loop with ``create_task``; elsewhere it runs on a private
     background loop thread. Events of one callback start in the order they happened.
     """
@@ -132,5 +132,5 @@ _NOOPS = frozenset(
 
 
 def is_noop(cls: type, name: str) -> bool:
-    """True when ``cls.name`` is one of the bases' no-ops (so the bridge can skip the call)."""
+    """True when ``cls.name`` is one of the bases' no-ops (so dispatch can skip the call)."""
     return getattr(cls, name, None) in _NOOPS

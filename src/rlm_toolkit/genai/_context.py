@@ -1,4 +1,4 @@
-"""In-process context shared by the instrumentation, the callback bridge and the runtime.
+"""In-process context shared by the instrumentation, the callback processors and the runtime.
 
 Two context variables carry what the exported telemetry must not:
 
