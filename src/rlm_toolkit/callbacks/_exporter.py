@@ -18,7 +18,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as g
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.trace import format_span_id
 
 from rlm_toolkit import attributes as rlm
@@ -54,7 +54,7 @@ class CallbackSpanExporter(SpanExporter):
         items: list[tuple[int, int, int, Event | None, ReadableSpan]] = []
         for seq, span in enumerate(spans):
             attrs = span.attributes or {}
-            operation = attrs.get(g.GEN_AI_OPERATION_NAME)
+            operation = attrs.get(GA.GEN_AI_OPERATION_NAME)
             start = span.start_time or 0
             end = span.end_time or start
             if not isinstance(operation, str) or _extract.kind(operation) is None:
@@ -64,7 +64,7 @@ class CallbackSpanExporter(SpanExporter):
             items.append((start, _START, -seq, _extract.start_event(span, None, operation), span))
             for event in span.events:
                 if event.name == rlm.EVENT_RETRY:
-                    model = attrs.get(g.GEN_AI_REQUEST_MODEL)
+                    model = attrs.get(GA.GEN_AI_REQUEST_MODEL)
                     retry = Retry(
                         run_id=format_span_id(span.context.span_id) if span.context else None,
                         parent_run_id=format_span_id(span.parent.span_id) if span.parent else None,

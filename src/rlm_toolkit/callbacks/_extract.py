@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as g
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv.attributes import error_attributes, exception_attributes
 from opentelemetry.trace import StatusCode, format_span_id
 from opentelemetry.util.types import Attributes
@@ -37,7 +37,7 @@ from rlm_toolkit.callbacks._events import (
 from rlm_toolkit.callbacks._types import LLMResponse, Usage
 from rlm_toolkit.genai import Payload
 
-_OP = g.GenAiOperationNameValues
+_OP = GA.GenAiOperationNameValues
 LLM_OPERATIONS = frozenset(
     op.value for op in (_OP.CHAT, _OP.TEXT_COMPLETION, _OP.GENERATE_CONTENT, _OP.EMBEDDINGS)
 )
@@ -100,7 +100,7 @@ def common(span: ReadableSpan, attrs: Attributes, operation: str) -> dict[str, A
     parent = span.parent
     return {
         "operation": operation,
-        "model": _str(attrs.get(g.GEN_AI_REQUEST_MODEL)) or _str(attrs.get(g.GEN_AI_RESPONSE_MODEL)),
+        "model": _str(attrs.get(GA.GEN_AI_REQUEST_MODEL)) or _str(attrs.get(GA.GEN_AI_RESPONSE_MODEL)),
         "run_id": format_span_id(span.context.span_id) if span.context is not None else None,
         "parent_run_id": format_span_id(parent.span_id) if parent is not None else None,
         "span": span,
@@ -165,7 +165,7 @@ def _request_text(payload: Payload | None) -> str:
 
 
 def prompt_of(payload: Payload | None, attrs: Attributes) -> tuple[str, list[dict[str, Any]]]:
-    msgs = messages(payload.input_messages if payload else None, attrs, g.GEN_AI_INPUT_MESSAGES)
+    msgs = messages(payload.input_messages if payload else None, attrs, GA.GEN_AI_INPUT_MESSAGES)
     return (last_user_text(msgs) if msgs else _request_text(payload)), msgs
 
 
@@ -188,8 +188,8 @@ def _is_count(value: object) -> bool:
 
 
 def _usage(attrs: Mapping[str, Any], raw: Any) -> Usage:
-    prompt = attrs.get(g.GEN_AI_USAGE_INPUT_TOKENS)
-    completion = attrs.get(g.GEN_AI_USAGE_OUTPUT_TOKENS)
+    prompt = attrs.get(GA.GEN_AI_USAGE_INPUT_TOKENS)
+    completion = attrs.get(GA.GEN_AI_USAGE_OUTPUT_TOKENS)
     if not _is_count(prompt) and not _is_count(completion) and raw is not None:
         usage = getattr(raw, "usage", None)  # a raw SDK object without usage attributes on the span
         prompt = getattr(usage, "prompt_tokens", None)
@@ -205,8 +205,8 @@ def _usage(attrs: Mapping[str, Any], raw: Any) -> Usage:
         prompt_tokens=p,
         completion_tokens=c,
         total_tokens=p + c,
-        cached_tokens=_int(attrs.get(g.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
-        reasoning_tokens=_int(attrs.get(g.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
+        cached_tokens=_int(attrs.get(GA.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
+        reasoning_tokens=_int(attrs.get(GA.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
     )
 
 
@@ -228,15 +228,15 @@ def _cost(attrs: Mapping[str, Any], model: str | None, usage: Usage) -> float | 
 
 def llm_response(span: ReadableSpan, payload: Payload | None) -> LLMResponse:
     attrs: Mapping[str, Any] = span.attributes or {}
-    output = messages(payload.output_messages if payload else None, attrs, g.GEN_AI_OUTPUT_MESSAGES)
+    output = messages(payload.output_messages if payload else None, attrs, GA.GEN_AI_OUTPUT_MESSAGES)
     raw = payload.response if payload is not None else None
-    reasons = attrs.get(g.GEN_AI_RESPONSE_FINISH_REASONS)
+    reasons = attrs.get(GA.GEN_AI_RESPONSE_FINISH_REASONS)
     finish = (
         reasons[0] if isinstance(reasons, Sequence) and not isinstance(reasons, str) and reasons else None
     )
     if finish is None and output:
         finish = _str(output[0].get("finish_reason"))
-    model = _str(attrs.get(g.GEN_AI_RESPONSE_MODEL)) or _str(attrs.get(g.GEN_AI_REQUEST_MODEL))
+    model = _str(attrs.get(GA.GEN_AI_RESPONSE_MODEL)) or _str(attrs.get(GA.GEN_AI_REQUEST_MODEL))
     usage = _usage(attrs, raw)
     return LLMResponse(
         content=message_text(output[0]) if output else "",
@@ -246,7 +246,7 @@ def llm_response(span: ReadableSpan, payload: Payload | None) -> LLMResponse:
         tool_calls=_tool_calls(output),
         raw=raw,
         cost=_cost(attrs, model, usage),
-        id=_str(attrs.get(g.GEN_AI_RESPONSE_ID)),
+        id=_str(attrs.get(GA.GEN_AI_RESPONSE_ID)),
     )
 
 
@@ -286,14 +286,14 @@ def start_event(span: ReadableSpan, payload: Payload | None, operation: str) -> 
     if which == "tool":
         return ToolStart(
             **kw,
-            tool_name=_str((attrs or {}).get(g.GEN_AI_TOOL_NAME)) or "",
-            tool_input=extra.get("tool_input", (attrs or {}).get(g.GEN_AI_TOOL_CALL_ARGUMENTS)),
+            tool_name=_str((attrs or {}).get(GA.GEN_AI_TOOL_NAME)) or "",
+            tool_input=extra.get("tool_input", (attrs or {}).get(GA.GEN_AI_TOOL_CALL_ARGUMENTS)),
         )
     run_prompt = extra.get("prompt")
     return RunStart(
         **kw,
         prompt=run_prompt if isinstance(run_prompt, str) else prompt_of(payload, attrs)[0],
-        agent_name=_str((attrs or {}).get(g.GEN_AI_AGENT_NAME)),
+        agent_name=_str((attrs or {}).get(GA.GEN_AI_AGENT_NAME)),
     )
 
 
@@ -313,7 +313,7 @@ def end_event(span: ReadableSpan, payload: Payload | None, operation: str) -> Sp
             error=span_error(span, payload),
             error_type=_str(attrs.get(error_attributes.ERROR_TYPE)),
             attempts=_int(attrs.get(rlm.RLM_REQUEST_ATTEMPTS)) or None,
-            tool_name=(_str(attrs.get(g.GEN_AI_TOOL_NAME)) or "") if which == "tool" else ABSENT,
+            tool_name=(_str(attrs.get(GA.GEN_AI_TOOL_NAME)) or "") if which == "tool" else ABSENT,
         )
     if which == "llm":
         return LLMEnd(
@@ -325,14 +325,14 @@ def end_event(span: ReadableSpan, payload: Payload | None, operation: str) -> Sp
     if which == "tool":
         return ToolEnd(
             **kw,
-            tool_name=_str(attrs.get(g.GEN_AI_TOOL_NAME)) or "",
-            tool_output=extra.get("tool_output", attrs.get(g.GEN_AI_TOOL_CALL_RESULT)),
+            tool_name=_str(attrs.get(GA.GEN_AI_TOOL_NAME)) or "",
+            tool_output=extra.get("tool_output", attrs.get(GA.GEN_AI_TOOL_CALL_RESULT)),
         )
     result = extra.get("result")
     if result is None and payload is not None:
         result = payload.response
     if result is None:
-        output = messages(payload.output_messages if payload else None, attrs, g.GEN_AI_OUTPUT_MESSAGES)
+        output = messages(payload.output_messages if payload else None, attrs, GA.GEN_AI_OUTPUT_MESSAGES)
         result = message_text(output[0]) if output else None
     return RunEnd(**kw, result=result, error=None)
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk._logs import LogRecordProcessor
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as g
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.trace import format_span_id
 
 from rlm_toolkit import attributes as rlm
@@ -63,7 +63,7 @@ def point_fields(
 def _span_facts(span: Any) -> tuple[str | None, str | None, int]:
     """(model, operation, parent span id) of the live span an event belongs to."""
     attrs = getattr(span, "attributes", None) or {}
-    model, operation = attrs.get(g.GEN_AI_REQUEST_MODEL), attrs.get(g.GEN_AI_OPERATION_NAME)
+    model, operation = attrs.get(GA.GEN_AI_REQUEST_MODEL), attrs.get(GA.GEN_AI_OPERATION_NAME)
     parent = getattr(span, "parent", None)
     return (
         model if isinstance(model, str) else None,

@@ -29,7 +29,7 @@ from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as g
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 
 from rlm_toolkit._safety import contain
 from rlm_toolkit.callbacks import _dispatch, _extract
@@ -119,7 +119,7 @@ class CallbackSpanProcessor(SpanProcessor, Consumer):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
             attrs = span.attributes or {}
-            operation = attrs.get(g.GEN_AI_OPERATION_NAME)
+            operation = attrs.get(GA.GEN_AI_OPERATION_NAME)
             parent = span.parent
             parent_id = parent.span_id if parent is not None else 0
             if not isinstance(operation, str) or _extract.kind(operation) is None:
@@ -133,7 +133,7 @@ class CallbackSpanProcessor(SpanProcessor, Consumer):
                 if parent_id and self._live(parent_id):
                     self._links[span.context.span_id] = parent_id
                 return
-            model = attrs.get(g.GEN_AI_REQUEST_MODEL)
+            model = attrs.get(GA.GEN_AI_REQUEST_MODEL)
             self._spans[span.context.span_id] = SpanEntry(
                 callbacks, operation, model if isinstance(model, str) else None, parent_id, span
             )

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv.attributes import error_attributes
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
@@ -23,7 +23,7 @@ from rlm_toolkit.genai._content import to_json, truncate_messages
 from rlm_toolkit.genai._context import Payload, payload_during
 from rlm_toolkit.runtime._result import RLMResult
 
-SPAN_NAME = f"{gen_ai.GenAiOperationNameValues.INVOKE_AGENT.value} {rlm_attrs.RLM_AGENT_NAME}"
+SPAN_NAME = f"{GA.GenAiOperationNameValues.INVOKE_AGENT.value} {rlm_attrs.RLM_AGENT_NAME}"
 
 
 def _text_message(role: str, text: str, finish_reason: str | None = None) -> dict[str, Any]:
@@ -70,14 +70,14 @@ class RunSpan:
         self.span: Span = INVALID_SPAN
         try:
             attrs: dict[str, Any] = {
-                gen_ai.GEN_AI_OPERATION_NAME: gen_ai.GenAiOperationNameValues.INVOKE_AGENT.value,
-                gen_ai.GEN_AI_AGENT_NAME: rlm_attrs.RLM_AGENT_NAME,
-                gen_ai.GEN_AI_REQUEST_MODEL: model,
+                GA.GEN_AI_OPERATION_NAME: GA.GenAiOperationNameValues.INVOKE_AGENT.value,
+                GA.GEN_AI_AGENT_NAME: rlm_attrs.RLM_AGENT_NAME,
+                GA.GEN_AI_REQUEST_MODEL: model,
             }
             if context is not None:
                 attrs[rlm_attrs.RLM_RUN_CONTEXT_CHARS] = len(context)
             if capture:
-                attrs[gen_ai.GEN_AI_INPUT_MESSAGES] = _captured(
+                attrs[GA.GEN_AI_INPUT_MESSAGES] = _captured(
                     [_text_message("user", prompt)], handler.max_length
                 )
             payload = self._new_payload() if self._payload else None
@@ -129,17 +129,17 @@ class RunSpan:
                 attrs: dict[str, Any] = dict(extra or {})
                 attrs[rlm_attrs.RLM_RUN_ITERATIONS] = result.iterations
                 if result.usage.known:  # unreported usage is absent, never a fake 0
-                    attrs[gen_ai.GEN_AI_USAGE_INPUT_TOKENS] = result.usage.prompt_tokens
-                    attrs[gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS] = result.usage.completion_tokens
+                    attrs[GA.GEN_AI_USAGE_INPUT_TOKENS] = result.usage.prompt_tokens
+                    attrs[GA.GEN_AI_USAGE_OUTPUT_TOKENS] = result.usage.completion_tokens
                 if result.model:
-                    attrs[gen_ai.GEN_AI_RESPONSE_MODEL] = result.model
+                    attrs[GA.GEN_AI_RESPONSE_MODEL] = result.model
                 if result.finish_reason:
-                    attrs[gen_ai.GEN_AI_RESPONSE_FINISH_REASONS] = [result.finish_reason]
+                    attrs[GA.GEN_AI_RESPONSE_FINISH_REASONS] = [result.finish_reason]
                 if result.cost is not None:
                     attrs[rlm_attrs.GEN_AI_USAGE_COST] = result.cost
                 if self._capture:
                     output = [_text_message("assistant", result.answer, result.finish_reason)]
-                    attrs[gen_ai.GEN_AI_OUTPUT_MESSAGES] = _captured(output, self.handler.max_length)
+                    attrs[GA.GEN_AI_OUTPUT_MESSAGES] = _captured(output, self.handler.max_length)
                 span.set_attributes(attrs)
             payload = self._new_payload() if self._payload else None
             if payload is not None:
