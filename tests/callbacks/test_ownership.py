@@ -18,7 +18,7 @@ import pytest
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -358,9 +358,20 @@ def test_uninstrument_shuts_the_private_pair_down(server: OpenAIServer) -> None:
         assert isinstance(private, TracerProvider)
         _one_call(server, "chat", False, False, None)
         assert rec.names == ["on_llm_start", "on_llm_end"]
+        probe = ShutdownProbe()
+        private.add_span_processor(probe)
     finally:
         rlm_toolkit.uninstrument()
-    assert private._active_span_processor._span_processors == ()
+    assert probe.shut_down  # the private provider was shut down
+    assert [p for p in private._active_span_processor._span_processors if p is not probe] == []
+
+
+class ShutdownProbe(SpanProcessor):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.shut_down = False
+
+    def shutdown(self) -> None:
+        self.shut_down = True
 
 
 @pytest.mark.parametrize("entrance", ["by_hand", "instrument"])

@@ -131,12 +131,12 @@ class TelemetryHandler:
     """
 
     __slots__ = (
-        "_found",
+        "_consumer_cache",
         "_lock",
         "_logger_sdk",
+        "_own_providers",
         "_owned",
         "_private",
-        "_seen",
         "_tracer_sdk",
         "content",
         "cost",
@@ -192,10 +192,18 @@ class TelemetryHandler:
         )
         self._lock = threading.RLock()
         # (span processor tuple, log processor tuple) last seen, and the consumers in them.
-        self._seen: tuple[object, object] = (None, None)
-        self._found = _NO_CONSUMERS
+        # (span processor tuple, log processor tuple, the consumers in them), as one tuple so
+        # a racing reader sees an old or a new entry, never a mix.
+        self._consumer_cache: tuple[object, object, tuple[tuple[Consumer, ...], tuple[Consumer, ...]]] = (
+            None,
+            None,
+            _NO_CONSUMERS,
+        )
         self._owned: list[tuple[object, object]] = []  # (provider, processor) we attached
-        self._private: TelemetryHandler | None = None
+        # ((SDK tracer provider, SDK logger provider) it was made for, the in-process handler)
+        self._private: tuple[object, object, TelemetryHandler] | None = None
+        #: Providers this handler made (a private pair) and shuts down on close().
+        self._own_providers: tuple[Any, ...] = ()
 
     # -- providers ---------------------------------------------------------------------------
 
@@ -240,19 +248,31 @@ class TelemetryHandler:
         """This handler when both its providers are SDK ones; else a handler over a private
         in-process pair (sampling everything, exporting nothing) that only feeds callbacks.
 
-        The private pair is created once, owned by this handler and shut down by :meth:`close`.
+        The private providers are made once (again only if this handler's SDK providers change,
+        e.g. the app sets a global one later); the returned handler owns them and shuts them
+        down on :meth:`close`, which this handler's :meth:`close` calls.
         """
         tp, lp = self.sdk_tracer_provider(), self.sdk_logger_provider()
         if tp is not None and lp is not None:
             return self
         with self._lock:
-            if self._private is None:
-                resource = Resource.get_empty()
-                self._private = self.derive(
-                    tp if tp is not None else TracerProvider(sampler=ALWAYS_ON, resource=resource),
-                    lp if lp is not None else LoggerProvider(resource=resource),
-                )
-            return self._private
+            private = self._private
+            if private is not None and private[0] is tp and private[1] is lp:
+                return private[2]
+            resource = Resource.get_empty()
+            made: list[Any] = []
+            if tp is None:
+                tp_made = TracerProvider(sampler=ALWAYS_ON, resource=resource)
+                made.append(tp_made)
+            if lp is None:
+                lp_made = LoggerProvider(resource=resource)
+                made.append(lp_made)
+            handler = self.derive(tp if tp is not None else tp_made, lp if lp is not None else lp_made)
+            handler._own_providers = tuple(made)
+            if private is not None:
+                private[2].close()
+            self._private = (tp, lp, handler)
+            return handler
 
     # -- consumers ---------------------------------------------------------------------------
 
@@ -265,14 +285,14 @@ class TelemetryHandler:
             lp = self.sdk_logger_provider()
         spans = span_processors_of(tp) if tp is not None else ()
         logs = log_processors_of(lp) if lp is not None else ()
-        seen = self._seen
-        if spans is seen[0] and logs is seen[1]:
-            return self._found
+        cache = self._consumer_cache
+        if spans is cache[0] and logs is cache[1]:
+            return cache[2]
         found = (
             tuple(p for p in spans if isinstance(p, Consumer)),
             tuple(p for p in logs if isinstance(p, Consumer)),
         )
-        self._found, self._seen = found, (spans, logs)  # a racing reader sees old or new, both valid
+        self._consumer_cache = (spans, logs, found)
         return found
 
     def wants(self, scope: Scope | None = None) -> Wants:
@@ -317,6 +337,7 @@ class TelemetryHandler:
         with self._lock:
             owned, self._owned = self._owned, []
             private, self._private = self._private, None
+            made, self._own_providers = self._own_providers, ()
         for provider, processor in owned:
             try:
                 _detach(provider, processor)
@@ -324,17 +345,12 @@ class TelemetryHandler:
             except Exception as exc:
                 contain("telemetry handler: detach a processor", exc)
         if private is not None:
-            private.close()
-            for provider in (private._tracer_sdk, private._logger_sdk):
-                if (
-                    provider is not None
-                    and provider is not self._tracer_sdk
-                    and provider is not self._logger_sdk
-                ):
-                    try:
-                        provider.shutdown()
-                    except Exception as exc:
-                        contain("telemetry handler: shut down the private providers", exc)
+            private[2].close()
+        for provider in made:
+            try:
+                provider.shutdown()
+            except Exception as exc:
+                contain("telemetry handler: shut down the private providers", exc)
 
 
 def _detach(provider: object, processor: object) -> None:
