@@ -116,9 +116,11 @@ class TelemetryHandler:
     """The owner of one pipeline: providers, tracer, logger, instruments, content policy.
 
     Built once per instrumentation (``OpenAIInstrumentor.instrument``), or derived with
-    :meth:`derive` for the providers an ``RLM`` brings. Thread-safe: every attribute is set at
-    construction except the consumer cache, which is replaced as one tuple. :meth:`close`
-    (called by ``uninstrument()``) detaches the processors this handler attached.
+    :meth:`derive` for the providers an ``RLM`` brings. Thread-safe: what is not set at
+    construction is either a cache replaced as one value (the consumers found, a global provider
+    once it is an SDK one) or changed under the handler's lock (processors it attached, its
+    private pair). :meth:`wants` runs on the app's thread, once per call; it never raises.
+    :meth:`close` (called by ``uninstrument()``) detaches the processors this handler attached.
 
     Args:
         tracer_provider, meter_provider, logger_provider: the providers (``None``: the global
