@@ -285,14 +285,20 @@ class TelemetryHandler:
             tp = self.sdk_tracer_provider()
         if lp is None:
             lp = self.sdk_logger_provider()
-        spans = span_processors_of(tp) if tp is not None else ()
-        logs = log_processors_of(lp) if lp is not None else ()
+        try:  # span_processors_of / log_processors_of, inlined: this runs on every call
+            spans = tp._active_span_processor._span_processors if tp is not None else ()  # type: ignore[attr-defined]
+        except AttributeError:
+            spans = ()
+        try:
+            logs = lp._multi_log_record_processor._log_record_processors if lp is not None else ()  # type: ignore[attr-defined]
+        except AttributeError:
+            logs = ()
         cache = self._consumer_cache
         if spans is cache[0] and logs is cache[1]:
             return cache[2]
         found = (
-            tuple(p for p in spans if isinstance(p, Consumer)),
-            tuple(p for p in logs if isinstance(p, Consumer)),
+            tuple(p for p in spans if isinstance(p, Consumer)) if type(spans) is tuple else (),
+            tuple(p for p in logs if isinstance(p, Consumer)) if type(logs) is tuple else (),
         )
         self._consumer_cache = (spans, logs, found)
         return found
