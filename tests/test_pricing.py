@@ -20,9 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 import rlm_toolkit
 from rlm_toolkit import pricing
 from rlm_toolkit.callbacks import BaseCallback
-from rlm_toolkit.callbacks._bridge import set_global_callbacks
 from rlm_toolkit.genai import _reaper
-from rlm_toolkit.genai._context import consumers
 from rlm_toolkit.pricing import PRICES_AS_OF, Price, estimate_cost, get_price, load_prices, set_price
 from rlm_toolkit.testing import OpenAIServer
 
@@ -243,7 +241,6 @@ def repricer() -> Iterator[tuple[_Repricer, Callable[[], int]]]:
     a stream abandoned in a reference cycle (automatic GC off, so only a forced collection
     notices it). The reaper thread is paused (its ``drain`` does nothing): the test ends the
     stream with the real :func:`_reaper.drain` it is given. Earlier leftovers are ended first."""
-    saved = (consumers.active, consumers.global_wants_tokens)
     cb = _Repricer()
     tp, lp, mp = TracerProvider(), LoggerProvider(), MeterProvider()
     was = gc.isenabled()
@@ -272,8 +269,6 @@ def repricer() -> Iterator[tuple[_Repricer, Callable[[], int]]]:
             if was:
                 gc.enable()
             rlm_toolkit.uninstrument()
-            set_global_callbacks(())
-            consumers.active, consumers.global_wants_tokens = saved
             client.close()
             tp.shutdown()
             lp.shutdown()

@@ -9,12 +9,13 @@ from opentelemetry._logs import LoggerProvider
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from rlm_toolkit.genai import ContentMode, Telemetry, resolve_content_mode
+from rlm_toolkit.genai import ContentMode, TelemetryHandler, resolve_content_mode
 from rlm_toolkit.genai._semconv import resolve_conventions
 from rlm_toolkit.genai._stream_usage import resolve_stream_usage
 from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
+from rlm_toolkit.instrumentation.openai._setup import build_handler
 
-__all__ = ["active_telemetry", "ensure_instrumented", "instrument", "uninstrument"]
+__all__ = ["active_handler", "ensure_instrumented", "instrument", "uninstrument"]
 
 _PROVIDER_METHODS = (
     ("tracer_provider", "get_tracer"),
@@ -49,8 +50,9 @@ def instrument(
     Providers default to the global ones. ``capture_content``: ``True``/``False`` or one of
     ``span_only``, ``event_only``, ``span_and_event``, ``no_content`` (default: from
     ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, off when unset). ``callbacks``:
-    process-wide callbacks, fed by SDK processors on the same providers (a private in-process
-    pair when no SDK provider is configured). Calling it again while instrumented is a no-op,
+    fed by SDK processors this call attaches to the same providers (a private in-process pair
+    when no SDK provider is configured); they see what those providers see, exactly as
+    processors you add by hand would. Calling it again while instrumented is a no-op,
     except that it replaces an *implicit* instrumentation (made by ``RLM`` through
     :func:`ensure_instrumented` with the default providers) with one using these arguments.
 
@@ -68,28 +70,27 @@ def instrument(
         }
     )
     mode: ContentMode = resolve_content_mode(capture_content)  # ValueError before any change
-    conventions = resolve_conventions(semconv)
+    conventions = resolve_conventions(semconv)  # ValueError before any change
     usage = resolve_stream_usage(stream_usage)
+    validated = ()
     if callbacks is not None:
-        from rlm_toolkit.callbacks._bridge import (
-            ensure_pipeline,
-            set_global_callbacks,
-            validate_callbacks,
-        )
+        from rlm_toolkit.callbacks._validate import validate_callbacks
 
         validated = validate_callbacks(callbacks)
-        pipeline = ensure_pipeline(tracer_provider, logger_provider)
-        tracer_provider = pipeline.tracer_provider
-        logger_provider = pipeline.logger_provider
-        set_global_callbacks(validated)
-    OpenAIInstrumentor().instrument(
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-        logger_provider=logger_provider,
-        capture_content=mode,
-        semconv=conventions,
-        stream_usage=usage,
-    )
+    instrumentor = OpenAIInstrumentor()
+    with instrumentor._lock:
+        if instrumentor.is_instrumented_by_opentelemetry and not instrumentor.is_implicit:
+            instrumentor.instrument()  # BaseInstrumentor keeps the first one (and says so)
+            return
+        handler = build_handler(tracer_provider, meter_provider, logger_provider, mode, conventions, usage)
+        if validated:
+            from rlm_toolkit.callbacks._attach import attach_callbacks
+
+            # Callbacks need SDK providers to be fed by: the given/global ones, else a private
+            # in-process pair owned by the handler.
+            handler = handler.in_process()
+            attach_callbacks(handler, validated)
+        instrumentor.instrument(handler=handler)
 
 
 def ensure_instrumented() -> bool:
@@ -102,21 +103,14 @@ def ensure_instrumented() -> bool:
     return bool(OpenAIInstrumentor().instrument_implicitly())
 
 
-def active_telemetry() -> Telemetry | None:
-    """What the active ``openai`` instrumentation reports with (tracer, logger, content mode...),
-    or None when ``openai`` is not instrumented by us."""
-    if not OpenAIInstrumentor().is_instrumented_by_opentelemetry:
-        return None
-    from rlm_toolkit.instrumentation.openai._setup import ACTIVE
-
-    return ACTIVE[0] if ACTIVE else None
+def active_handler() -> TelemetryHandler | None:
+    """The pipeline owner of the active ``openai`` instrumentation (its providers, tracer,
+    logger, content mode...), or None when ``openai`` is not instrumented by us."""
+    handler: TelemetryHandler | None = OpenAIInstrumentor().handler
+    return handler
 
 
 def uninstrument() -> None:
-    """Remove every patch ``instrument()`` made and drop process-wide callbacks."""
+    """Remove every patch ``instrument()`` made and close its pipeline owner: the callback
+    processors ``instrument(callbacks=...)`` attached are detached and shut down."""
     OpenAIInstrumentor().uninstrument()
-    try:
-        from rlm_toolkit.callbacks._bridge import set_global_callbacks
-    except ImportError:
-        return
-    set_global_callbacks(())

@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
 
 from rlm_toolkit.environment_variables import RLM_TOOLKIT_STRICT
 
 logger = logging.getLogger("rlm_toolkit")
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 
 def _strict() -> bool:
@@ -34,12 +29,3 @@ def contain(what: str, exc: BaseException) -> None:
     logger.debug("rlm_toolkit: %s failed", what, exc_info=exc)
     if _strict():
         raise exc
-
-
-def guarded(what: str, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R | None:
-    """Run ``fn``; on an internal error, log through :func:`contain` and return ``None``."""
-    try:
-        return fn(*args, **kwargs)
-    except Exception as exc:
-        contain(what, exc)
-        return None

@@ -30,7 +30,6 @@ STREAM_END_ERROR: Final = "error"  # an exception was raised while iterating
 RLM_AGENT_NAME: Final = "rlm"
 RLM_RUN_ITERATIONS: Final = "rlm.run.iterations"
 RLM_RUN_CONTEXT_CHARS: Final = "rlm.run.context_chars"
-RLM_RUN_DEPTH: Final = "rlm.run.depth"
 
 # -- events (span events and Logs-API event records share names and attribute keys) ---------
 #: The SDK is about to sleep and retry an HTTP attempt of the current call.

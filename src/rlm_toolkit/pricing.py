@@ -28,6 +28,7 @@ __all__ = [
     "estimate_cost",
     "get_price",
     "load_prices",
+    "price_overrides",
     "set_price",
 ]
 
@@ -110,6 +111,16 @@ def _replace(update: Mapping[str, Price] | None) -> None:
             if _overrides is base:  # nothing replaced it while we built ours
                 _overrides = new
                 return
+
+
+def price_overrides() -> Mapping[str, Price]:
+    """The user's overrides now in force (model name -> price), read-only.
+
+    The mapping is replaced, never changed, by every :func:`set_price`/:func:`load_prices`, so
+    its identity tells a caller (the instrumentation's cost cache) whether prices changed.
+    Safe to call from any thread; never raises.
+    """
+    return _overrides
 
 
 def get_price(model: str, provider: str | None = None) -> Price | None:

@@ -21,9 +21,10 @@ from opentelemetry.trace import SpanKind, Tracer
 
 import rlm_toolkit
 from rlm_toolkit.callbacks import BaseCallback, CallbackLogRecordProcessor, CallbackSpanProcessor
-from rlm_toolkit.callbacks._bridge import set_global_callbacks
+from rlm_toolkit.callbacks._attach import ensure_router
 from rlm_toolkit.callbacks._dispatch import _warned
-from rlm_toolkit.genai._context import Payload, consumers, payload_during
+from rlm_toolkit.callbacks._validate import wants_tokens
+from rlm_toolkit.genai import Payload, Scope, TelemetryHandler, payload_during
 from rlm_toolkit.testing import OpenAIServer
 
 
@@ -35,17 +36,25 @@ class Otel:
     logger: Logger
     spans: InMemorySpanExporter
     logs: InMemoryLogRecordExporter
+    #: The routing processors (they deliver the callbacks of ``scope(...)``).
     span_processor: CallbackSpanProcessor
     log_processor: CallbackLogRecordProcessor
+    handler: TelemetryHandler
+
+    def scope(self, *callbacks: Any) -> Scope:
+        """A runtime scope over this pipeline whose callbacks see what happens inside it."""
+        return Scope(handler=self.handler, callbacks=callbacks, wants_tokens=wants_tokens(callbacks))
+
+    def everywhere(self, *callbacks: Any) -> None:
+        """Callbacks that see every span and event of these providers (as ``instrument(callbacks=...)``)."""
+        self.tracer_provider.add_span_processor(CallbackSpanProcessor(callbacks))
+        self.logger_provider.add_log_record_processor(CallbackLogRecordProcessor(callbacks))
 
 
 @pytest.fixture(autouse=True)
 def _isolate_process_state() -> Iterator[None]:
-    saved = (consumers.active, consumers.global_wants_tokens)
-    _warned.clear()
+    _warned.clear()  # "logged once" warnings: each test starts fresh
     yield
-    set_global_callbacks(())
-    consumers.active, consumers.global_wants_tokens = saved
     _warned.clear()
 
 
@@ -53,16 +62,24 @@ def _isolate_process_state() -> Iterator[None]:
 def otel() -> Iterator[Otel]:
     tp = TracerProvider()
     spans = InMemorySpanExporter()
-    span_processor = CallbackSpanProcessor()
-    tp.add_span_processor(span_processor)
-    tp.add_span_processor(SimpleSpanProcessor(spans))
     lp = LoggerProvider()
     logs = InMemoryLogRecordExporter()
-    log_processor = CallbackLogRecordProcessor()
-    lp.add_log_record_processor(log_processor)
+    handler = TelemetryHandler(tracer_provider=tp, logger_provider=lp)
+    span_processor, log_processor = ensure_router(handler)
+    assert isinstance(span_processor, CallbackSpanProcessor)
+    assert isinstance(log_processor, CallbackLogRecordProcessor)
+    tp.add_span_processor(SimpleSpanProcessor(spans))
     lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
     yield Otel(
-        tp, lp, tp.get_tracer("test"), lp.get_logger("test"), spans, logs, span_processor, log_processor
+        tp,
+        lp,
+        tp.get_tracer("test"),
+        lp.get_logger("test"),
+        spans,
+        logs,
+        span_processor,
+        log_processor,
+        handler,
     )
     tp.shutdown()
     lp.shutdown()

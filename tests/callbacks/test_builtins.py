@@ -13,7 +13,7 @@ from rich.console import Console
 
 from rlm_toolkit.callbacks import ConsoleCallback, FileLogCallback, LLMResponse, MetricsCallback, Usage
 from rlm_toolkit.callbacks._dispatch import call
-from rlm_toolkit.genai._context import Payload, Scope, payload_during, use_scope
+from rlm_toolkit.genai import Payload, payload_during, use_scope
 
 from .conftest import Otel, chat_call
 
@@ -37,7 +37,7 @@ def _console() -> tuple[Console, io.StringIO]:
 def test_console_one_line_per_call_with_cost(otel: Otel) -> None:
     console, out = _console()
     cb = ConsoleCallback(show_cost=True, console=console)
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         chat_call(otel.tracer)
         chat_call(otel.tracer, error=RuntimeError("server exploded"))
     lines = out.getvalue().splitlines()
@@ -168,7 +168,7 @@ def _lines(path: pathlib.Path) -> list[dict[str, Any]]:
 
 def test_file_log_without_content_by_default(otel: Otel, tmp_path: pathlib.Path) -> None:
     path = tmp_path / "log.jsonl"
-    with FileLogCallback(path) as cb, use_scope(Scope(callbacks=(cb,))):
+    with FileLogCallback(path) as cb, use_scope(otel.scope(cb)):
         span = chat_call(otel.tracer, prompt="my secret prompt", answer="my secret answer")
     lines = _lines(path)
     for line in lines:
@@ -293,7 +293,7 @@ def test_file_log_bad_path_is_a_clear_oserror(tmp_path: pathlib.Path) -> None:
 def test_payload_free_span_still_logs(otel: Otel, tmp_path: pathlib.Path) -> None:
     path = tmp_path / "log.jsonl"
     cb = FileLogCallback(path, include_prompts=True)
-    with use_scope(Scope(callbacks=(cb,))), payload_during(Payload()):
+    with use_scope(otel.scope(cb)), payload_during(Payload()):
         otel.tracer.start_span("chat m", attributes={"gen_ai.operation.name": "chat"}).end()
     cb.close()
     assert [(line["event"], line.get("prompt")) for line in _lines(path)] == [

@@ -12,7 +12,7 @@ import pytest
 
 from rlm_toolkit.callbacks import AsyncBaseCallback, BaseCallback, StreamingCallback
 from rlm_toolkit.callbacks._dispatch import call, flush, pending_tasks
-from rlm_toolkit.genai._context import Scope, use_scope
+from rlm_toolkit.genai import use_scope
 
 from .conftest import Otel, Recorder, chat_call
 
@@ -76,7 +76,7 @@ def test_raising_callback_is_isolated_and_logged_once(
             raise KeyError("other bug")
 
     good = Recorder()
-    with use_scope(Scope(callbacks=(Raising(), good))):
+    with use_scope(otel.scope(Raising(), good)):
         for _ in range(3):
             chat_call(otel.tracer)
     assert good.names == ["on_llm_start", "on_llm_end"] * 3
@@ -179,7 +179,7 @@ class SlowAsync(AsyncBaseCallback):
 def test_async_callback_on_sync_path_runs_on_background_loop_without_blocking(otel: Otel) -> None:
     cb = SlowAsync(delay=0.3)
     began = time.perf_counter()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         chat_call(otel.tracer, prompt="p", answer="a")
     elapsed = time.perf_counter() - began
     assert elapsed < 0.25, "the app's thread waited for an async callback"
@@ -191,7 +191,7 @@ def test_async_callback_on_sync_path_runs_on_background_loop_without_blocking(ot
 
 async def test_async_callback_inside_running_loop_is_a_task_of_that_loop(otel: Otel) -> None:
     cb = SlowAsync(delay=0.05)
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         chat_call(otel.tracer, prompt="p", answer="a")
     tasks = pending_tasks()
     assert len(tasks) == 2
@@ -210,7 +210,7 @@ async def test_raising_async_callback_is_isolated(
             raise ValueError("async bug")
 
     good = Recorder()
-    with use_scope(Scope(callbacks=(Bad(), good))):
+    with use_scope(otel.scope(Bad(), good)):
         chat_call(otel.tracer)
         chat_call(otel.tracer)
     await asyncio.gather(*pending_tasks())
@@ -225,7 +225,7 @@ def test_async_noops_are_not_scheduled(otel: Otel) -> None:
         async def on_llm_end(self, response: Any, **kwargs: Any) -> None:
             pass
 
-    with use_scope(Scope(callbacks=(OnlyEnd(),))):
+    with use_scope(otel.scope(OnlyEnd())):
         chat_call(otel.tracer)
     assert flush(5)
     assert pending_tasks() == []

@@ -9,10 +9,18 @@ from typing import Any
 import openai
 import pytest
 
-from rlm_toolkit.callbacks import AsyncBaseCallback, BaseCallback, MetricsCallback, StreamingCallback
-from rlm_toolkit.callbacks._bridge import ensure_pipeline, wants_tokens
+from rlm_toolkit._instrument import active_handler
+from rlm_toolkit.callbacks import (
+    AsyncBaseCallback,
+    BaseCallback,
+    CallbackSpanProcessor,
+    MetricsCallback,
+    StreamingCallback,
+)
+from rlm_toolkit.callbacks._attach import ensure_router
 from rlm_toolkit.callbacks._dispatch import pending_tasks
-from rlm_toolkit.genai._context import Scope, use_scope
+from rlm_toolkit.callbacks._validate import wants_tokens
+from rlm_toolkit.genai import Scope, use_scope
 from rlm_toolkit.testing import OpenAIServer
 
 from .conftest import API_KEY, Recorder, Stack
@@ -111,14 +119,14 @@ def test_two_scopes_see_only_their_own_calls(
     stack: Stack, client: openai.OpenAI, server: OpenAIServer
 ) -> None:
     stack.instrument()
-    pipeline = ensure_pipeline(stack.tracer_provider, stack.logger_provider)
+    handler = active_handler()
+    assert handler is not None
+    processor, _ = ensure_router(handler)
     a_tokens: list[str] = []
     a, b = StreamingCallback(on_token=a_tokens.append), Recorder()
     a_rec = Recorder()
-    scope_a = Scope(
-        tracer=pipeline.tracer, logger=pipeline.logger, callbacks=(a, a_rec), wants_tokens=wants_tokens((a,))
-    )
-    scope_b = Scope(tracer=pipeline.tracer, logger=pipeline.logger, callbacks=(b,), wants_tokens=False)
+    scope_a = Scope(handler=handler, callbacks=(a, a_rec), wants_tokens=wants_tokens((a,)))
+    scope_b = Scope(handler=handler, callbacks=(b,), wants_tokens=False)
     server.queue_reply("for a")
     server.queue_reply("for b")
     with use_scope(scope_a):
@@ -131,11 +139,8 @@ def test_two_scopes_see_only_their_own_calls(
     assert [(n, kw.get("prompt")) for n, kw in b.events] == [("on_llm_start", "B?"), ("on_llm_end", None)]
     assert b.events[1][1]["response"].content == "for b"
     assert len(stack.spans.get_finished_spans()) == 3
-    # the per-span dict of the processor attached by ensure_pipeline is empty again
-    from rlm_toolkit.callbacks import _bridge
-
-    processor = _bridge._span_side[stack.tracer_provider][0]
-    assert processor._spans == {}
+    # the per-span dict of the routing processor is empty again
+    assert isinstance(processor, CallbackSpanProcessor) and processor._spans == {}
 
 
 class AsyncRec(AsyncBaseCallback):

@@ -19,8 +19,7 @@ from rlm_toolkit.callbacks import (
     MetricsCallback,
     SpanError,
 )
-from rlm_toolkit.callbacks._bridge import set_global_callbacks
-from rlm_toolkit.genai._context import Payload, Scope, payload_during, use_scope
+from rlm_toolkit.genai import Payload, payload_during, use_scope
 from rlm_toolkit.runtime import RLM
 from rlm_toolkit.testing import OpenAIServer
 
@@ -145,7 +144,7 @@ def test_tutorial_retry_handler_reports_the_final_error_once(
 def test_failure_of_the_run_itself_still_reaches_on_error(otel: Otel) -> None:
     rec = Recorder()
     error = RuntimeError("strategy broke")
-    with use_scope(Scope(callbacks=(rec,))):
+    with use_scope(otel.scope(rec)):
         run = start(otel.tracer, RUN)
         chat = start(otel.tracer, CHAT, run)
         chat.end()  # the call succeeded
@@ -163,7 +162,7 @@ def test_failure_of_the_run_itself_still_reaches_on_error(otel: Otel) -> None:
 
 def test_different_exception_objects_are_two_failures(otel: Otel) -> None:
     rec = Recorder()
-    with use_scope(Scope(callbacks=(rec,))):
+    with use_scope(otel.scope(rec)):
         run = start(otel.tracer, RUN)
         chat = start(otel.tracer, CHAT, run)
         fail(chat, ValueError("bad"), payload=True)
@@ -178,7 +177,7 @@ def test_a_wrapping_exception_is_the_same_failure(otel: Otel) -> None:
         raise RuntimeError("run failed") from inner
     except RuntimeError as exc:
         outer = exc
-    with use_scope(Scope(callbacks=(rec,))):
+    with use_scope(otel.scope(rec)):
         run = start(otel.tracer, RUN)
         chat = start(otel.tracer, CHAT, run)
         fail(chat, inner, payload=True)
@@ -190,7 +189,7 @@ def test_a_wrapping_exception_is_the_same_failure(otel: Otel) -> None:
 def test_a_failed_tool_step_inside_a_failed_run_reports_once(otel: Otel) -> None:
     rec = Recorder()
     error = ZeroDivisionError("division by zero")
-    with use_scope(Scope(callbacks=(rec,))):
+    with use_scope(otel.scope(rec)):
         run = start(otel.tracer, RUN)
         tool = start(otel.tracer, TOOL, run)
         fail(tool, error, payload=True)
@@ -207,7 +206,7 @@ def test_a_failed_tool_step_inside_a_failed_run_reports_once(otel: Otel) -> None
 def test_the_failure_climbs_through_spans_of_other_kinds(otel: Otel) -> None:
     rec = Recorder()
     error = ValueError("bad")
-    with use_scope(Scope(callbacks=(rec,))):
+    with use_scope(otel.scope(rec)):
         run = start(otel.tracer, RUN)
         step = start(otel.tracer, {"app.step": 1}, run, name="app step")  # not a GenAI span
         chat = start(otel.tracer, CHAT, step)
@@ -225,8 +224,8 @@ def test_the_failure_climbs_through_spans_of_other_kinds(otel: Otel) -> None:
 def test_a_callback_that_did_not_see_the_child_still_hears_of_the_failure(otel: Otel) -> None:
     everywhere, run_only = Recorder(), Recorder()
     error = ValueError("bad")
-    set_global_callbacks([everywhere])
-    with use_scope(Scope(callbacks=(run_only,))):
+    otel.everywhere(everywhere)
+    with use_scope(otel.scope(run_only)):
         run = start(otel.tracer, RUN)
     chat = start(otel.tracer, CHAT, run)  # started outside the scope: only the global callback sees it
     fail(chat, error, payload=True)
@@ -261,7 +260,7 @@ def test_foreign_spans_match_on_error_type_and_message(
     expected_errors: int,
 ) -> None:
     rec = Recorder()
-    with use_scope(Scope(callbacks=(rec,))):
+    with use_scope(otel.scope(rec)):
         agent = start(otel.tracer, {"gen_ai.operation.name": "invoke_agent"}, name="invoke_agent helper")
         chat = start(otel.tracer, CHAT, agent)
         fail(chat, ValueError("bad"), payload=False)
@@ -276,7 +275,7 @@ def test_foreign_spans_match_on_error_type_and_message(
 
 def test_siblings_and_other_traces_are_separate_failures(otel: Otel) -> None:
     rec = Recorder()
-    with use_scope(Scope(callbacks=(rec,))):
+    with use_scope(otel.scope(rec)):
         agent = start(otel.tracer, {"gen_ai.operation.name": "invoke_agent"})
         first, second = start(otel.tracer, CHAT, agent), start(otel.tracer, CHAT, agent)
         fail(first, ValueError("bad"), payload=False)
@@ -303,11 +302,11 @@ def test_siblings_and_other_traces_are_separate_failures(otel: Otel) -> None:
 
 def test_ten_thousand_failed_runs_leave_no_state() -> None:
     metrics = MetricsCallback()
-    processor = CallbackSpanProcessor()
+    processor = CallbackSpanProcessor([metrics])
     tp = TracerProvider()
     tp.add_span_processor(processor)
     tracer = tp.get_tracer("t")
-    with use_scope(Scope(callbacks=(metrics,))):
+    if True:  # the callback is the processor's own (no scope needed)
         for i in range(10_000):
             error = RuntimeError(f"failure {i}")
             run = start(tracer, RUN)

@@ -6,9 +6,8 @@ from typing import Any
 
 from opentelemetry.trace import format_span_id, set_span_in_context
 
-from rlm_toolkit.callbacks._bridge import set_global_callbacks
 from rlm_toolkit.callbacks._extract import SpanError
-from rlm_toolkit.genai._context import Payload, Scope, payload_during, use_scope
+from rlm_toolkit.genai import Payload, payload_during, use_scope
 
 from .conftest import Otel, Recorder
 
@@ -31,7 +30,7 @@ def _emit(otel: Otel, name: str, attrs: dict[str, Any], payload: Payload | None,
 def test_retry_token_and_memory_events_whole_shape(otel: Otel) -> None:
     cb = Recorder()
     error = RuntimeError("429 Too Many Requests")
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         span = otel.tracer.start_span(
             "chat gpt-4o", attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
         )
@@ -110,7 +109,7 @@ def test_retry_token_and_memory_events_whole_shape(otel: Otel) -> None:
 
 def test_retry_without_payload_reconstructs_error(otel: Otel) -> None:
     cb = Recorder()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         _emit(otel, "rlm.retry", RETRY_ATTRS, None)
     ((name, kw),) = cb.events
     assert (name, type(kw["error"]), str(kw["error"]), kw["attempt"]) == (
@@ -123,7 +122,7 @@ def test_retry_without_payload_reconstructs_error(otel: Otel) -> None:
 
 def test_token_without_payload_is_not_delivered(otel: Otel) -> None:
     cb = Recorder()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         _emit(otel, "rlm.llm.token", {"rlm.token.index": 0}, None)
     assert cb.events == []
 
@@ -131,9 +130,9 @@ def test_token_without_payload_is_not_delivered(otel: Otel) -> None:
 def test_tokens_follow_their_span_even_outside_the_scope(otel: Otel) -> None:
     """A stream started inside RLM A's scope but iterated after it: tokens still reach A only."""
     a, b = Recorder(), Recorder()
-    with use_scope(Scope(callbacks=(a,))):
+    with use_scope(otel.scope(a)):
         span = otel.tracer.start_span("chat m", attributes={"gen_ai.operation.name": "chat"})
-    with use_scope(Scope(callbacks=(b,))):
+    with use_scope(otel.scope(b)):
         token = Payload()
         token.token = "x"
         _emit(otel, "rlm.llm.token", {"rlm.token.index": 0}, token, span)
@@ -144,7 +143,7 @@ def test_tokens_follow_their_span_even_outside_the_scope(otel: Otel) -> None:
 
 def test_unrelated_records_and_no_callbacks(otel: Otel) -> None:
     cb = Recorder()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         _emit(otel, "gen_ai.client.inference.operation.details", {}, Payload())
         otel.logger.emit(body="plain log line")
     _emit(otel, "rlm.retry", RETRY_ATTRS, None)  # no scope, no global: nobody to tell
@@ -154,7 +153,7 @@ def test_unrelated_records_and_no_callbacks(otel: Otel) -> None:
 
 def test_global_callbacks_see_events_outside_any_scope(otel: Otel) -> None:
     cb = Recorder()
-    set_global_callbacks([cb])
+    otel.everywhere(cb)
     token = Payload()
     token.token = "t"
     _emit(otel, "rlm.llm.token", {"rlm.token.index": 3}, token)
@@ -173,7 +172,7 @@ def test_token_index_is_the_events_index_passed_through(otel: Otel) -> None:
             self.seen.append((token, index))
 
     cb = Indexed()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         span = otel.tracer.start_span("chat m", attributes={"gen_ai.operation.name": "chat"})
         for text, attrs in [
             ("a", {"rlm.token.index": 0}),
@@ -192,7 +191,7 @@ def test_token_index_is_the_events_index_passed_through(otel: Otel) -> None:
 
 def test_point_events_carry_the_span_and_its_parent(otel: Otel) -> None:
     cb = Recorder()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         run = otel.tracer.start_span("invoke_agent rlm", attributes={"gen_ai.operation.name": "invoke_agent"})
         chat = otel.tracer.start_span(
             "chat m", context=set_span_in_context(run), attributes={"gen_ai.operation.name": "chat"}

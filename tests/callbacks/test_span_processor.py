@@ -10,9 +10,8 @@ import pytest
 from opentelemetry.trace import SpanKind, Status, StatusCode, format_span_id
 
 from rlm_toolkit.callbacks import LLMResponse, Usage
-from rlm_toolkit.callbacks._bridge import set_global_callbacks
 from rlm_toolkit.callbacks._extract import SpanError
-from rlm_toolkit.genai._context import Payload, Scope, payload_during, use_scope
+from rlm_toolkit.genai import Payload, payload_during, use_scope
 
 from .conftest import Otel, Recorder, chat_call, text_message
 
@@ -20,7 +19,7 @@ from .conftest import Otel, Recorder, chat_call, text_message
 def test_llm_start_and_end_with_payload_whole_shape(otel: Otel) -> None:
     cb = Recorder()
     raw = object()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         span = chat_call(otel.tracer, prompt="Hello!", raw=raw)
     assert cb.names == ["on_llm_start", "on_llm_end"]
     run_id = format_span_id(span.context.span_id)
@@ -63,14 +62,14 @@ def test_llm_start_and_end_with_payload_whole_shape(otel: Otel) -> None:
 @pytest.mark.parametrize(("prompt", "length"), [("Hello!", 6), ("Привет!", 7), ("", 0)])
 def test_prompt_is_last_user_message_text(otel: Otel, prompt: str, length: int) -> None:
     cb = Recorder()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         chat_call(otel.tracer, prompt=prompt)
     assert len(cb.events[0][1]["prompt"]) == length
 
 
 def test_full_content_reaches_callbacks_but_not_the_exported_span(otel: Otel) -> None:
     cb = Recorder()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         chat_call(otel.tracer, prompt="secret prompt", answer="secret answer")
     assert cb.events[0][1]["prompt"] == "secret prompt"
     assert cb.events[1][1]["response"].content == "secret answer"
@@ -81,7 +80,7 @@ def test_full_content_reaches_callbacks_but_not_the_exported_span(otel: Otel) ->
 def test_span_of_another_instrumentation_read_from_attributes(otel: Otel) -> None:
     """No payload: content from captured gen_ai.*.messages JSON, usage at end, cost priced."""
     cb = Recorder()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         chat_call(otel.tracer, payload=False, capture=True, prompt="Привет!", answer="Здравствуйте")
     (start_name, start), (end_name, end) = cb.events
     assert (start_name, start["prompt"], start["invocation_params"]) == ("on_llm_start", "Привет!", {})
@@ -100,7 +99,7 @@ def test_span_of_another_instrumentation_read_from_attributes(otel: Otel) -> Non
 
 def test_span_without_content_gives_empty_strings_and_unknown_usage(otel: Otel) -> None:
     cb = Recorder()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         chat_call(otel.tracer, payload=False, capture=False, end_attrs={})
     assert cb.events[0][1]["prompt"] == ""
     response = cb.events[1][1]["response"]
@@ -116,7 +115,7 @@ def test_reported_zero_usage_is_known(otel: Otel) -> None:
     attrs = {"gen_ai.usage.input_tokens": 0, "gen_ai.usage.output_tokens": 0}
     only_input = {"gen_ai.usage.input_tokens": 7}
     not_counts = {"gen_ai.usage.input_tokens": "7", "gen_ai.usage.output_tokens": True}
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         chat_call(otel.tracer, payload=False, end_attrs=attrs)
         chat_call(otel.tracer, payload=False, end_attrs=only_input)
         chat_call(otel.tracer, payload=False, end_attrs=not_counts)
@@ -133,7 +132,7 @@ def test_usage_cost_attribute_wins_and_tool_calls_are_listed(otel: Otel) -> None
     tracer = otel.tracer
     p = Payload()
     p.input_messages = [text_message("user", "weather?")]
-    with use_scope(Scope(callbacks=(cb,))), payload_during(p):
+    with use_scope(otel.scope(cb)), payload_during(p):
         span = tracer.start_span("chat gpt-4o", attributes={"gen_ai.operation.name": "chat"})
     span.set_attributes(
         {
@@ -166,7 +165,7 @@ def test_error_goes_to_on_error_not_on_llm_end(otel: Otel) -> None:
 
     cb = Recorder()
     error = Boom("rate limited")
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         span = chat_call(otel.tracer, error=error, end_attrs={"rlm.request.attempts": 3})
     assert cb.names == ["on_llm_start", "on_error"]
     kwargs = cb.events[1][1]
@@ -183,7 +182,7 @@ def test_error_goes_to_on_error_not_on_llm_end(otel: Otel) -> None:
 
 def test_error_reconstructed_from_exception_event_without_payload(otel: Otel) -> None:
     cb = Recorder()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         chat_call(otel.tracer, payload=False, error=ValueError("bad request"))
     error = cb.events[1][1]["error"]
     assert isinstance(error, SpanError)
@@ -196,7 +195,7 @@ def test_error_reconstructed_from_exception_event_without_payload(otel: Otel) ->
 
 def test_error_reconstructed_from_error_type_only(otel: Otel) -> None:
     cb = Recorder()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         span = otel.tracer.start_span("chat x", attributes={"gen_ai.operation.name": "chat"})
         span.set_attribute("error.type", "timeout")
         span.set_status(Status(StatusCode.ERROR, "took too long"))
@@ -210,7 +209,7 @@ def test_tool_and_run_spans_nest_with_parent_ids(otel: Otel) -> None:
     tracer = otel.tracer
     run_p = Payload()
     run_p.extra = {"prompt": "Summarise", "result": "done!"}
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         with payload_during(run_p):
             run = tracer.start_span(
                 "invoke_agent rlm",
@@ -247,7 +246,7 @@ def test_tool_and_run_spans_nest_with_parent_ids(otel: Otel) -> None:
 
 def test_tool_span_from_attributes(otel: Otel) -> None:
     cb = Recorder()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         span = otel.tracer.start_span(
             "execute_tool get_weather",
             attributes={
@@ -266,7 +265,7 @@ def test_tool_span_from_attributes(otel: Otel) -> None:
 
 def test_non_genai_spans_and_unknown_operations_are_ignored(otel: Otel) -> None:
     cb = Recorder()
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         otel.tracer.start_span("GET /").end()
         otel.tracer.start_span("x", attributes={"gen_ai.operation.name": "create_agent"}).end()
     assert cb.events == []
@@ -277,7 +276,7 @@ def test_embeddings_prompt_from_request_input(otel: Otel) -> None:
     cb = Recorder()
     p = Payload()
     p.request = {"model": "text-embedding-3-small", "input": ["alpha", "beta"]}
-    with use_scope(Scope(callbacks=(cb,))), payload_during(p):
+    with use_scope(otel.scope(cb)), payload_during(p):
         span = otel.tracer.start_span(
             "embeddings m",
             attributes={
@@ -293,10 +292,10 @@ def test_embeddings_prompt_from_request_input(otel: Otel) -> None:
 
 def test_routing_two_scopes_and_global(otel: Otel) -> None:
     a, b, g = Recorder(), Recorder(), Recorder()
-    set_global_callbacks([g])
-    with use_scope(Scope(callbacks=(a,))):
+    otel.everywhere(g)
+    with use_scope(otel.scope(a)):
         chat_call(otel.tracer, prompt="for a")
-    with use_scope(Scope(callbacks=(b,))):
+    with use_scope(otel.scope(b)):
         chat_call(otel.tracer, prompt="for b")
     chat_call(otel.tracer, prompt="no scope")
     assert [k["prompt"] for n, k in a.events if n == "on_llm_start"] == ["for a"]
@@ -306,8 +305,8 @@ def test_routing_two_scopes_and_global(otel: Otel) -> None:
 
 def test_same_callback_in_global_and_scope_is_called_once(otel: Otel) -> None:
     cb = Recorder()
-    set_global_callbacks([cb])
-    with use_scope(Scope(callbacks=(cb, cb))):
+    otel.everywhere(cb)
+    with use_scope(otel.scope(cb, cb)):
         chat_call(otel.tracer)
     assert cb.names == ["on_llm_start", "on_llm_end"]
 
@@ -315,9 +314,9 @@ def test_same_callback_in_global_and_scope_is_called_once(otel: Otel) -> None:
 def test_routing_is_decided_at_start(otel: Otel) -> None:
     """A span started in scope A and ended elsewhere still reaches A's callbacks only."""
     a, b = Recorder(), Recorder()
-    with use_scope(Scope(callbacks=(a,))):
+    with use_scope(otel.scope(a)):
         span = otel.tracer.start_span("chat m", attributes={"gen_ai.operation.name": "chat"})
-    with use_scope(Scope(callbacks=(b,))):
+    with use_scope(otel.scope(b)):
         span.end()
     assert a.names == ["on_llm_start", "on_llm_end"]
     assert b.names == []
@@ -339,14 +338,13 @@ def test_many_scopes_grow_nothing(otel: Otel) -> None:
     """10,000 scopes with distinct callbacks: the per-span dict ends empty, callbacks are freed."""
     import gc
 
-    from rlm_toolkit.callbacks import _dispatch, _registry
+    from rlm_toolkit.callbacks import _dispatch
 
     plans_before = len(_dispatch._plans)
-    processors_before = len(_registry._span_processors)
     refs: list[weakref.ref[Recorder]] = []
     for i in range(10_000):
         cb = Recorder()
-        with use_scope(Scope(callbacks=(cb,))):
+        with use_scope(otel.scope(cb)):
             span = otel.tracer.start_span(
                 "chat m", kind=SpanKind.CLIENT, attributes={"gen_ai.operation.name": "chat"}
             )
@@ -362,7 +360,6 @@ def test_many_scopes_grow_nothing(otel: Otel) -> None:
     assert otel.span_processor._spans == {}
     assert all(ref() is None for ref in refs)
     assert len(_dispatch._plans) <= plans_before + 1
-    assert len(_registry._span_processors) <= processors_before
     assert len(_dispatch._tasks) == 0
 
 
@@ -375,7 +372,7 @@ def test_internal_error_is_contained_outside_strict_mode(otel: Otel, monkeypatch
     cb = Recorder()
     monkeypatch.setattr(_extract, "start_event", broken)
     monkeypatch.setattr(_extract, "end_event", broken)
-    with use_scope(Scope(callbacks=(cb,))):
+    with use_scope(otel.scope(cb)):
         with pytest.raises(RuntimeError, match="bug in the bridge"):  # strict under pytest
             otel.tracer.start_span("chat m", attributes={"gen_ai.operation.name": "chat"})
         monkeypatch.setenv("RLM_TOOLKIT_STRICT", "0")

@@ -21,16 +21,17 @@ import pytest
 from rich.console import Console
 
 from rlm_toolkit.callbacks import (
+    CallbackSpanProcessor,
     ConsoleCallback,
     FileLogCallback,
     MetricsCallback,
-    _bridge,
     _console,
     _dispatch,
 )
 from rlm_toolkit.callbacks._dispatch import call
 from rlm_toolkit.callbacks._failures import Failure
 from rlm_toolkit.genai import _reaper
+from rlm_toolkit.genai._handler import span_processors_of
 
 from .conftest import Recorder, Stack
 from .conftest import chat as _chat
@@ -298,7 +299,9 @@ def test_failure_table_gc_holding_its_lock_ends_the_abandoned_stream_after(
 ) -> None:
     rec = Recorder()
     stack.instrument(callbacks=[rec])
-    processor = _bridge._span_side[stack.tracer_provider][0]
+    (processor,) = [
+        p for p in span_processors_of(stack.tracer_provider) if isinstance(p, CallbackSpanProcessor)
+    ]
     table = processor._failures
     lock = CollectWhileHeld(table._lock, lambda: (list(rec.names), len(table)))
     table._lock = lock  # type: ignore[assignment]

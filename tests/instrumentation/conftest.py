@@ -8,7 +8,7 @@ from typing import Any
 
 import openai
 import pytest
-from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -17,7 +17,25 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import rlm_toolkit
+from rlm_toolkit.genai import Consumer
 from rlm_toolkit.testing import OpenAIServer
+
+
+class TokenConsumer(LogRecordProcessor, Consumer):  # type: ignore[misc]
+    """An in-process consumer that wants token events (and reads nothing else)."""
+
+    wants_tokens = True
+
+    def on_emit(self, log_record: Any) -> None:
+        pass
+
+    emit = on_emit
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
 
 
 @dataclass
@@ -40,6 +58,10 @@ class Otel:
     def logs(self, name: str | None = None) -> list[Any]:
         records = [r.log_record for r in self.logs_exporter.get_finished_logs()]
         return [r for r in records if name is None or r.event_name == name]
+
+    def want_tokens(self) -> None:
+        """Attach a consumer of token events to the logger provider (so they are emitted)."""
+        self.logger_provider.add_log_record_processor(TokenConsumer())
 
     def metrics(self) -> dict[str, list[Any]]:
         """metric name -> data points."""

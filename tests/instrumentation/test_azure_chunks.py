@@ -7,7 +7,7 @@ from typing import Any
 
 from openai.types.chat import ChatCompletionChunk
 
-from rlm_toolkit._instrument import active_telemetry
+from rlm_toolkit._instrument import active_handler
 from rlm_toolkit.genai import Invocation, StreamState
 from rlm_toolkit.instrumentation.openai._chunks import ChatChunks
 
@@ -39,9 +39,9 @@ AZURE = [
 
 
 def run(chunks: list[ChatCompletionChunk]) -> None:
-    telemetry = active_telemetry()
-    assert telemetry is not None
-    inv = Invocation(telemetry, "chat", "gpt-4o", "example.openai.azure.com", 443)
+    handler = active_handler()
+    assert handler is not None
+    inv = Invocation(handler, "chat", "gpt-4o", "example.openai.azure.com", 443)
     inv.start({"gen_ai.request.model": "gpt-4o"}, None)
     handler = ChatChunks(inv)
     state = StreamState(inv, handler)

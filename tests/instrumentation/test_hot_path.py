@@ -17,7 +17,7 @@ from openai.resources.chat.completions import Completions
 from opentelemetry.trace import StatusCode
 
 import rlm_toolkit
-from rlm_toolkit.genai import ChunkHandler, Scope, StreamState, SyncStreamProxy, use_scope
+from rlm_toolkit.genai import ChunkHandler, StreamState, SyncStreamProxy
 from rlm_toolkit.genai._reaper import drain
 from rlm_toolkit.instrumentation.openai._request import CHAT_PARAMS, request_attributes
 from rlm_toolkit.instrumentation.openai._targets import BODY_HOOK, is_ours, resolve
@@ -75,8 +75,8 @@ def test_token_index_counts_text_tokens_from_zero(
     plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
 ) -> None:
     server.queue_reply("alpha beta gamma")
-    with use_scope(Scope(wants_tokens=True)):
-        chunks = list(client.chat.completions.create(**stream_args(stream_options={"include_usage": True})))
+    plain_instrumented.want_tokens()
+    chunks = list(client.chat.completions.create(**stream_args(stream_options={"include_usage": True})))
     texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert len(chunks) > len(texts) >= 2  # role-only, finish and usage chunks carry no text
     records = plain_instrumented.logs("rlm.llm.token")
@@ -87,8 +87,8 @@ def test_responses_tokens_count_from_zero(
     plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
 ) -> None:
     server.queue_reply("one two")
-    with use_scope(Scope(wants_tokens=True)):
-        events = list(client.responses.create(model="gpt-4o", input="hi", stream=True))
+    plain_instrumented.want_tokens()
+    events = list(client.responses.create(model="gpt-4o", input="hi", stream=True))
     deltas = [e for e in events if e.type == "response.output_text.delta"]
     records = plain_instrumented.logs("rlm.llm.token")
     assert [r.attributes["rlm.token.index"] for r in records] == list(range(len(deltas)))
@@ -330,15 +330,12 @@ def test_unpriced_model_records_no_cost(
 
 
 def test_embeddings_input_is_in_process_only(
-    instrumented: Otel, client: openai.OpenAI, server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+    instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
 ) -> None:
-    from rlm_toolkit.genai import consumers
-
     from .test_lifecycle import PayloadSpans
 
     spy = PayloadSpans()
     instrumented.tracer_provider.add_span_processor(spy)
-    monkeypatch.setattr(consumers, "active", True)
     client.embeddings.create(model="text-embedding-3-small", input=["secret a", "secret b"])
     ((request, inputs),) = spy.starts
     assert request["input"] == ["secret a", "secret b"] and inputs is None

@@ -66,15 +66,15 @@ def test_uninstrument_clears_the_implicit_mark(otel: Otel, client: openai.OpenAI
     assert OpenAIInstrumentor().is_implicit
 
 
-def test_active_telemetry_follows_the_active_instrumentation(otel: Otel) -> None:
-    from rlm_toolkit._instrument import active_telemetry
+def test_active_handler_follows_the_active_instrumentation(otel: Otel) -> None:
+    from rlm_toolkit._instrument import active_handler
 
-    assert active_telemetry() is None
+    assert active_handler() is None
     ensure_instrumented()
-    implicit = active_telemetry()
+    implicit = active_handler()
     assert implicit is not None
     rlm_toolkit.instrument(tracer_provider=otel.tracer_provider, capture_content="span_only")
-    explicit = active_telemetry()
+    explicit = active_handler()
     assert explicit is not None and explicit is not implicit and explicit.content.on_span
     rlm_toolkit.uninstrument()
-    assert active_telemetry() is None
+    assert active_handler() is None

@@ -14,7 +14,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import rlm_toolkit
-from rlm_toolkit.genai import Invocation, Scope, consumers, current_payload, use_scope
+from rlm_toolkit._instrument import active_handler
+from rlm_toolkit.genai import Consumer, Invocation, Scope, current_payload, use_scope
 from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
 from rlm_toolkit.instrumentation.openai._targets import TARGETS, resolve
 
@@ -100,13 +101,19 @@ def test_scope_routes_to_its_tracer(plain_instrumented: Otel, client: openai.Ope
     exporter = InMemorySpanExporter()
     private = TracerProvider()
     private.add_span_processor(SimpleSpanProcessor(exporter))
-    with use_scope(Scope(tracer=private.get_tracer("scoped"))):
+    handler = active_handler()
+    assert handler is not None
+    with use_scope(Scope(handler=handler.derive(tracer_provider=private))):
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert plain_instrumented.spans() == []
     assert [s.name for s in exporter.get_finished_spans()] == ["chat gpt-4o"]
 
 
-class PayloadSpans(SpanProcessor):  # type: ignore[misc]
+class PayloadSpans(SpanProcessor, Consumer):  # type: ignore[misc]
+    """Any processor that reads the in-process payload says so (``wants_payload``)."""
+
+    wants_payload = True
+
     def __init__(self) -> None:
         self.starts: list[Any] = []
         self.ends: list[Any] = []
@@ -120,12 +127,9 @@ class PayloadSpans(SpanProcessor):  # type: ignore[misc]
         self.ends.append(p and (p.output_messages, p.response))
 
 
-def test_payload_when_capture_is_off(
-    plain_instrumented: Otel, client: openai.OpenAI, server: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_payload_when_capture_is_off(plain_instrumented: Otel, client: openai.OpenAI, server: Any) -> None:
     spy = PayloadSpans()
     plain_instrumented.tracer_provider.add_span_processor(spy)
-    monkeypatch.setattr(consumers, "active", True)
     server.queue_reply("secret reply")
     response = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     ((request, inputs),) = spy.starts
@@ -146,8 +150,8 @@ def test_token_events_only_when_wanted(plain_instrumented: Otel, client: openai.
     list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
     assert plain_instrumented.logs("rlm.llm.token") == []
     server.queue_reply("a b")
-    with use_scope(Scope(wants_tokens=True)):
-        chunks = list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
+    plain_instrumented.want_tokens()
+    chunks = list(client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True))
     tokens = plain_instrumented.logs("rlm.llm.token")
     texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert len(tokens) == len(texts) > 0
@@ -185,8 +189,13 @@ def test_our_errors_never_reach_the_app(
 
 
 def test_instrument_with_callbacks(otel: Otel, client: openai.OpenAI, server: Any) -> None:
-    bridge = pytest.importorskip("rlm_toolkit.callbacks._bridge")
-    from rlm_toolkit.callbacks import BaseCallback
+    from rlm_toolkit.callbacks import BaseCallback, CallbackSpanProcessor
+    from rlm_toolkit.genai._handler import span_processors_of
+
+    def fed(provider: Any) -> list[Any]:
+        return [
+            p.fixed_callbacks for p in span_processors_of(provider) if isinstance(p, CallbackSpanProcessor)
+        ]
 
     class Seen(BaseCallback):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -200,13 +209,13 @@ def test_instrument_with_callbacks(otel: Otel, client: openai.OpenAI, server: An
         tracer_provider=otel.tracer_provider, logger_provider=otel.logger_provider, callbacks=[seen]
     )
     try:
-        assert bridge.global_callbacks() == (seen,)
+        assert fed(otel.tracer_provider) == [(seen,)]
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
         assert len(seen.ends) == 1
         assert len(otel.spans()) == 1  # same providers: exported and seen
     finally:
         rlm_toolkit.uninstrument()
-    assert bridge.global_callbacks() == ()
+    assert fed(otel.tracer_provider) == []
 
 
 @pytest.mark.parametrize(
@@ -226,6 +235,4 @@ def test_instrument_rejects_a_non_provider_before_patching(argument: str, method
     )
     assert "\n" not in message
     assert completions.Completions.create is before  # nothing patched
-    from rlm_toolkit._instrument import active_telemetry
-
-    assert active_telemetry() is None
+    assert active_handler() is None

@@ -9,14 +9,16 @@ import openai
 import pytest
 from opentelemetry.sdk._logs import LogRecordProcessor
 
-from rlm_toolkit.genai import consumers, current_payload
+from rlm_toolkit.genai import Consumer, current_payload
 
 from .conftest import Otel
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
-class PayloadSpy(LogRecordProcessor):  # type: ignore[misc]
+class PayloadSpy(LogRecordProcessor, Consumer):  # type: ignore[misc]
+    wants_payload = True  # reads the in-process payload, so the handler builds one
+
     def __init__(self) -> None:
         self.seen: list[tuple[str | None, Any]] = []
 
@@ -32,10 +34,9 @@ class PayloadSpy(LogRecordProcessor):  # type: ignore[misc]
 
 
 @pytest.fixture
-def spy(otel: Otel, monkeypatch: pytest.MonkeyPatch) -> Iterator[PayloadSpy]:
+def spy(otel: Otel) -> Iterator[PayloadSpy]:
     spy = PayloadSpy()
     otel.logger_provider.add_log_record_processor(spy)
-    monkeypatch.setattr(consumers, "active", True)
     yield spy
 
 

@@ -1,4 +1,4 @@
-"""``report_retry`` (the supported retry hook) and the errors handed to retry consumers."""
+"""``OpenAIInstrumentor.report_retry`` (the seam for client subclasses) and the errors handed to retry consumers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from typing import Any
 import openai
 import pytest
 
-from rlm_toolkit.genai import consumers
-from rlm_toolkit.instrumentation.openai._hooks import report_retry
+from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
 from rlm_toolkit.testing import OpenAIServer
 
 from .conftest import Otel
@@ -19,10 +18,9 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture
-def spy(otel: Otel, monkeypatch: pytest.MonkeyPatch) -> Iterator[PayloadSpy]:
+def spy(otel: Otel) -> Iterator[PayloadSpy]:
     spy = PayloadSpy()
     otel.logger_provider.add_log_record_processor(spy)
-    monkeypatch.setattr(consumers, "active", True)
     yield spy
 
 
@@ -41,7 +39,7 @@ class FixedDelayClient(openai.OpenAI):
         self, remaining_retries: int, options: Any, response_headers: Any = None
     ) -> float:
         delay = 0.005
-        report_retry(self, delay, remaining_retries, options, response_headers)
+        OpenAIInstrumentor.report_retry(self, delay, remaining_retries, options, response_headers)
         return delay
 
 
@@ -69,8 +67,8 @@ def test_override_reports_through_report_retry(
 
 def test_report_retry_is_a_no_op_outside_a_call(plain_instrumented: Otel, client: openai.OpenAI) -> None:
     options = type("Options", (), {"get_max_retries": lambda self, default: default})()
-    report_retry(client, 1.0, 1, options, None)  # no instrumented call running
-    report_retry(object(), 1.0, 1, object(), None)  # nonsense: still never raises
+    OpenAIInstrumentor.report_retry(client, 1.0, 1, options, None)  # no instrumented call running
+    OpenAIInstrumentor.report_retry(object(), 1.0, 1, object(), None)  # nonsense: still never raises
     assert plain_instrumented.spans() == [] and plain_instrumented.logs() == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from rlm_toolkit.testing import OpenAIServer
 
@@ -19,6 +21,21 @@ from rlm_toolkit.testing import OpenAIServer
 def server() -> Iterator[OpenAIServer]:
     with OpenAIServer() as srv:
         yield srv
+
+
+class SequentialIds(IdGenerator):  # type: ignore[misc]
+    """Span ids 1, 2, 3... and trace ids 1, 2... in start order, so a span tree can be asserted
+    with literal, readable ids."""
+
+    def __init__(self) -> None:
+        self._span = itertools.count(1)
+        self._trace = itertools.count(1)
+
+    def generate_span_id(self) -> int:
+        return next(self._span)
+
+    def generate_trace_id(self) -> int:
+        return next(self._trace)
 
 
 @dataclass
@@ -32,7 +49,7 @@ class Telemetry:
 @pytest.fixture
 def telemetry() -> Iterator[Telemetry]:
     spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
+    tracer_provider = TracerProvider(id_generator=SequentialIds())
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     logs = InMemoryLogRecordExporter()
     logger_provider = LoggerProvider()

@@ -60,7 +60,9 @@ def test_callbacks_see_the_exported_spans_event_for_event(server: OpenAIServer, 
     recorder = Recorder()
     make_rlm(server, telemetry, recorder).run("Hello!")
     llm, run = telemetry.spans.get_finished_spans()
-    run_id, llm_id = format_span_id(run.context.span_id), format_span_id(llm.context.span_id)
+    # Deterministic ids (the fixture's SequentialIds): the run span started first.
+    run_id, llm_id = "0000000000000001", "0000000000000002"
+    assert (format_span_id(run.context.span_id), format_span_id(llm.context.span_id)) == (run_id, llm_id)
     assert [(name, kw["run_id"], kw["parent_run_id"]) for name, kw in recorder.events] == [
         ("on_run_start", run_id, None),
         ("on_llm_start", llm_id, run_id),

@@ -1,7 +1,7 @@
 """The callback base classes: every method is a no-op, every argument is a keyword.
 
-The bridge calls ``cb.on_x(name=value, ...)`` with keywords only and passes just the keywords
-a method accepts when it has no ``**kwargs`` (so ``def on_token(self, token)`` works). The
+The processors deliver typed events (``callbacks/_events.py``) as ``cb.on_x(name=value, ...)``,
+keywords only, passing just the keywords a method accepts when it has no ``**kwargs`` (so ``def on_token(self, token)`` works). The
 bases keep no instance state, so subclasses may skip ``super().__init__()``.
 
 Useful keywords on every event: ``model``, ``operation`` (``gen_ai.operation.name``),
@@ -15,7 +15,7 @@ from typing import Any
 
 from rlm_toolkit.callbacks._types import LLMResponse
 
-#: Every event method the bridge may call, in the order a reader meets them.
+#: Every event method the processors may call, in the order a reader meets them.
 EVENT_METHODS = (
     "on_run_start",
     "on_run_end",
@@ -85,7 +85,7 @@ class BaseCallback:
 class AsyncBaseCallback(BaseCallback):
     """Like :class:`BaseCallback`, with ``async def`` methods.
 
-    The bridge never blocks the app on them: inside a running event loop (this thread) each
+    The processors never block the app on them: inside a running event loop (this thread) each
     coroutine is scheduled on that loop with ``create_task``; elsewhere it runs on a private
     background loop thread. Events of one callback start in the order they happened.
     """
@@ -132,5 +132,5 @@ _NOOPS = frozenset(
 
 
 def is_noop(cls: type, name: str) -> bool:
-    """True when ``cls.name`` is one of the bases' no-ops (so the bridge can skip the call)."""
+    """True when ``cls.name`` is one of the bases' no-ops (so dispatch can skip the call)."""
     return getattr(cls, name, None) in _NOOPS

@@ -19,11 +19,12 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rlm_toolkit.callbacks._base import is_noop
+from rlm_toolkit.callbacks._events import Event
 
 log = logging.getLogger("rlm_toolkit.callbacks")
 
@@ -123,6 +124,20 @@ def call(cb: object, name: str, kwargs: Mapping[str, Any]) -> None:
         return
     if inspect.isawaitable(result):
         schedule(result, cb, name)
+
+
+def deliver(callbacks: Sequence[object], event: Event) -> None:
+    """Deliver one typed event to each of ``callbacks`` (its method, its keywords), isolated.
+
+    The keywords are built once for all callbacks. Runs on the caller's thread; never raises
+    ``Exception``.
+    """
+    if not callbacks:
+        return
+    name = event.method
+    kwargs = event.keywords()
+    for cb in callbacks:
+        call(cb, name, kwargs)
 
 
 # -- async callbacks ------------------------------------------------------------------------

@@ -18,12 +18,13 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as g
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.trace import format_span_id
 
 from rlm_toolkit import attributes as rlm
 from rlm_toolkit._safety import contain
 from rlm_toolkit.callbacks import _dispatch, _extract
+from rlm_toolkit.callbacks._events import Event, Failed, Retry
 from rlm_toolkit.callbacks._failures import Failure, FailureTable, already_told, describe
 
 _START, _EVENT, _END = 0, 1, 2
@@ -34,7 +35,7 @@ class CallbackSpanExporter(SpanExporter):
     retry events and its end, ordered by time (so a run's start precedes its calls)."""
 
     def __init__(self, callbacks: Sequence[Any]) -> None:
-        from rlm_toolkit.callbacks._bridge import validate_callbacks
+        from rlm_toolkit.callbacks._validate import validate_callbacks
 
         self._callbacks = validate_callbacks(callbacks)
         self._failures = FailureTable()
@@ -45,65 +46,64 @@ class CallbackSpanExporter(SpanExporter):
         except Exception as exc:
             contain("CallbackSpanExporter.export", exc)
             return SpanExportResult.FAILURE
-        for name, kwargs in timeline:
-            for cb in self._callbacks:
-                _dispatch.call(cb, name, kwargs)
+        for event in timeline:
+            _dispatch.deliver(self._callbacks, event)
         return SpanExportResult.SUCCESS
 
-    def _timeline(self, spans: Sequence[ReadableSpan]) -> list[tuple[str, dict[str, Any]]]:
-        items: list[tuple[int, int, int, str, dict[str, Any], ReadableSpan]] = []
+    def _timeline(self, spans: Sequence[ReadableSpan]) -> list[Event]:
+        items: list[tuple[int, int, int, Event | None, ReadableSpan]] = []
         for seq, span in enumerate(spans):
             attrs = span.attributes or {}
-            operation = attrs.get(g.GEN_AI_OPERATION_NAME)
+            operation = attrs.get(GA.GEN_AI_OPERATION_NAME)
             start = span.start_time or 0
             end = span.end_time or start
             if not isinstance(operation, str) or _extract.kind(operation) is None:
                 if span.parent is not None:  # carries its children's failures up to its parent
-                    items.append((end, _END, seq, "", {}, span))
+                    items.append((end, _END, seq, None, span))
                 continue
-            items.append((start, _START, -seq, *_extract.start_event(span, None, operation), span))
+            items.append((start, _START, -seq, _extract.start_event(span, None, operation), span))
             for event in span.events:
                 if event.name == rlm.EVENT_RETRY:
-                    kwargs = _extract.retry_kwargs(event.attributes or {}, None)
-                    kwargs.update(
+                    model = attrs.get(GA.GEN_AI_REQUEST_MODEL)
+                    retry = Retry(
                         run_id=format_span_id(span.context.span_id) if span.context else None,
                         parent_run_id=format_span_id(span.parent.span_id) if span.parent else None,
-                        model=attrs.get(g.GEN_AI_REQUEST_MODEL),
+                        model=model if isinstance(model, str) else None,
                         operation=operation,
                         timestamp=event.timestamp / 1e9,
                         start_time=event.timestamp / 1e9,
                         span=span,
+                        **_extract.retry_fields(event.attributes or {}, None),
                     )
-                    items.append((event.timestamp, _EVENT, seq, "on_retry", kwargs, span))
-            items.append((end, _END, seq, *_extract.end_event(span, None, operation), span))
+                    items.append((event.timestamp, _EVENT, seq, retry, span))
+            items.append((end, _END, seq, _extract.end_event(span, None, operation), span))
         # Ties: the SDK exports a child before its parent, so at equal times a later-listed span
         # starts first and an earlier-listed one ends first.
         items.sort(key=lambda item: item[:3])
-        timeline: list[tuple[str, dict[str, Any]]] = []
-        for _, phase, _, name, kwargs, span in items:
+        timeline: list[Event] = []
+        for _, phase, _, happened, span in items:
             if phase != _END:
-                timeline.append((name, kwargs))
+                if happened is not None:
+                    timeline.append(happened)
                 continue
-            timeline.extend(self._ended(span, name, kwargs))
+            timeline.extend(self._ended(span, happened))
         return timeline
 
-    def _ended(
-        self, span: ReadableSpan, name: str, kwargs: dict[str, Any]
-    ) -> list[tuple[str, dict[str, Any]]]:
+    def _ended(self, span: ReadableSpan, event: Event | None) -> list[Event]:
         """The events of one span's end, with failures reported once (see ``_failures``)."""
         context, parent = span.context, span.parent
         earlier = self._failures.take(context.span_id) if context is not None else []
-        events: list[tuple[str, dict[str, Any]]] = []
-        if name == "on_error":
+        events: list[Event] = []
+        if isinstance(event, Failed):
             error_type, message = describe(span)
             mine = Failure(None, error_type, message, ())
             if not already_told(mine, earlier):
-                events.append((name, kwargs))
-            if kwargs.get("operation") == _extract.RUN_OPERATION:
-                events.append(_extract.run_failed_event(kwargs))
+                events.append(event)
+            if event.operation == _extract.RUN_OPERATION:
+                events.append(event.run_ended())
             earlier.append(Failure(None, error_type, message, self._callbacks))
-        elif name:
-            events.append((name, kwargs))
+        elif event is not None:
+            events.append(event)
         if parent is not None:
             self._failures.file(parent.span_id, earlier)
         return events

@@ -16,18 +16,33 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as g
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv.attributes import error_attributes, exception_attributes
 from opentelemetry.trace import StatusCode, format_span_id
 from opentelemetry.util.types import Attributes
 
 from rlm_toolkit import attributes as rlm
+from rlm_toolkit.callbacks._events import (
+    ABSENT,
+    Failed,
+    LLMEnd,
+    LLMStart,
+    RunEnd,
+    RunStart,
+    SpanEnd,
+    SpanEvent,
+    ToolEnd,
+    ToolStart,
+)
 from rlm_toolkit.callbacks._types import LLMResponse, Usage
-from rlm_toolkit.genai._context import Payload
+from rlm_toolkit.genai import Payload
 
-LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
-TOOL_OPERATION = "execute_tool"
-RUN_OPERATION = "invoke_agent"
+_OP = GA.GenAiOperationNameValues
+LLM_OPERATIONS = frozenset(
+    op.value for op in (_OP.CHAT, _OP.TEXT_COMPLETION, _OP.GENERATE_CONTENT, _OP.EMBEDDINGS)
+)
+TOOL_OPERATION = _OP.EXECUTE_TOOL.value
+RUN_OPERATION = _OP.INVOKE_AGENT.value
 _EXCEPTION_EVENT = "exception"
 
 
@@ -85,7 +100,7 @@ def common(span: ReadableSpan, attrs: Attributes, operation: str) -> dict[str, A
     parent = span.parent
     return {
         "operation": operation,
-        "model": _str(attrs.get(g.GEN_AI_REQUEST_MODEL)) or _str(attrs.get(g.GEN_AI_RESPONSE_MODEL)),
+        "model": _str(attrs.get(GA.GEN_AI_REQUEST_MODEL)) or _str(attrs.get(GA.GEN_AI_RESPONSE_MODEL)),
         "run_id": format_span_id(span.context.span_id) if span.context is not None else None,
         "parent_run_id": format_span_id(parent.span_id) if parent is not None else None,
         "span": span,
@@ -150,7 +165,7 @@ def _request_text(payload: Payload | None) -> str:
 
 
 def prompt_of(payload: Payload | None, attrs: Attributes) -> tuple[str, list[dict[str, Any]]]:
-    msgs = messages(payload.input_messages if payload else None, attrs, g.GEN_AI_INPUT_MESSAGES)
+    msgs = messages(payload.input_messages if payload else None, attrs, GA.GEN_AI_INPUT_MESSAGES)
     return (last_user_text(msgs) if msgs else _request_text(payload)), msgs
 
 
@@ -173,8 +188,8 @@ def _is_count(value: object) -> bool:
 
 
 def _usage(attrs: Mapping[str, Any], raw: Any) -> Usage:
-    prompt = attrs.get(g.GEN_AI_USAGE_INPUT_TOKENS)
-    completion = attrs.get(g.GEN_AI_USAGE_OUTPUT_TOKENS)
+    prompt = attrs.get(GA.GEN_AI_USAGE_INPUT_TOKENS)
+    completion = attrs.get(GA.GEN_AI_USAGE_OUTPUT_TOKENS)
     if not _is_count(prompt) and not _is_count(completion) and raw is not None:
         usage = getattr(raw, "usage", None)  # a raw SDK object without usage attributes on the span
         prompt = getattr(usage, "prompt_tokens", None)
@@ -190,8 +205,8 @@ def _usage(attrs: Mapping[str, Any], raw: Any) -> Usage:
         prompt_tokens=p,
         completion_tokens=c,
         total_tokens=p + c,
-        cached_tokens=_int(attrs.get(g.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
-        reasoning_tokens=_int(attrs.get(g.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
+        cached_tokens=_int(attrs.get(GA.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
+        reasoning_tokens=_int(attrs.get(GA.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
     )
 
 
@@ -213,15 +228,15 @@ def _cost(attrs: Mapping[str, Any], model: str | None, usage: Usage) -> float | 
 
 def llm_response(span: ReadableSpan, payload: Payload | None) -> LLMResponse:
     attrs: Mapping[str, Any] = span.attributes or {}
-    output = messages(payload.output_messages if payload else None, attrs, g.GEN_AI_OUTPUT_MESSAGES)
+    output = messages(payload.output_messages if payload else None, attrs, GA.GEN_AI_OUTPUT_MESSAGES)
     raw = payload.response if payload is not None else None
-    reasons = attrs.get(g.GEN_AI_RESPONSE_FINISH_REASONS)
+    reasons = attrs.get(GA.GEN_AI_RESPONSE_FINISH_REASONS)
     finish = (
         reasons[0] if isinstance(reasons, Sequence) and not isinstance(reasons, str) and reasons else None
     )
     if finish is None and output:
         finish = _str(output[0].get("finish_reason"))
-    model = _str(attrs.get(g.GEN_AI_RESPONSE_MODEL)) or _str(attrs.get(g.GEN_AI_REQUEST_MODEL))
+    model = _str(attrs.get(GA.GEN_AI_RESPONSE_MODEL)) or _str(attrs.get(GA.GEN_AI_REQUEST_MODEL))
     usage = _usage(attrs, raw)
     return LLMResponse(
         content=message_text(output[0]) if output else "",
@@ -231,7 +246,7 @@ def llm_response(span: ReadableSpan, payload: Payload | None) -> LLMResponse:
         tool_calls=_tool_calls(output),
         raw=raw,
         cost=_cost(attrs, model, usage),
-        id=_str(attrs.get(g.GEN_AI_RESPONSE_ID)),
+        id=_str(attrs.get(GA.GEN_AI_RESPONSE_ID)),
     )
 
 
@@ -258,28 +273,32 @@ def _extra(payload: Payload | None) -> Mapping[str, Any]:
     return (payload.extra if payload is not None else None) or {}
 
 
-def start_event(span: ReadableSpan, payload: Payload | None, operation: str) -> tuple[str, dict[str, Any]]:
-    """``(method name, keywords)`` for the start of a span of a known kind."""
+def start_event(span: ReadableSpan, payload: Payload | None, operation: str) -> SpanEvent:
+    """The event of the start of a span of a known kind."""
     attrs = span.attributes
     kw = common(span, attrs, operation)
     which = kind(operation)
     if which == "llm":
-        kw["prompt"], kw["messages"] = prompt_of(payload, attrs)
-        kw["invocation_params"] = dict(payload.request) if payload is not None and payload.request else {}
-        return "on_llm_start", kw
+        prompt, msgs = prompt_of(payload, attrs)
+        params = dict(payload.request) if payload is not None and payload.request else {}
+        return LLMStart(**kw, prompt=prompt, messages=msgs, invocation_params=params)
     extra = _extra(payload)
     if which == "tool":
-        kw["tool_name"] = _str((attrs or {}).get(g.GEN_AI_TOOL_NAME)) or ""
-        kw["tool_input"] = extra.get("tool_input", (attrs or {}).get(g.GEN_AI_TOOL_CALL_ARGUMENTS))
-        return "on_tool_start", kw
-    prompt = extra.get("prompt")
-    kw["prompt"] = prompt if isinstance(prompt, str) else prompt_of(payload, attrs)[0]
-    kw["agent_name"] = _str((attrs or {}).get(g.GEN_AI_AGENT_NAME))
-    return "on_run_start", kw
+        return ToolStart(
+            **kw,
+            tool_name=_str((attrs or {}).get(GA.GEN_AI_TOOL_NAME)) or "",
+            tool_input=extra.get("tool_input", (attrs or {}).get(GA.GEN_AI_TOOL_CALL_ARGUMENTS)),
+        )
+    run_prompt = extra.get("prompt")
+    return RunStart(
+        **kw,
+        prompt=run_prompt if isinstance(run_prompt, str) else prompt_of(payload, attrs)[0],
+        agent_name=_str((attrs or {}).get(GA.GEN_AI_AGENT_NAME)),
+    )
 
 
-def end_event(span: ReadableSpan, payload: Payload | None, operation: str) -> tuple[str, dict[str, Any]]:
-    """``(method name, keywords)`` for the end of a span: success event or ``on_error``."""
+def end_event(span: ReadableSpan, payload: Payload | None, operation: str) -> SpanEnd:
+    """The event of the end of a span: its kind's success event, or :class:`Failed`."""
     attrs: Mapping[str, Any] = span.attributes or {}
     kw = common(span, attrs, operation)
     kw["end_time"] = _seconds(span.end_time)
@@ -289,41 +308,40 @@ def end_event(span: ReadableSpan, payload: Payload | None, operation: str) -> tu
         kw["duration_ms"] = None
     which = kind(operation)
     if failed(span):
-        kw["error"] = span_error(span, payload)
-        kw["error_type"] = _str(attrs.get(error_attributes.ERROR_TYPE))
-        kw["attempts"] = _int(attrs.get(rlm.RLM_REQUEST_ATTEMPTS)) or None
-        if which == "tool":
-            kw["tool_name"] = _str(attrs.get(g.GEN_AI_TOOL_NAME)) or ""
-        return "on_error", kw
+        return Failed(
+            **kw,
+            error=span_error(span, payload),
+            error_type=_str(attrs.get(error_attributes.ERROR_TYPE)),
+            attempts=_int(attrs.get(rlm.RLM_REQUEST_ATTEMPTS)) or None,
+            tool_name=(_str(attrs.get(GA.GEN_AI_TOOL_NAME)) or "") if which == "tool" else ABSENT,
+        )
     if which == "llm":
-        kw["response"] = llm_response(span, payload)
-        kw["attempts"] = _int(attrs.get(rlm.RLM_REQUEST_ATTEMPTS)) or None
-        return "on_llm_end", kw
+        return LLMEnd(
+            **kw,
+            response=llm_response(span, payload),
+            attempts=_int(attrs.get(rlm.RLM_REQUEST_ATTEMPTS)) or None,
+        )
     extra = _extra(payload)
     if which == "tool":
-        kw["tool_name"] = _str(attrs.get(g.GEN_AI_TOOL_NAME)) or ""
-        kw["tool_output"] = extra.get("tool_output", attrs.get(g.GEN_AI_TOOL_CALL_RESULT))
-        return "on_tool_end", kw
+        return ToolEnd(
+            **kw,
+            tool_name=_str(attrs.get(GA.GEN_AI_TOOL_NAME)) or "",
+            tool_output=extra.get("tool_output", attrs.get(GA.GEN_AI_TOOL_CALL_RESULT)),
+        )
     result = extra.get("result")
     if result is None and payload is not None:
         result = payload.response
     if result is None:
-        output = messages(payload.output_messages if payload else None, attrs, g.GEN_AI_OUTPUT_MESSAGES)
+        output = messages(payload.output_messages if payload else None, attrs, GA.GEN_AI_OUTPUT_MESSAGES)
         result = message_text(output[0]) if output else None
-    kw["result"] = result
-    kw["error"] = None
-    return "on_run_end", kw
-
-
-def run_failed_event(error_kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``on_run_end(result=None, error=...)`` for a failed run span, from its ``on_error`` keywords."""
-    return "on_run_end", {**error_kwargs, "result": None}
+    return RunEnd(**kw, result=result, error=None)
 
 
 # -- point events (log records and span events) ---------------------------------------------
 
 
-def retry_kwargs(attrs: Mapping[str, Any], error: BaseException | None) -> dict[str, Any]:
+def retry_fields(attrs: Mapping[str, Any], error: BaseException | None) -> dict[str, Any]:
+    """The fields of a :class:`Retry` event, from the ``rlm.retry`` attributes."""
     from opentelemetry.semconv.attributes import http_attributes
 
     if error is None and attrs.get(error_attributes.ERROR_TYPE) is not None:

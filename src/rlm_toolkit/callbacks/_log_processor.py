@@ -2,10 +2,11 @@
 
 Producers emit these through the Logs API with the in-process payload exposed
 (``with payload_during(p): logger.emit(record)``); ``on_emit`` runs synchronously on the
-emitting thread and reads it there. An event belongs to the callbacks recorded for its span
-when that span is live in a :class:`CallbackSpanProcessor` (so tokens of a stream iterated
-outside the ``Scope`` still reach that scope's callbacks); otherwise the current scope's
-callbacks and the global ones see it.
+emitting thread and reads it there. An event reaches this processor's own callbacks and, for
+the routing processor ``ensure_router`` attaches, the callbacks of the scope the producer
+started the call in (``Payload.scope``, so tokens of a stream iterated outside the ``Scope``
+still reach it; the current scope for records without our payload). The span the event
+belongs to (model, operation, parent) is read from ``Payload.span``.
 """
 
 from __future__ import annotations
@@ -14,27 +15,31 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk._logs import LogRecordProcessor
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.trace import format_span_id
 
 from rlm_toolkit import attributes as rlm
 from rlm_toolkit._safety import contain
-from rlm_toolkit.callbacks import _dispatch, _extract, _registry
-from rlm_toolkit.callbacks._span_processor import merge, routed_callbacks
-from rlm_toolkit.genai._context import Payload, current_payload
+from rlm_toolkit.callbacks import _dispatch, _extract
+from rlm_toolkit.callbacks._events import MemoryRecall, MemoryStore, PointEvent, Retry, Token
+from rlm_toolkit.callbacks._span_processor import CallbackSpanProcessor, merge, scope_callbacks
+from rlm_toolkit.callbacks._validate import validate_callbacks, wants_tokens
+from rlm_toolkit.genai import Consumer
+from rlm_toolkit.genai._context import Payload, current_payload, current_scope
 
-_METHODS = {
-    rlm.EVENT_RETRY: "on_retry",
-    rlm.EVENT_TOKEN: "on_token",
-    rlm.EVENT_MEMORY_STORE: "on_memory_store",
-    rlm.EVENT_MEMORY_RECALL: "on_memory_recall",
+_METHODS: dict[str, type[PointEvent]] = {
+    rlm.EVENT_RETRY: Retry,
+    rlm.EVENT_TOKEN: Token,
+    rlm.EVENT_MEMORY_STORE: MemoryStore,
+    rlm.EVENT_MEMORY_RECALL: MemoryRecall,
 }
 
 
-def event_kwargs(
+def point_fields(
     event_name: str, attrs: Mapping[str, Any], payload: Payload | None, exception: BaseException | None
 ) -> dict[str, Any] | None:
-    """Keywords of one point event, or ``None`` when it cannot be delivered (a token event
-    without its in-process text)."""
+    """The event-specific fields of one point event, or ``None`` when it cannot be delivered
+    (a token event without its in-process text)."""
     extra: Mapping[str, Any] = (payload.extra if payload is not None else None) or {}
     if event_name == rlm.EVENT_TOKEN:
         token = payload.token if payload is not None else None
@@ -49,65 +54,108 @@ def event_kwargs(
         }
     if event_name == rlm.EVENT_RETRY:
         error = payload.error if payload is not None and payload.error is not None else exception
-        return _extract.retry_kwargs(attrs, error)
+        return _extract.retry_fields(attrs, error)
     if event_name == rlm.EVENT_MEMORY_STORE:
         return {"content": extra.get("content"), "extra": dict(extra)}
     return {"query": extra.get("query"), "results": extra.get("results"), "extra": dict(extra)}
 
 
-class CallbackLogRecordProcessor(LogRecordProcessor):
-    """Feeds ``rlm.retry``, ``rlm.llm.token`` and ``rlm.memory.*`` event records to callbacks."""
+def _span_facts(span: Any) -> tuple[str | None, str | None, int]:
+    """(model, operation, parent span id) of the live span an event belongs to."""
+    attrs = getattr(span, "attributes", None) or {}
+    model, operation = attrs.get(GA.GEN_AI_REQUEST_MODEL), attrs.get(GA.GEN_AI_OPERATION_NAME)
+    parent = getattr(span, "parent", None)
+    return (
+        model if isinstance(model, str) else None,
+        operation if isinstance(operation, str) else None,
+        parent.span_id if parent is not None else 0,
+    )
 
-    def __init__(self, callbacks: Sequence[Any] = ()) -> None:
-        from rlm_toolkit.callbacks._bridge import validate_callbacks
 
-        self._fixed = validate_callbacks(callbacks)
+class CallbackLogRecordProcessor(LogRecordProcessor, Consumer):
+    """Feeds ``rlm.retry``, ``rlm.llm.token`` and ``rlm.memory.*`` event records to callbacks.
+
+    Args:
+        callbacks: see every such event of the provider this processor is added to.
+        route_for: the provider this processor is the scope router of (``ensure_router``).
+
+    ``on_emit`` runs on the emitting thread and never raises. ``wants_tokens`` tells the
+    provider's ``TelemetryHandler`` whether to emit token events at all. After ``shutdown()``
+    nothing is delivered.
+    """
+
+    def __init__(self, callbacks: Sequence[Any] = (), *, route_for: object = None) -> None:
+        self._fixed = self.fixed_callbacks = validate_callbacks(callbacks)
+        self._route_for = route_for
+        self.routes_scopes = route_for is not None
+        self.wants_payload = bool(self._fixed)
+        self.wants_tokens = wants_tokens(self._fixed)
+        #: The span router of the same pipeline (``ensure_router`` pairs them): an event of a
+        #: span it holds goes to the callbacks it chose for that span at its start.
+        self.span_router: CallbackSpanProcessor | None = None
 
     def on_emit(self, log_record: Any) -> None:
         # ``log_record`` is a ReadWriteLogRecord (SDK >= 1.39) or LogData (older): both have
         # ``.log_record``.
         try:
             record = log_record.log_record
-            name = _METHODS.get(getattr(record, "event_name", None) or "")
-            if name is None:
+            kind = _METHODS.get(getattr(record, "event_name", None) or "")
+            if kind is None:
                 return
+            payload = current_payload()
             span_id = record.span_id or 0
-            entry = _registry.find_span(span_id)
-            if entry is not None:
-                callbacks = merge(self._fixed, entry.callbacks)
-            else:
-                callbacks = routed_callbacks(self._fixed)
+            callbacks = self._fixed
+            entry = None
+            if self.routes_scopes:
+                router = self.span_router
+                entry = router.entry(span_id) if router is not None and span_id else None
+                if entry is not None:  # the callbacks chosen at the span's start
+                    callbacks = merge(callbacks, entry.callbacks)
+                else:
+                    scope = payload.scope if payload is not None else None
+                    if scope is None:
+                        scope = current_scope()
+                    callbacks = merge(callbacks, scope_callbacks(scope, self._route_for, True))
             if not callbacks:
                 return
             attrs: Mapping[str, Any] = record.attributes or {}
-            kwargs = event_kwargs(
-                record.event_name, attrs, current_payload(), getattr(record, "exception", None)
-            )
-            if kwargs is None:
+            fields = point_fields(record.event_name, attrs, payload, getattr(record, "exception", None))
+            if fields is None:
                 return
             timestamp = (record.timestamp or record.observed_timestamp or 0) / 1e9
-            kwargs["run_id"] = format_span_id(span_id) if span_id else None
+            span = payload.span if payload is not None else None
+            model: str | None
+            operation: str | None
             if entry is not None:
-                kwargs["parent_run_id"] = format_span_id(entry.parent_id) if entry.parent_id else None
-                kwargs["model"], kwargs["operation"], kwargs["span"] = (
-                    entry.model,
-                    entry.operation,
-                    entry.span,
-                )
+                model, operation, parent_id, span = entry.model, entry.operation, entry.parent_id, entry.span
+            elif span is not None:
+                model, operation, parent_id = _span_facts(span)
             else:
-                kwargs["parent_run_id"] = kwargs["model"] = kwargs["operation"] = kwargs["span"] = None
-            kwargs["timestamp"] = kwargs["start_time"] = timestamp
+                model = operation = None
+                parent_id = 0
+            event = kind(
+                run_id=format_span_id(span_id) if span_id else None,
+                parent_run_id=format_span_id(parent_id) if parent_id else None,
+                model=model,
+                operation=operation,
+                span=span,
+                timestamp=timestamp,
+                start_time=timestamp,
+                **fields,
+            )
         except Exception as exc:
             contain("CallbackLogRecordProcessor.on_emit", exc)
             return
-        for cb in callbacks:
-            _dispatch.call(cb, name, kwargs)
+        _dispatch.deliver(callbacks, event)
 
     # Older SDKs call ``emit``; keep both names working.
     emit = on_emit
 
     def shutdown(self) -> None:
-        pass
+        """Stop delivering: no callback is called for records emitted from now on."""
+        self._fixed = self.fixed_callbacks = ()
+        self.routes_scopes = self.wants_payload = self.wants_tokens = False
+        self._route_for = None
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return _dispatch.flush(timeout_millis / 1000)

@@ -5,10 +5,15 @@ the span. That is what makes ``on_llm_start`` timing and live streaming UIs work
 slow callbacks from the app, put a :class:`~rlm_toolkit.callbacks.CallbackSpanExporter` behind
 a ``BatchSpanProcessor`` instead (callbacks then run on the exporter thread, from attributes).
 
-Routing: in ``on_start`` the processor reads ``current_scope()`` (it runs on the starting
-thread) and stores, keyed by span id, the callbacks that see this span (its own fixed ones,
-the global ones and the scope's). ``on_end`` pops the entry, so the per-span dict holds only
-spans that are live right now. No context is attached across start/end.
+Routing: in ``on_start`` the processor stores, keyed by span id, the callbacks that see this
+span: its own (given at construction), plus -- for the one *routing* processor per provider
+that ``ensure_router`` attaches -- the callbacks of the current ``Scope`` when that scope's
+handler reports to this provider (it runs on the starting thread, so ``current_scope()`` is
+the caller's). ``on_end`` pops the entry, so the per-span dict holds only spans that are live
+right now. No context is attached across start/end.
+
+The processor is a :class:`~rlm_toolkit.genai.Consumer`: the ``TelemetryHandler`` of the
+provider it is attached to finds it there and asks ``wants_payload`` once per call.
 
 Once per failure: ``on_error`` fires on the innermost span that failed; a failure is handed up
 to the parent span while it is live (through spans of other kinds too), and an ancestor that
@@ -24,12 +29,15 @@ from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as g
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 
 from rlm_toolkit._safety import contain
-from rlm_toolkit.callbacks import _dispatch, _extract, _registry
+from rlm_toolkit.callbacks import _dispatch, _extract
+from rlm_toolkit.callbacks._events import Event, Failed
 from rlm_toolkit.callbacks._failures import Failure, FailureTable, already_told, describe, not_in
-from rlm_toolkit.genai._context import current_payload, current_scope
+from rlm_toolkit.callbacks._validate import validate_callbacks
+from rlm_toolkit.genai import Consumer
+from rlm_toolkit.genai._context import Scope, current_payload, current_scope
 
 
 @dataclass(frozen=True)
@@ -61,30 +69,46 @@ def merge(*groups: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def routed_callbacks(fixed: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Callbacks that see what happens right here: fixed + global + the current scope's."""
-    scope = current_scope()
-    return merge(fixed, _registry.global_callbacks(), scope.callbacks if scope is not None else ())
+def scope_callbacks(scope: Scope | None, provider: object, of_logs: bool) -> tuple[Any, ...]:
+    """The callbacks of ``scope`` when its handler reports to ``provider`` (else none), less
+    those another processor on ``provider`` already feeds (each callback hears an event once)."""
+    if scope is None or not scope.callbacks or scope.handler is None:
+        return ()
+    handler = scope.handler
+    mine = handler.sdk_logger_provider() if of_logs else handler.sdk_tracer_provider()
+    if mine is not provider:
+        return ()
+    span_side, log_side = handler.consumers()
+    taken = {id(cb) for consumer in (log_side if of_logs else span_side) for cb in consumer.fixed_callbacks}
+    if not taken:
+        return tuple(scope.callbacks)
+    return tuple(cb for cb in scope.callbacks if id(cb) not in taken)
 
 
-class CallbackSpanProcessor(SpanProcessor):
+class CallbackSpanProcessor(SpanProcessor, Consumer):
     """Feeds GenAI spans (``chat``, ``text_completion``, ``generate_content``, ``embeddings``,
     ``execute_tool``, ``invoke_agent``) to callbacks.
 
-    ``callbacks`` given here see every such span of the provider; global callbacks
-    (``instrument(callbacks=...)``) and the current ``Scope``'s are added per span.
+    Args:
+        callbacks: see every such span of the provider this processor is added to (by
+            ``TracerProvider.add_span_processor``, by hand or by ``instrument(callbacks=...)``).
+        route_for: the provider this processor is the scope router of (set by
+            ``ensure_router`` only): it then also delivers the current ``Scope``'s callbacks.
+
+    ``on_start``/``on_end`` run on the thread that starts/ends the span and never raise; a
+    raising callback is logged once and skipped. After ``shutdown()`` nothing is delivered.
     """
 
-    def __init__(self, callbacks: Sequence[Any] = ()) -> None:
-        from rlm_toolkit.callbacks._bridge import validate_callbacks
-
-        self._fixed = validate_callbacks(callbacks)
+    def __init__(self, callbacks: Sequence[Any] = (), *, route_for: object = None) -> None:
+        self._fixed = self.fixed_callbacks = validate_callbacks(callbacks)
+        self._route_for = route_for
+        self.routes_scopes = route_for is not None
+        self.wants_payload = bool(self._fixed)
         self._spans: dict[int, SpanEntry] = {}
         # Live spans of other kinds under a live GenAI span (span id -> parent id), so a failure
         # reaches the run span through, say, an app's own span in between.
         self._links: dict[int, int] = {}
         self._failures = FailureTable()
-        _registry.register_span_processor(self)
 
     def entry(self, span_id: int) -> SpanEntry | None:
         return self._spans.get(span_id)
@@ -95,28 +119,29 @@ class CallbackSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
             attrs = span.attributes or {}
-            operation = attrs.get(g.GEN_AI_OPERATION_NAME)
+            operation = attrs.get(GA.GEN_AI_OPERATION_NAME)
             parent = span.parent
             parent_id = parent.span_id if parent is not None else 0
             if not isinstance(operation, str) or _extract.kind(operation) is None:
                 if parent_id and (self._spans or self._links) and self._live(parent_id):
                     self._links[span.context.span_id] = parent_id
                 return
-            callbacks = routed_callbacks(self._fixed)
+            callbacks = self._fixed
+            if self.routes_scopes:
+                callbacks = merge(callbacks, scope_callbacks(current_scope(), self._route_for, False))
             if not callbacks:
                 if parent_id and self._live(parent_id):
                     self._links[span.context.span_id] = parent_id
                 return
-            model = attrs.get(g.GEN_AI_REQUEST_MODEL)
+            model = attrs.get(GA.GEN_AI_REQUEST_MODEL)
             self._spans[span.context.span_id] = SpanEntry(
                 callbacks, operation, model if isinstance(model, str) else None, parent_id, span
             )
-            name, kwargs = _extract.start_event(span, current_payload(), operation)
+            event = _extract.start_event(span, current_payload(), operation)
         except Exception as exc:
             contain("CallbackSpanProcessor.on_start", exc)
             return
-        for cb in callbacks:
-            _dispatch.call(cb, name, kwargs)
+        _dispatch.deliver(callbacks, event)
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
@@ -130,35 +155,38 @@ class CallbackSpanProcessor(SpanProcessor):
                 if parent_id is not None:
                     self._hand_up(parent_id, self._failures.take(span_id))
             return
-        calls: list[tuple[tuple[Any, ...], str, dict[str, Any]]] = []
+        calls: list[tuple[tuple[Any, ...], Event]] = []
         try:
             payload = current_payload()
-            name, kwargs = _extract.end_event(span, payload, entry.operation)
+            event = _extract.end_event(span, payload, entry.operation)
             earlier = self._failures.take(span_id)
-            if name == "on_error":
+            if isinstance(event, Failed):
                 error_type, message = describe(span)
                 mine = Failure(payload.error if payload is not None else None, error_type, message, ())
                 told = already_told(mine, earlier)
                 tell = not_in(entry.callbacks, told)
-                calls.append((tell, name, kwargs))
+                calls.append((tell, event))
                 if _extract.kind(entry.operation) == "run":
-                    calls.append((entry.callbacks, *_extract.run_failed_event(kwargs)))
+                    calls.append((entry.callbacks, event.run_ended()))
                 earlier.append(Failure(mine.error, error_type, message, told + tell))
             else:
-                calls.append((entry.callbacks, name, kwargs))
+                calls.append((entry.callbacks, event))
             self._hand_up(entry.parent_id, earlier)
         except Exception as exc:
             contain("CallbackSpanProcessor.on_end", exc)
             return
-        for callbacks, method, kw in calls:
-            for cb in callbacks:
-                _dispatch.call(cb, method, kw)
+        for callbacks, ended in calls:
+            _dispatch.deliver(callbacks, ended)
 
     def _hand_up(self, parent_id: int, failures: list[Failure]) -> None:
         if failures and parent_id and self._live(parent_id):
             self._failures.file(parent_id, failures)
 
     def shutdown(self) -> None:
+        """Stop delivering: no callback is called for spans started or ended from now on."""
+        self._fixed = self.fixed_callbacks = ()
+        self.routes_scopes = self.wants_payload = False
+        self._route_for = None
         self._spans.clear()
         self._links.clear()
         self._failures.clear()

@@ -9,7 +9,7 @@ Why our own layer and not ``opentelemetry-util-genai``: it is not a dependency w
 API still moving between releases), its handler allocates its own invocation/message types per
 call and converts them again on end, which costs more than the budget we set for a
 non-streaming call (~1.3x a bare span + metric records); and it has no notion of our
-in-process ``Payload``/``Scope`` routing, retry events or stream end reasons. We keep the same
+in-process ``Payload``/``Scope`` routing (our ``TelemetryHandler`` owns it), retry events or stream end reasons. We keep the same
 *shape* (an invocation object with start/stop/fail, the v1.41 attribute and metric names, the
 conventions' JSON message schema), so switching later is a contained change.
 """
@@ -20,14 +20,14 @@ from rlm_toolkit.genai._content import ContentMode, resolve_content_mode, resolv
 from rlm_toolkit.genai._context import (
     Payload,
     Scope,
-    consumers,
     current_payload,
     current_scope,
     payload_during,
     use_scope,
 )
+from rlm_toolkit.genai._handler import Consumer, TelemetryHandler, Wants
 from rlm_toolkit.genai._instruments import Instruments
-from rlm_toolkit.genai._invocation import Invocation, Telemetry
+from rlm_toolkit.genai._invocation import Invocation
 from rlm_toolkit.genai._stream import (
     AsyncStreamProxy,
     ChunkHandler,
@@ -39,6 +39,7 @@ from rlm_toolkit.genai._stream import (
 __all__ = [
     "AsyncStreamProxy",
     "ChunkHandler",
+    "Consumer",
     "ContentMode",
     "Instruments",
     "Invocation",
@@ -46,8 +47,8 @@ __all__ = [
     "Scope",
     "StreamState",
     "SyncStreamProxy",
-    "Telemetry",
-    "consumers",
+    "TelemetryHandler",
+    "Wants",
     "current_payload",
     "current_scope",
     "payload_during",

@@ -1,12 +1,12 @@
-"""In-process context shared by the instrumentation, the callback bridge and the runtime.
+"""In-process context shared by the instrumentation, the callback processors and the runtime.
 
 Two context variables carry what the exported telemetry must not:
 
 * :class:`Scope` -- set by ``RLM.run`` (and anything else that wants it) around a block of
-  calls. It says which tracer/logger the calls in the block report to (the runtime falls back
-  to a private in-process provider when the app configured none) and which *scoped* callbacks
-  see them. One SDK processor per provider reads it in ``on_start`` to route spans to the
-  right callbacks, so callbacks of one ``RLM`` never see another's calls.
+  calls. It names the :class:`~rlm_toolkit.genai._handler.TelemetryHandler` the calls in the
+  block report through (its tracer, logger, content policy) and the *scoped* callbacks that
+  see them. The one routing processor on that handler's providers delivers them, so callbacks
+  of one ``RLM`` never see another's calls.
 * :class:`Payload` -- set only for the duration of a synchronous SDK hook (``start_span``,
   ``span.end()``, ``logger.emit()``) so in-process processors can read the full content of the
   invocation (messages, SDK objects, the streamed token) even when content capture for export
@@ -21,20 +21,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry._logs import Logger
-from opentelemetry.trace import Tracer
+if TYPE_CHECKING:
+    from rlm_toolkit.genai._handler import TelemetryHandler
 
 
 @dataclass(frozen=True)
 class Scope:
     """Where calls made inside a block report, and which scoped callbacks see them."""
 
-    #: Tracer for spans started inside the scope; ``None`` keeps the instrumentor's own.
-    tracer: Tracer | None = None
-    #: Logger for event records (retries, tokens, memory) inside the scope; ``None`` = default.
-    logger: Logger | None = None
+    #: The pipeline calls inside the scope report through; ``None`` keeps the instrumentation's.
+    handler: TelemetryHandler | None = None
     #: Callbacks that see only what happens inside this scope (e.g. one ``RLM``'s callbacks).
     callbacks: Sequence[Any] = ()
     #: True when some consumer in this scope wants per-token events (``on_token``).
@@ -72,6 +70,8 @@ class Payload:
         "output_messages",
         "request",
         "response",
+        "scope",
+        "span",
         "system_instructions",
         "token",
         "tool_definitions",
@@ -87,6 +87,10 @@ class Payload:
         self.error: BaseException | None = None
         self.token: str | None = None  # the text delta of a token event
         self.extra: dict[str, Any] | None = None  # e.g. tool input/output for runtime spans
+        # Routing of an event record: the scope its invocation started in (so tokens of a
+        # stream iterated outside the scope still reach it) and the span it belongs to.
+        self.scope: Scope | None = None
+        self.span: Any = None
 
 
 _PAYLOAD: ContextVar[Payload | None] = ContextVar("rlm_toolkit.payload", default=None)
@@ -104,18 +108,3 @@ def payload_during(payload: Payload | None) -> Iterator[None]:
         yield
     finally:
         _PAYLOAD.reset(token)
-
-
-class _Consumers:
-    """Whether any in-process consumer (a callback processor) exists in this process.
-
-    The instrumentation builds payloads only when this is true, so an app without callbacks
-    pays nothing for them.
-    """
-
-    active: bool = False
-    #: True when a process-wide callback (``instrument(callbacks=...)``) wants token events.
-    global_wants_tokens: bool = False
-
-
-consumers = _Consumers()

@@ -32,7 +32,7 @@ class CostEstimator:
         from rlm_toolkit import pricing
 
         self._pricing: Any = pricing
-        self._cacheable = isinstance(getattr(pricing, "_overrides", None), dict)
+        self._cacheable = callable(getattr(pricing, "price_overrides", None))
         self._cache: dict[str, Any] = {}
         self._seen: object = None
 
@@ -42,7 +42,7 @@ class CostEstimator:
         if not self._cacheable:
             return pricing.get_price(model, provider)
         key = model if provider is None or provider in pricing.PRICED_PROVIDERS else f"\0{provider}\0{model}"
-        overrides = pricing._overrides
+        overrides = pricing.price_overrides()
         if overrides is not self._seen:
             self._cache = {}
             self._seen = overrides
@@ -69,7 +69,7 @@ class CostEstimator:
                 return None
         else:
             # Inline cache hit (the common case); ``price`` handles misses and override changes.
-            hit = self._cacheable and self._pricing._overrides is self._seen
+            hit = self._cacheable and self._pricing.price_overrides() is self._seen
             price = self._cache.get(model) if hit else None
         if price is None:
             price = self.price(model)

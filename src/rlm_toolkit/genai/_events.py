@@ -47,7 +47,7 @@ def emit_inference_details(inv: Invocation, error_type: str | None) -> None:
 
     Messages are structured values here (not JSON strings), as the conventions ask for events.
     """
-    limit = inv.telemetry.max_length
+    limit = inv.handler.max_length
     attrs: dict[str, Any] = {
         GA.GEN_AI_OPERATION_NAME: inv.operation,
         GA.GEN_AI_PROVIDER_NAME: inv.provider,
@@ -75,4 +75,4 @@ def emit_inference_details(inv: Invocation, error_type: str | None) -> None:
         attrs[GA.GEN_AI_TOOL_DEFINITIONS] = inv.tool_definitions
     if inv.output_messages:
         attrs[GA.GEN_AI_OUTPUT_MESSAGES] = truncate_messages(inv.output_messages, limit)
-    emit_event(inv.logger, EVENT_INFERENCE_DETAILS, attrs, inv.span, inv.payload)
+    emit_event(inv.handler.logger, EVENT_INFERENCE_DETAILS, attrs, inv.span, inv.payload)

@@ -9,15 +9,12 @@ content attributes and the content event, retry/token events, and the in-process
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry._logs import Logger
 from opentelemetry.context import Context
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv.attributes import error_attributes, http_attributes, server_attributes
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from rlm_toolkit._safety import contain
 from rlm_toolkit.attributes import (
@@ -28,39 +25,14 @@ from rlm_toolkit.attributes import (
     RLM_REQUEST_ATTEMPTS,
     RLM_TOKEN_INDEX,
 )
-from rlm_toolkit.genai._content import ContentMode, to_json, truncate_messages, truncate_parts
-from rlm_toolkit.genai._context import Payload, consumers, current_scope, payload_during
+from rlm_toolkit.genai._content import to_json, truncate_messages, truncate_parts
+from rlm_toolkit.genai._context import Payload, Scope, payload_during
 from rlm_toolkit.genai._events import emit_event, emit_inference_details
-from rlm_toolkit.genai._instruments import Instruments
-from rlm_toolkit.genai._semconv import DEFAULT as DEFAULT_CONVENTIONS
-from rlm_toolkit.genai._semconv import Conventions
-
-CostFn = Callable[..., "float | None"]
+from rlm_toolkit.genai._handler import TelemetryHandler
 
 _HTTP_STATUS = http_attributes.HTTP_RESPONSE_STATUS_CODE
 _TOKEN_INPUT = GA.GenAiTokenTypeValues.INPUT.value
 _TOKEN_OUTPUT = GA.GenAiTokenTypeValues.OUTPUT.value
-
-
-@dataclass
-class Telemetry:
-    """Everything decided once at instrument time and shared by every call."""
-
-    tracer: Tracer
-    logger: Logger
-    instruments: Instruments
-    content: ContentMode
-    max_length: int
-    provider_name: str
-    cost: CostFn | None = None
-    #: The providers ``instrument()`` was given (None: the global ones), so that a runtime
-    #: scope built later reports to the same place as the instrumentation.
-    tracer_provider: Any = None
-    logger_provider: Any = None
-    #: Which GenAI convention names to emit (resolved once, see ``_semconv``).
-    conventions: Conventions = DEFAULT_CONVENTIONS
-    #: Opt-in: ask for usage on streamed chat calls and hide the extra chunk from the app.
-    stream_usage: bool = False
 
 
 MetricAttrs = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
@@ -115,9 +87,9 @@ class Invocation:
         "cache_write_tokens",
         "cached_input_tokens",
         "ended",
+        "handler",
         "input_messages",
         "input_tokens",
-        "logger",
         "needs_body",
         "operation",
         "output_messages",
@@ -128,30 +100,35 @@ class Invocation:
         "request_model",
         "response_attributes",
         "response_model",
+        "scope",
         "server_address",
         "server_port",
         "span",
         "start_ns",
         "system_instructions",
-        "telemetry",
         "tool_definitions",
-        "tracer",
         "wants_content",
         "wants_tokens",
     )
 
     def __init__(
         self,
-        telemetry: Telemetry,
+        handler: TelemetryHandler,
         operation: str,
         request_model: str | None,
         server_address: str | None,
         server_port: int | None,
         provider: str | None = None,
+        scope: Scope | None = None,
     ) -> None:
-        self.telemetry = telemetry
-        #: ``gen_ai.provider.name`` of this call (from the client; default: the telemetry's).
-        self.provider = provider or telemetry.provider_name
+        """One call reported through ``handler`` (its tracer, logger, instruments, content
+        policy). ``provider``: ``gen_ai.provider.name`` of this call (from the client; default:
+        the handler's). ``scope``: the runtime scope the call was made in (its callbacks are
+        consumers of this call too). What the consumers want is asked from the handler here,
+        once."""
+        self.handler = handler
+        self.scope = scope
+        self.provider = provider or handler.provider_name
         self.operation = operation
         self.request_model = request_model
         self.server_address = server_address
@@ -172,20 +149,14 @@ class Invocation:
         self.tool_definitions: list[dict[str, Any]] | None = None
         self.output_messages: list[dict[str, Any]] | None = None
         self.start_ns = 0
-        # Routing (internals.md): the scope's tracer/logger win over the instrumentor's.
-        scope = current_scope()
-        self.tracer = telemetry.tracer
-        self.logger = telemetry.logger
-        self.wants_tokens = consumers.global_wants_tokens
-        if scope is not None:
-            if scope.tracer is not None:
-                self.tracer = scope.tracer
-            if scope.logger is not None:
-                self.logger = scope.logger
-            self.wants_tokens = self.wants_tokens or scope.wants_tokens
-        self.payload: Payload | None = Payload() if consumers.active else None
+        wants = handler.wants(scope)
+        self.wants_tokens = wants.tokens
+        self.payload: Payload | None = None
+        if wants.payload:
+            self.payload = payload = Payload()
+            payload.scope = scope
         #: Whether anyone needs message content (export capture or an in-process consumer).
-        self.wants_content = telemetry.content.any or self.payload is not None
+        self.wants_content = handler.content.any or wants.payload
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -199,14 +170,15 @@ class Invocation:
         payload = self.payload
         name = f"{self.operation} {self.request_model}" if self.request_model else self.operation
         if payload is None:
-            span = self.tracer.start_span(name, context, SpanKind.CLIENT, attributes)
+            span = self.handler.tracer.start_span(name, context, SpanKind.CLIENT, attributes)
         else:
             payload.request = request
             payload.input_messages = self.input_messages
             payload.system_instructions = self.system_instructions
             payload.tool_definitions = self.tool_definitions
             with payload_during(payload):
-                span = self.tracer.start_span(name, context, SpanKind.CLIENT, attributes)
+                span = self.handler.tracer.start_span(name, context, SpanKind.CLIENT, attributes)
+            payload.span = span
         self.span = span
         self.start_ns = time.perf_counter_ns()
         return span
@@ -236,7 +208,7 @@ class Invocation:
                     attrs.update(extra)
                 span.set_attributes(attrs)
             self._record_metrics(duration, None, cost)
-            if self.telemetry.content.on_event:
+            if self.handler.content.on_event:
                 emit_inference_details(self, None)
         except Exception as exc:  # the span still ends below
             contain("invocation stop", exc)
@@ -274,7 +246,7 @@ class Invocation:
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, str(exc)[:1024] or error_type))
             self._record_metrics(duration, error_type, cost)
-            if self.telemetry.content.on_event:
+            if self.handler.content.on_event:
                 emit_inference_details(self, error_type)
         except Exception as error:  # the span still ends below
             contain("invocation fail", error)
@@ -308,19 +280,23 @@ class Invocation:
             payload = Payload()
             payload.error = error
             payload.request = self.payload.request
-        emit_event(self.logger, EVENT_RETRY, attributes, self.span, payload, now)
-        self.telemetry.instruments.retries.add(1, self._metric_attrs(None)[0])
+            payload.scope = self.scope
+            payload.span = self.span
+        emit_event(self.handler.logger, EVENT_RETRY, attributes, self.span, payload, now)
+        self.handler.instruments.retries.add(1, self._metric_attrs(None)[0])
 
     def token(self, index: int, text: str) -> None:
         """One streamed text delta reached the app (only called when a consumer wants tokens)."""
         payload = Payload()
         payload.token = text
-        emit_event(self.logger, EVENT_TOKEN, {RLM_TOKEN_INDEX: index}, self.span, payload)
+        payload.scope = self.scope
+        payload.span = self.span
+        emit_event(self.handler.logger, EVENT_TOKEN, {RLM_TOKEN_INDEX: index}, self.span, payload)
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _cost(self) -> float | None:
-        fn = self.telemetry.cost
+        fn = self.handler.cost
         model = self.response_model or self.request_model
         if fn is None or not model or (self.input_tokens is None and self.output_tokens is None):
             return None
@@ -349,17 +325,17 @@ class Invocation:
         if self.cached_input_tokens is not None:
             attrs[GA.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cached_input_tokens
         if self.cache_write_tokens is not None:
-            attrs[self.telemetry.conventions.cache_write_attribute] = self.cache_write_tokens
+            attrs[self.handler.conventions.cache_write_attribute] = self.cache_write_tokens
         if self.reasoning_tokens is not None:
             attrs[GA.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_tokens
         if cost is not None:
             attrs[GEN_AI_USAGE_COST] = cost
-        if self.telemetry.content.on_span:
+        if self.handler.content.on_span:
             self._content_attributes(attrs)
         return attrs
 
     def _content_attributes(self, attrs: dict[str, Any]) -> None:
-        limit = self.telemetry.max_length
+        limit = self.handler.max_length
         if self.input_messages:
             attrs[GA.GEN_AI_INPUT_MESSAGES] = to_json(truncate_messages(self.input_messages, limit))
         if self.system_instructions:
@@ -386,7 +362,7 @@ class Invocation:
     def _record_metrics(self, duration: float, error_type: str | None, cost: float | None) -> None:
         key = self._metric_key(error_type)
         base, inp, out = _METRIC_ATTRS.get(key)
-        instruments = self.telemetry.instruments
+        instruments = self.handler.instruments
         instruments.duration.record(duration, base)
         instruments.record_tokens(
             base,
@@ -403,7 +379,7 @@ class Invocation:
 
     def record_stream_timing(self, first_chunk_s: float | None, per_chunk_s: float | None) -> None:
         base = self._metric_attrs(None)[0]
-        instruments = self.telemetry.instruments
+        instruments = self.handler.instruments
         if first_chunk_s is not None:
             instruments.time_to_first_chunk.record(first_chunk_s, base)
         if per_chunk_s is not None:

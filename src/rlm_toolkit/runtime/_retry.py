@@ -94,11 +94,11 @@ class _PolicyMixin:
     ) -> float:
         delay = _policy_timeout(self, remaining_retries, options, response_headers)
         # This override hides the instrumentation's hook on the SDK method, so report the retry
-        # (with the delay really used) through its supported entry point. It never raises and
-        # is a no-op when openai is not instrumented or no instrumented call is running.
-        from rlm_toolkit.instrumentation.openai._hooks import report_retry
+        # (with the delay really used) through the instrumentor's seam for it. It never raises
+        # and is a no-op when openai is not instrumented or no instrumented call is running.
+        from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
 
-        report_retry(self, delay, remaining_retries, options, response_headers)
+        OpenAIInstrumentor.report_retry(self, delay, remaining_retries, options, response_headers)
         return delay
 
 

@@ -8,14 +8,14 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from rlm_toolkit._safety import contain
-from rlm_toolkit.genai._context import Scope, consumers, use_scope
+from rlm_toolkit.genai import Scope, TelemetryHandler, use_scope
 from rlm_toolkit.runtime import _retry
 from rlm_toolkit.runtime._async_client import async_factory
 from rlm_toolkit.runtime._calls import acomplete, complete
 from rlm_toolkit.runtime._drive import adrive, build_result, drive, failed_result
 from rlm_toolkit.runtime._options import split_options
 from rlm_toolkit.runtime._result import RLMResult
-from rlm_toolkit.runtime._routing import Routing, capture_on_span
+from rlm_toolkit.runtime._routing import Routing
 from rlm_toolkit.runtime._run_span import RunSpan
 from rlm_toolkit.runtime._strategy import Completion, DirectStrategy, LLMRequest, Strategy
 from rlm_toolkit.runtime._stream import RLMStream
@@ -140,12 +140,13 @@ class RLM:
         """
         _check_prompt(prompt, context)
         client = self.client
-        stream = _wants_tokens(self._routing)
+        handler, scope = self._routing.resolve()
+        stream = handler.wants(scope).tokens
 
         def call(request: LLMRequest) -> Any:
             return complete(client, self.model, request.messages, stream)
 
-        with self._running(prompt, context, raise_on_error) as run:
+        with self._running(handler, scope, prompt, context, raise_on_error) as run:
             run.answered(*drive(self._strategy.plan(prompt, context), call))
         return run.result
 
@@ -155,23 +156,30 @@ class RLM:
         """:meth:`run` with the async client."""
         _check_prompt(prompt, context)
         client = self.async_client
-        stream = _wants_tokens(self._routing)
+        handler, scope = self._routing.resolve()
+        stream = handler.wants(scope).tokens
 
         async def call(request: LLMRequest) -> Any:
             return await acomplete(client, self.model, request.messages, stream)
 
-        with self._running(prompt, context, raise_on_error) as run:
+        with self._running(handler, scope, prompt, context, raise_on_error) as run:
             run.answered(*await adrive(self._strategy.plan(prompt, context), call))
         return run.result
 
     @contextmanager
-    def _running(self, prompt: str, context: str | None, raise_on_error: bool) -> Iterator[_Run]:
-        """One run, sync or async alike: the scope, the run span (current while the body runs),
-        and its end -- finished with the built result, or failed and then re-raised (or kept as
-        a failed result when ``raise_on_error`` is False)."""
-        scope = self._routing.scope()
+    def _running(
+        self,
+        handler: TelemetryHandler,
+        scope: Scope | None,
+        prompt: str,
+        context: str | None,
+        raise_on_error: bool,
+    ) -> Iterator[_Run]:
+        """One run, sync or async alike, reported through ``handler``: the scope, the run span
+        (current while the body runs), and its end -- finished with the built result, or failed
+        and then re-raised (or kept as a failed result when ``raise_on_error`` is False)."""
         with _scoped(scope):
-            span = RunSpan(Routing.tracer(scope), self.model, prompt, context, capture=capture_on_span())
+            span = RunSpan(handler, scope, self.model, prompt, context)
             run = _Run()
             try:
                 with span.current():
@@ -194,7 +202,7 @@ class RLM:
         stream is garbage-collected unfinished. A ``with`` block ends it deterministically.
         """
         _check_prompt(prompt, context)
-        scope = self._routing.scope()
+        handler, scope = self._routing.resolve()
         return RLMStream(
             client=self.client,
             model=self.model,
@@ -202,8 +210,8 @@ class RLM:
             context=context,
             messages=self._strategy.messages(prompt, context),
             scoped=lambda: _scoped(scope),
-            tracer=Routing.tracer(scope),
-            capture=capture_on_span(),
+            handler=handler,
+            scope=scope,
         )
 
     def __repr__(self) -> str:
@@ -228,10 +236,6 @@ class _Run:
 def _scoped(scope: Scope | None) -> AbstractContextManager[Any]:
     # No scope of our own: leave an enclosing one (e.g. an outer run) in place.
     return use_scope(scope) if scope is not None else nullcontext()
-
-
-def _wants_tokens(routing: Routing) -> bool:
-    return routing.wants_tokens or consumers.global_wants_tokens
 
 
 def _check_arguments(client: Any, model: Any, async_client: Any, **named: Any) -> str:

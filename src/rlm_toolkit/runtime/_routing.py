@@ -1,19 +1,22 @@
-"""Where one run reports: its scope (callbacks + providers), its run span's tracer, its capture.
+"""Where one run reports: its pipeline owner (a ``TelemetryHandler``) and its scope.
 
-Everything here is resolved per run, not at ``RLM(...)`` construction, because the app may set
-its global providers or call ``rlm_toolkit.instrument(...)`` after building an ``RLM`` (e.g. a
-module-level one):
+Resolved per run, not at ``RLM(...)`` construction, because the app may set its global
+providers or call ``rlm_toolkit.instrument(...)`` after building an ``RLM`` (e.g. a module-level
+one):
 
-* With callbacks or explicit providers the run has a :class:`Scope` over an SDK pipeline
-  (``callbacks._bridge.ensure_pipeline``). Providers the caller did not give come from the
-  active instrumentation (the providers given to ``instrument()``), else from the current
-  global ones, so the pipeline is cached keyed on the identity of all of those and rebuilt
-  only when one of them changes.
-* Without a scope the run span uses the active instrumentation's tracer, so it and the LLM
-  spans (which use that same tracer) always land in one provider, as one tree.
-* Content capture on the run span follows the active instrumentation's mode (code-level
-  ``instrument(capture_content=...)`` included); the environment is read only when ``openai``
-  is not instrumented at all.
+* The base handler is the active instrumentation's (``rlm_toolkit._instrument.active_handler``:
+  the providers given to ``instrument()``, its content mode), else one over the global
+  providers made by this ``Routing`` (content mode from the environment).
+* Providers the ``RLM`` was given replace the base handler's (``TelemetryHandler.derive``:
+  same instruments, content policy and cost estimate). With callbacks, the handler must feed
+  in-process processors: ``in_process()`` swaps a provider that is not an SDK one for a private
+  pair, and ``ensure_router`` makes sure the providers carry the processor pair that delivers
+  a scope's callbacks.
+* The run's handler is cached keyed on the identity of the base handler and of the providers
+  it resolved to, and rebuilt only when one of them changes.
+
+The run span, its LLM calls (through ``Scope.handler``) and the callbacks all follow the one
+handler, so the run tree lands in one provider and one capture decision.
 """
 
 from __future__ import annotations
@@ -22,89 +25,85 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry import trace
-from opentelemetry._logs import get_logger_provider
-from opentelemetry.trace import Tracer
-
 from rlm_toolkit._safety import contain
-from rlm_toolkit.genai import Telemetry, resolve_content_mode
-from rlm_toolkit.genai._context import Scope
-from rlm_toolkit.runtime._run_span import default_tracer
+from rlm_toolkit.genai import Scope, TelemetryHandler, resolve_content_mode
 
 
-def _active_telemetry() -> Telemetry | None:
+def _active_handler() -> TelemetryHandler | None:
     try:
-        from rlm_toolkit._instrument import active_telemetry
+        from rlm_toolkit._instrument import active_handler
 
-        return active_telemetry()
+        return active_handler()
     except Exception as exc:
         contain("runtime: read the active instrumentation", exc)
         return None
 
 
-def capture_on_span() -> bool:
-    """True when the run span may carry prompt and answer (capture includes spans)."""
-    telemetry = _active_telemetry()
-    mode = telemetry.content if telemetry is not None else resolve_content_mode()
-    return mode.on_span
-
-
 class Routing:
-    """One ``RLM``'s callbacks and providers, turned into a scope and a tracer for each run."""
+    """One ``RLM``'s callbacks and providers, turned into a handler and a scope for each run.
 
-    __slots__ = ("_cached", "_lock", "_logger_provider", "_tracer_provider", "callbacks", "wants_tokens")
+    Thread-safe: a run reads the cache as one tuple; a rebuild happens under a lock.
+    """
+
+    __slots__ = (
+        "_cached",
+        "_fallback",
+        "_lock",
+        "_logger_provider",
+        "_tracer_provider",
+        "callbacks",
+        "wants_tokens",
+    )
 
     def __init__(self, callbacks: Sequence[Any] | None, tracer_provider: Any, logger_provider: Any) -> None:
-        from rlm_toolkit.callbacks._bridge import validate_callbacks, wants_tokens
+        from rlm_toolkit.callbacks._validate import validate_callbacks, wants_tokens
 
         self.callbacks: tuple[Any, ...] = validate_callbacks(callbacks or ())
         self.wants_tokens = wants_tokens(self.callbacks)
         self._tracer_provider = tracer_provider
         self._logger_provider = logger_provider
         self._lock = threading.Lock()
-        # ((global tracer provider, global logger provider, instrumentation's tracer provider,
-        # instrumentation's logger provider), the scope built while they were those)
-        self._cached: tuple[tuple[object, ...], Scope] | None = None
+        self._fallback: TelemetryHandler | None = None
+        # ((base handler, its SDK tracer provider, its SDK logger provider), handler, scope)
+        self._cached: tuple[tuple[object, ...], TelemetryHandler, Scope | None] | None = None
         if self.has_scope:
-            self.scope()  # attach the callback processors now: an early error, a warm cache
+            self.resolve()  # attach the routing processors now: an early error, a warm cache
 
     @property
     def has_scope(self) -> bool:
         return bool(self.callbacks) or self._tracer_provider is not None or self._logger_provider is not None
 
-    def scope(self) -> Scope | None:
-        """This run's scope (None without callbacks or explicit providers)."""
-        if not self.has_scope:
-            return None
-        telemetry = _active_telemetry()
-        key = (
-            trace.get_tracer_provider(),
-            get_logger_provider(),
-            telemetry.tracer_provider if telemetry is not None else None,
-            telemetry.logger_provider if telemetry is not None else None,
-        )
+    def _base(self) -> TelemetryHandler:
+        base = _active_handler()
+        if base is not None:
+            return base
+        # Not instrumented: the environment decides the capture, read at each run.
+        mode = resolve_content_mode()
+        fallback = self._fallback
+        if fallback is None or fallback.content != mode:
+            self._fallback = fallback = TelemetryHandler(scope_name="rlm_toolkit.runtime", content=mode)
+        return fallback
+
+    def resolve(self) -> tuple[TelemetryHandler, Scope | None]:
+        """This run's handler, and its scope (None without callbacks or explicit providers:
+        the run then leaves an enclosing scope in place)."""
+        base = self._base()
+        key = (base, base.sdk_tracer_provider(), base.sdk_logger_provider())
         cached = self._cached
         if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
-            return cached[1]
-        from rlm_toolkit.callbacks._bridge import ensure_pipeline
-
-        tracer_provider = self._tracer_provider if self._tracer_provider is not None else key[2]
-        logger_provider = self._logger_provider if self._logger_provider is not None else key[3]
+            return cached[1], cached[2]
+        if not self.has_scope:
+            self._cached = (key, base, None)
+            return base, None
         with self._lock:
-            pipeline = ensure_pipeline(tracer_provider=tracer_provider, logger_provider=logger_provider)
-            scope = Scope(
-                tracer=pipeline.tracer,
-                logger=pipeline.logger,
-                callbacks=self.callbacks,
-                wants_tokens=self.wants_tokens,
-            )
-            self._cached = (key, scope)
-        return scope
+            handler = base
+            if self._tracer_provider is not None or self._logger_provider is not None:
+                handler = base.derive(self._tracer_provider, self._logger_provider)
+            if self.callbacks:
+                from rlm_toolkit.callbacks._attach import ensure_router
 
-    @staticmethod
-    def tracer(scope: Scope | None) -> Tracer:
-        """The run span's tracer: the scope's, else the instrumentation's, else the global one."""
-        if scope is not None and scope.tracer is not None:
-            return scope.tracer
-        telemetry = _active_telemetry()
-        return telemetry.tracer if telemetry is not None else default_tracer()
+                handler = handler.in_process()
+                ensure_router(handler)
+            scope = Scope(handler=handler, callbacks=self.callbacks, wants_tokens=self.wants_tokens)
+            self._cached = (key, handler, scope)
+        return handler, scope

@@ -12,27 +12,18 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv.attributes import error_attributes
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from rlm_toolkit import attributes as rlm_attrs
 from rlm_toolkit._safety import contain
-from rlm_toolkit.genai._content import resolve_max_length, to_json, truncate_messages
-from rlm_toolkit.genai._context import Payload, consumers, payload_during
+from rlm_toolkit.genai import Scope, TelemetryHandler
+from rlm_toolkit.genai._content import to_json, truncate_messages
+from rlm_toolkit.genai._context import Payload, payload_during
 from rlm_toolkit.runtime._result import RLMResult
-from rlm_toolkit.version import __version__
 
-SPAN_NAME = f"{gen_ai.GenAiOperationNameValues.INVOKE_AGENT.value} {rlm_attrs.RLM_AGENT_NAME}"
-_global_tracer: Tracer | None = None
-
-
-def default_tracer() -> Tracer:
-    # A ProxyTracer until the app sets a provider, then the real one: safe to keep.
-    global _global_tracer
-    if _global_tracer is None:
-        _global_tracer = trace.get_tracer("rlm_toolkit.runtime", __version__)
-    return _global_tracer
+SPAN_NAME = f"{GA.GenAiOperationNameValues.INVOKE_AGENT.value} {rlm_attrs.RLM_AGENT_NAME}"
 
 
 def _text_message(role: str, text: str, finish_reason: str | None = None) -> dict[str, Any]:
@@ -42,39 +33,58 @@ def _text_message(role: str, text: str, finish_reason: str | None = None) -> dic
     return message
 
 
-def _captured(messages: list[dict[str, Any]]) -> str:
-    return to_json(truncate_messages(messages, resolve_max_length()))
+def _captured(messages: list[dict[str, Any]], limit: int) -> str:
+    return to_json(truncate_messages(messages, limit))
 
 
 class RunSpan:
     """Lifecycle of one run span: start, make current, then exactly one of finish/fail."""
 
-    __slots__ = ("_capture", "_context", "_ended", "_prompt", "_trace_id", "span")
+    __slots__ = (
+        "_capture",
+        "_context",
+        "_ended",
+        "_payload",
+        "_prompt",
+        "_trace_id",
+        "handler",
+        "scope",
+        "span",
+    )
 
     def __init__(
-        self, tracer: Tracer, model: str, prompt: str, context: str | None, *, capture: bool = False
+        self, handler: TelemetryHandler, scope: Scope | None, model: str, prompt: str, context: str | None
     ) -> None:
-        """``capture``: put prompt and answer on the span (content capture includes spans)."""
+        """Start the run span with ``handler``'s tracer. Prompt and answer go on the span only
+        when its content policy includes spans; in-process consumers of ``handler`` (and the
+        callbacks of ``scope``) get them through the payload. ``handler`` and ``scope`` stay
+        reachable from the run (``.handler``, ``.scope``) for steps that report inside it."""
+        self.handler = handler
+        self.scope = scope
         self._prompt = prompt
         self._context = context
-        self._capture = capture
+        self._capture = capture = handler.content.on_span
+        # Asked once per run, like once per LLM call: what the pipeline's consumers want.
+        self._payload = handler.wants(scope).payload
         self._ended = False
         self.span: Span = INVALID_SPAN
         try:
             attrs: dict[str, Any] = {
-                gen_ai.GEN_AI_OPERATION_NAME: gen_ai.GenAiOperationNameValues.INVOKE_AGENT.value,
-                gen_ai.GEN_AI_AGENT_NAME: rlm_attrs.RLM_AGENT_NAME,
-                gen_ai.GEN_AI_REQUEST_MODEL: model,
+                GA.GEN_AI_OPERATION_NAME: GA.GenAiOperationNameValues.INVOKE_AGENT.value,
+                GA.GEN_AI_AGENT_NAME: rlm_attrs.RLM_AGENT_NAME,
+                GA.GEN_AI_REQUEST_MODEL: model,
             }
             if context is not None:
                 attrs[rlm_attrs.RLM_RUN_CONTEXT_CHARS] = len(context)
             if capture:
-                attrs[gen_ai.GEN_AI_INPUT_MESSAGES] = _captured([_text_message("user", prompt)])
-            payload = self._payload() if consumers.active else None
+                attrs[GA.GEN_AI_INPUT_MESSAGES] = _captured(
+                    [_text_message("user", prompt)], handler.max_length
+                )
+            payload = self._new_payload() if self._payload else None
             if payload is not None:
                 payload.request = {"model": model, "prompt": prompt, "context": context}
             with payload_during(payload):
-                self.span = tracer.start_span(SPAN_NAME, kind=SpanKind.INTERNAL, attributes=attrs)
+                self.span = handler.tracer.start_span(SPAN_NAME, kind=SpanKind.INTERNAL, attributes=attrs)
         except Exception as exc:
             contain("runtime: start run span", exc)
         # Decided at start: once ended, a span is no longer "recording".
@@ -83,8 +93,9 @@ class RunSpan:
             trace.format_trace_id(ctx.trace_id) if ctx.is_valid and self.span.is_recording() else None
         )
 
-    def _payload(self) -> Payload:
+    def _new_payload(self) -> Payload:
         payload = Payload()
+        payload.scope = self.scope
         payload.input_messages = [_text_message("user", self._prompt)]
         payload.extra = {"prompt": self._prompt, "context": self._context}
         return payload
@@ -118,19 +129,19 @@ class RunSpan:
                 attrs: dict[str, Any] = dict(extra or {})
                 attrs[rlm_attrs.RLM_RUN_ITERATIONS] = result.iterations
                 if result.usage.known:  # unreported usage is absent, never a fake 0
-                    attrs[gen_ai.GEN_AI_USAGE_INPUT_TOKENS] = result.usage.prompt_tokens
-                    attrs[gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS] = result.usage.completion_tokens
+                    attrs[GA.GEN_AI_USAGE_INPUT_TOKENS] = result.usage.prompt_tokens
+                    attrs[GA.GEN_AI_USAGE_OUTPUT_TOKENS] = result.usage.completion_tokens
                 if result.model:
-                    attrs[gen_ai.GEN_AI_RESPONSE_MODEL] = result.model
+                    attrs[GA.GEN_AI_RESPONSE_MODEL] = result.model
                 if result.finish_reason:
-                    attrs[gen_ai.GEN_AI_RESPONSE_FINISH_REASONS] = [result.finish_reason]
+                    attrs[GA.GEN_AI_RESPONSE_FINISH_REASONS] = [result.finish_reason]
                 if result.cost is not None:
                     attrs[rlm_attrs.GEN_AI_USAGE_COST] = result.cost
                 if self._capture:
                     output = [_text_message("assistant", result.answer, result.finish_reason)]
-                    attrs[gen_ai.GEN_AI_OUTPUT_MESSAGES] = _captured(output)
+                    attrs[GA.GEN_AI_OUTPUT_MESSAGES] = _captured(output, self.handler.max_length)
                 span.set_attributes(attrs)
-            payload = self._payload() if consumers.active else None
+            payload = self._new_payload() if self._payload else None
             if payload is not None:
                 payload.output_messages = [_text_message("assistant", result.answer, result.finish_reason)]
                 payload.response = result
@@ -153,7 +164,7 @@ class RunSpan:
                 attrs[error_attributes.ERROR_TYPE] = type(error).__qualname__
                 span.set_attributes(attrs)
                 span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
-            payload = self._payload() if consumers.active else None
+            payload = self._new_payload() if self._payload else None
             if payload is not None:
                 payload.error = error
             self._end(payload, end_time)

@@ -25,8 +25,6 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
-from opentelemetry.trace import Tracer
-
 from rlm_toolkit._safety import contain
 from rlm_toolkit.attributes import (
     RLM_STREAM_END_REASON,
@@ -35,7 +33,7 @@ from rlm_toolkit.attributes import (
     STREAM_END_COMPLETED,
     STREAM_END_ERROR,
 )
-from rlm_toolkit.genai import stream_state_of
+from rlm_toolkit.genai import Scope, TelemetryHandler, stream_state_of
 from rlm_toolkit.genai._reaper import abandon, ensure_started
 from rlm_toolkit.runtime._calls import STREAM_ARGS, ChunkAccumulator
 from rlm_toolkit.runtime._drive import build_result
@@ -48,16 +46,16 @@ class _StreamRun:
 
     __slots__ = (
         "_acc",
-        "_capture",
         "_chunks",
         "_client",
         "_context",
+        "_handler",
         "_messages",
         "_model",
         "_prompt",
         "_run",
+        "_scope",
         "_scoped",
-        "_tracer",
         "done",
         "result",
     )
@@ -71,8 +69,8 @@ class _StreamRun:
         context: str | None,
         messages: list[dict[str, Any]],
         scoped: Callable[[], AbstractContextManager[Any]],
-        tracer: Tracer,
-        capture: bool,
+        handler: TelemetryHandler,
+        scope: Scope | None,
     ) -> None:
         self._client = client
         self._model = model
@@ -80,8 +78,8 @@ class _StreamRun:
         self._context = context
         self._messages = messages
         self._scoped = scoped
-        self._tracer = tracer
-        self._capture = capture
+        self._handler = handler
+        self._scope = scope
         self._run: RunSpan | None = None
         self._chunks: Any = None
         self._acc = ChunkAccumulator()
@@ -93,9 +91,7 @@ class _StreamRun:
         with self._scoped():
             try:
                 if self._run is None:
-                    self._run = RunSpan(
-                        self._tracer, self._model, self._prompt, self._context, capture=self._capture
-                    )
+                    self._run = RunSpan(self._handler, self._scope, self._model, self._prompt, self._context)
                     with self._run.current():
                         self._chunks = self._client.chat.completions.create(
                             model=self._model, messages=self._messages, **STREAM_ARGS
@@ -188,8 +184,8 @@ class RLMStream:
         context: str | None,
         messages: list[dict[str, Any]],
         scoped: Callable[[], AbstractContextManager[Any]],
-        tracer: Tracer,
-        capture: bool = False,
+        handler: TelemetryHandler,
+        scope: Scope | None = None,
     ) -> None:
         self._state = _StreamRun(
             client=client,
@@ -198,8 +194,8 @@ class RLMStream:
             context=context,
             messages=messages,
             scoped=scoped,
-            tracer=tracer,
-            capture=capture,
+            handler=handler,
+            scope=scope,
         )
         ensure_started()
         self._finalizer = weakref.finalize(self, abandon, self._state.abandoned)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
+
+if TYPE_CHECKING:
+    from rlm_toolkit.genai import TelemetryHandler
 
 __all__ = ["OpenAIInstrumentor"]
 
@@ -28,7 +31,9 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     ``instrument()`` keyword arguments: ``tracer_provider``, ``meter_provider``,
     ``logger_provider`` (default: the global ones) and ``capture_content`` (bool or one of
     ``span_only``/``event_only``/``span_and_event``/``no_content``; default: from
-    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``).
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``), or ``handler``: a ready
+    :class:`~rlm_toolkit.genai.TelemetryHandler` (what :func:`rlm_toolkit.instrument` passes).
+    The instrumentor holds the handler until ``uninstrument()``, which closes it.
 
     Implicit vs explicit: :meth:`instrument_implicitly` (what ``RLM`` uses, through
     ``rlm_toolkit._instrument.ensure_instrumented``) instruments with the default providers
@@ -40,6 +45,14 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     _lock = threading.RLock()
     _implicit = False
+    #: The pipeline owner of the active instrumentation (``BaseInstrumentor`` is a singleton).
+    _handler: TelemetryHandler | None = None
+
+    @property
+    def handler(self) -> TelemetryHandler | None:
+        """The :class:`~rlm_toolkit.genai.TelemetryHandler` every wrapped call reports through
+        (outside a runtime scope), or None when not instrumented."""
+        return self._handler if self.is_instrumented_by_opentelemetry else None
 
     @property
     def is_implicit(self) -> bool:
@@ -67,14 +80,31 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 return True
             return False
 
+    @staticmethod
+    def report_retry(
+        client: Any, delay: float, remaining_retries: int, options: Any, response_headers: Any
+    ) -> None:
+        """Report that the SDK will retry the current call after ``delay`` seconds.
+
+        The seam for an ``openai`` client subclass that overrides ``_calculate_retry_timeout``
+        (which hides our hook on the SDK's base method), e.g. the runtime's retry policy: call
+        it from the override with the same arguments and the delay used. Call it on the thread
+        of the SDK's retry loop (the exception being retried is read from ``sys.exc_info()``).
+        No-op when no instrumented call is running; never raises.
+        """
+        from rlm_toolkit.instrumentation.openai._hooks import report_retry
+
+        report_retry(client, delay, remaining_retries, options, response_headers)
+
     def _instrument(self, **kwargs: Any) -> None:
         from rlm_toolkit.instrumentation.openai._setup import instrument_openai
 
         type(self)._implicit = False
-        instrument_openai(**kwargs)
+        type(self)._handler = instrument_openai(**kwargs)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         from rlm_toolkit.instrumentation.openai._setup import uninstrument_openai
 
         type(self)._implicit = False
-        uninstrument_openai()
+        handler, type(self)._handler = type(self)._handler, None
+        uninstrument_openai(handler)

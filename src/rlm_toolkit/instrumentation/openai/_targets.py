@@ -21,13 +21,13 @@ from typing import Any
 import wrapt
 
 from rlm_toolkit._safety import contain
-from rlm_toolkit.genai import Telemetry
+from rlm_toolkit.genai import TelemetryHandler
 from rlm_toolkit.instrumentation.openai import _hooks, _specs
 from rlm_toolkit.instrumentation.openai._wrappers import Wrapper, async_call, sync_call
 
 _log = logging.getLogger("rlm_toolkit")
 
-Factory = Callable[[Telemetry], Wrapper]
+Factory = Callable[[TelemetryHandler], Wrapper]
 
 _CHAT_MODULES = ("openai.resources.chat.completions.completions", "openai.resources.chat.completions")
 _RESPONSES_MODULES = ("openai.resources.responses.responses", "openai.resources.responses")
@@ -58,12 +58,12 @@ class Target:
 
 def _call(spec: _specs.ApiSpec, is_async: bool) -> Factory:
     if is_async:
-        return lambda telemetry: async_call(telemetry, spec)
-    return lambda telemetry: sync_call(telemetry, spec)
+        return lambda handler: async_call(handler, spec, ensure_body_hook)
+    return lambda handler: sync_call(handler, spec, ensure_body_hook)
 
 
 def _fixed(wrapper: Wrapper) -> Factory:
-    return lambda telemetry: wrapper
+    return lambda handler: wrapper
 
 
 TARGETS: tuple[Target, ...] = (
@@ -154,7 +154,7 @@ def is_ours(obj: Any) -> bool:
     return isinstance(obj, wrapt.FunctionWrapper) and getattr(obj._self_wrapper, _MARK, False)
 
 
-def _wrap(target: Target, telemetry: Any, loaded_only: bool = False) -> bool:
+def _wrap(target: Target, handler: Any, loaded_only: bool = False) -> bool:
     found = resolve(target, loaded_only)
     if found is None:
         _log.debug("rlm_toolkit: %s not in this openai version; skipped", target.name)
@@ -162,7 +162,7 @@ def _wrap(target: Target, telemetry: Any, loaded_only: bool = False) -> bool:
     _, cls, method = found
     if any(is_ours(obj) for obj in _chain(vars(cls)[method])):
         return False  # never double-wrap
-    wrapt.wrap_function_wrapper(cls, method, _mark(target.factory(telemetry)))
+    wrapt.wrap_function_wrapper(cls, method, _mark(target.factory(handler)))
     return True
 
 
@@ -179,13 +179,13 @@ def _loaded(target: Target) -> bool:
     return any(name in sys.modules for name in target.modules)
 
 
-def _defer(target: Target, telemetry: Telemetry, generation: int) -> None:
+def _defer(target: Target, handler: TelemetryHandler, generation: int) -> None:
     def on_import(module: ModuleType) -> None:
         with _lock:
             if generation != _generation:
                 return
             try:
-                _wrap(target, telemetry, loaded_only=True)
+                _wrap(target, handler, loaded_only=True)
             except Exception as exc:  # an import of the app must never fail because of us
                 contain("openai deferred patch", exc)
 
@@ -193,15 +193,16 @@ def _defer(target: Target, telemetry: Telemetry, generation: int) -> None:
         wrapt.register_post_import_hook(on_import, name)
 
 
-def wrap_all(telemetry: Telemetry) -> int:
-    """Patch every target whose module is imported; defer the others to their import."""
+def wrap_all(handler: TelemetryHandler) -> int:
+    """Patch every target whose module is imported, its wrapper reporting through ``handler``;
+    defer the others to their import. Returns how many were patched now."""
     with _lock:
         count = 0
         for target in TARGETS:
             if _loaded(target):
-                count += _wrap(target, telemetry)
+                count += _wrap(target, handler)
             else:
-                _defer(target, telemetry, _generation)
+                _defer(target, handler, _generation)
         return count
 
 

@@ -27,7 +27,8 @@ from opentelemetry.trace import set_span_in_context
 from rlm_toolkit._notices import RAW_RESPONSE, say_once
 from rlm_toolkit._safety import contain
 from rlm_toolkit.attributes import RLM_OPENAI_API
-from rlm_toolkit.genai import AsyncStreamProxy, Invocation, StreamState, SyncStreamProxy, Telemetry
+from rlm_toolkit.genai import AsyncStreamProxy, Invocation, StreamState, SyncStreamProxy, TelemetryHandler
+from rlm_toolkit.genai._context import current_scope
 from rlm_toolkit.genai._stream import watch
 from rlm_toolkit.instrumentation.openai._provider import provider_name
 from rlm_toolkit.instrumentation.openai._request import (
@@ -102,14 +103,24 @@ def fill_input(inv: Invocation, spec: ApiSpec, source: Mapping[str, Any], from_b
 
 
 def _begin(
-    telemetry: Telemetry, spec: ApiSpec, instance: Any, kwargs: dict[str, Any], ctx: Context | None = None
+    handler: TelemetryHandler,
+    spec: ApiSpec,
+    body_hook: Callable[[], None],
+    instance: Any,
+    kwargs: dict[str, Any],
+    ctx: Context | None = None,
 ) -> Invocation | None:
+    """Start the invocation of one call: reported through the current scope's handler (a run
+    of an ``RLM`` with its own providers) or else the instrumentation's ``handler``."""
     try:
         model = kwargs.get("model")
         if not isinstance(model, str):
             model = None
         address, port, provider = _server(instance)
-        inv = Invocation(telemetry, spec.operation, model, address, port, provider)
+        scope = current_scope()
+        if scope is not None and scope.handler is not None:
+            handler = scope.handler
+        inv = Invocation(handler, spec.operation, model, address, port, provider, scope)
         inv.api = API_LABEL.get() or spec.api
         attrs: dict[str, Any] = {
             GA.GEN_AI_OPERATION_NAME: spec.operation,
@@ -126,9 +137,7 @@ def _begin(
         if inv.wants_content:
             fill_input(inv, spec, kwargs, from_body=False)
             if inv.needs_body:
-                from rlm_toolkit.instrumentation.openai._targets import ensure_body_hook
-
-                ensure_body_hook()
+                body_hook()
         inv.start(attrs, kwargs, ctx)
         return inv
     except Exception as exc:
@@ -266,9 +275,13 @@ def _finish(inv: Invocation, spec: ApiSpec, result: Any, kinds: _Kinds, usage_ad
     return result
 
 
-def sync_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
+def sync_call(handler: TelemetryHandler, spec: ApiSpec, body_hook: Callable[[], None]) -> Wrapper:
+    """The wrapper of a sync SDK call method, reporting through ``handler``.
+
+    ``body_hook``: installs the request-body hook, called when a call's content must be read
+    from the body the SDK builds (see ``fill_input``)."""
     kinds = _Kinds()
-    stream_usage = telemetry.stream_usage and spec.stream_usage
+    stream_usage = handler.stream_usage and spec.stream_usage
 
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -276,11 +289,11 @@ def sync_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
         ctx = get_current()
         if suppressed(ctx) or CURRENT.get() is not None:
             return wrapped(*args, **kwargs)
-        inv = _begin(telemetry, spec, instance, kwargs, ctx)
+        inv = _begin(handler, spec, body_hook, instance, kwargs, ctx)
         if inv is None:
             return wrapped(*args, **kwargs)
         added = None
-        if stream_usage:  # opt-in, decided at instrument time (Telemetry.stream_usage)
+        if stream_usage:  # opt-in, decided at instrument time (TelemetryHandler.stream_usage)
             added = _usage_kwargs(kwargs)
             if added is not None:
                 kwargs = added
@@ -300,9 +313,10 @@ def sync_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
     return wrapper
 
 
-def async_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
+def async_call(handler: TelemetryHandler, spec: ApiSpec, body_hook: Callable[[], None]) -> Wrapper:
+    """The wrapper of an async SDK call method (see :func:`sync_call`)."""
     kinds = _Kinds()
-    stream_usage = telemetry.stream_usage and spec.stream_usage
+    stream_usage = handler.stream_usage and spec.stream_usage
 
     async def wrapper(
         wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -310,11 +324,11 @@ def async_call(telemetry: Telemetry, spec: ApiSpec) -> Wrapper:
         ctx = get_current()
         if suppressed(ctx) or CURRENT.get() is not None:
             return await wrapped(*args, **kwargs)
-        inv = _begin(telemetry, spec, instance, kwargs, ctx)
+        inv = _begin(handler, spec, body_hook, instance, kwargs, ctx)
         if inv is None:
             return await wrapped(*args, **kwargs)
         added = None
-        if stream_usage:  # opt-in, decided at instrument time (Telemetry.stream_usage)
+        if stream_usage:  # opt-in, decided at instrument time (TelemetryHandler.stream_usage)
             added = _usage_kwargs(kwargs)
             if added is not None:
                 kwargs = added

@@ -1,11 +1,11 @@
-"""ensure_pipeline / validate_callbacks / wants_tokens / set_global_callbacks."""
+"""ensure_router / attach_callbacks / validate_callbacks / wants_tokens, through handlers the
+tests build themselves."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from opentelemetry import trace
 from opentelemetry._logs import NoOpLoggerProvider
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.trace import TracerProvider
@@ -19,15 +19,10 @@ from rlm_toolkit.callbacks import (
     ConsoleCallback,
     MetricsCallback,
     StreamingCallback,
-    _bridge,
 )
-from rlm_toolkit.callbacks._bridge import (
-    ensure_pipeline,
-    set_global_callbacks,
-    validate_callbacks,
-    wants_tokens,
-)
-from rlm_toolkit.genai._context import Scope, consumers, use_scope
+from rlm_toolkit.callbacks._attach import attach_callbacks, ensure_router
+from rlm_toolkit.callbacks._validate import validate_callbacks, wants_tokens
+from rlm_toolkit.genai import Scope, TelemetryHandler, Wants, use_scope
 
 from .conftest import Recorder, chat_call
 
@@ -44,50 +39,58 @@ def _log_processors(lp: LoggerProvider) -> list[Any]:
     ]
 
 
-def test_given_sdk_providers_get_one_processor_each_once() -> None:
+def test_a_router_is_attached_once_and_delivers_its_scopes_callbacks() -> None:
     tp, lp = TracerProvider(), LoggerProvider()
-    consumers.active = False
-    first = ensure_pipeline(tp, lp)
-    second = ensure_pipeline(tracer_provider=tp, logger_provider=lp)
-    assert (first.tracer_provider, first.logger_provider) == (tp, lp)
-    assert first == second and first.tracer is second.tracer and first.logger is second.logger
+    handler = TelemetryHandler(tracer_provider=tp, logger_provider=lp)
+    first = ensure_router(handler)
+    second = ensure_router(handler.derive())  # another handler over the same providers
+    assert first == second and None not in first
     assert len(_span_processors(tp)) == 1
     assert len(_log_processors(lp)) == 1
-    assert consumers.active is True
-    cb = Recorder()
-    with use_scope(Scope(tracer=first.tracer, logger=first.logger, callbacks=(cb,))):
-        chat_call(first.tracer)
+    cb, other = Recorder(), Recorder()
+    assert handler.wants() == Wants()  # a router alone wants nothing
+    scope = Scope(handler=handler, callbacks=(cb,))
+    assert handler.wants(scope) == Wants(payload=True, tokens=False)
+    with use_scope(scope):
+        chat_call(handler.tracer)
+    # A scope whose handler reports elsewhere is not this router's to deliver.
+    elsewhere = TelemetryHandler(tracer_provider=TracerProvider(), logger_provider=LoggerProvider())
+    with use_scope(Scope(handler=elsewhere, callbacks=(other,))):
+        chat_call(handler.tracer)
     assert cb.names == ["on_llm_start", "on_llm_end"]
+    assert other.names == []
 
 
-def test_without_sdk_providers_a_private_pair_is_made_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(trace, "get_tracer_provider", lambda: NoOpTracerProvider())
-    monkeypatch.setattr(_bridge, "get_logger_provider", lambda: NoOpLoggerProvider())
-    a = ensure_pipeline()
-    b = ensure_pipeline(NoOpTracerProvider(), "not a provider")
-    assert isinstance(a.tracer_provider, TracerProvider) and isinstance(a.logger_provider, LoggerProvider)
-    assert (a.tracer_provider, a.logger_provider) == (b.tracer_provider, b.logger_provider)
-    assert a.tracer_provider is _bridge._private_pair()[0]
-    assert len(_span_processors(a.tracer_provider)) == 1
-    assert a.tracer.start_span("x").is_recording()  # sampled, so callbacks fire
+def test_without_sdk_providers_a_private_pair_is_made_once() -> None:
+    handler = TelemetryHandler(tracer_provider=NoOpTracerProvider(), logger_provider=NoOpLoggerProvider())
+    assert handler.sdk_tracer_provider() is None
+    private = handler.in_process()
+    assert private is handler.in_process()
+    tp, lp = private.sdk_tracer_provider(), private.sdk_logger_provider()
+    assert isinstance(tp, TracerProvider) and isinstance(lp, LoggerProvider)
+    assert private.tracer.start_span("x").is_recording()  # sampled, so callbacks fire
+    rec = Recorder()
+    attach_callbacks(private, [rec])
+    chat_call(private.tracer)
+    assert rec.names == ["on_llm_start", "on_llm_end"]
+    handler.close()  # closes the private handler: its processors go, its providers shut down
+    assert _span_processors(tp) == [] and _log_processors(lp) == []
+    chat_call(private.tracer)
+    assert rec.names == ["on_llm_start", "on_llm_end"]
 
 
-def test_global_sdk_providers_are_preferred_over_the_private_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sdk_providers_need_no_private_pair() -> None:
     tp, lp = TracerProvider(), LoggerProvider()
-    monkeypatch.setattr(trace, "get_tracer_provider", lambda: tp)
-    monkeypatch.setattr(_bridge, "get_logger_provider", lambda: lp)
-    pipeline = ensure_pipeline(None, None)
-    assert (pipeline.tracer_provider, pipeline.logger_provider) == (tp, lp)
-    assert len(_span_processors(tp)) == 1 and len(_log_processors(lp)) == 1
+    handler = TelemetryHandler(tracer_provider=tp, logger_provider=lp)
+    assert handler.in_process() is handler
+    assert (handler.sdk_tracer_provider(), handler.sdk_logger_provider()) == (tp, lp)
 
 
-def test_many_pipelines_for_one_provider_grow_nothing() -> None:
+def test_many_routers_for_one_provider_grow_nothing() -> None:
     tp, lp = TracerProvider(), LoggerProvider()
-    before = (len(_bridge._span_side), len(_bridge._log_side))
     for _ in range(1000):
-        ensure_pipeline(tp, lp)
-    assert (len(_bridge._span_side), len(_bridge._log_side)) == (before[0] + 1, before[1] + 1)
-    assert len(_span_processors(tp)) == 1
+        ensure_router(TelemetryHandler(tracer_provider=tp, logger_provider=lp))
+    assert len(_span_processors(tp)) == 1 and len(_log_processors(lp)) == 1
 
 
 def test_validate_callbacks() -> None:
@@ -159,16 +162,3 @@ def test_wants_tokens() -> None:
         ConsoleCallback(show_tokens=True),
     ):
         assert wants_tokens([NoTokens(), yes]) is True, yes
-
-
-def test_set_global_callbacks_sets_the_token_flag() -> None:
-    streaming = StreamingCallback(on_token=print)
-    assert set_global_callbacks([streaming]) == (streaming,)
-    assert consumers.global_wants_tokens is True
-    assert _bridge.global_callbacks() == (streaming,)
-    set_global_callbacks([MetricsCallback()])
-    assert consumers.global_wants_tokens is False
-    set_global_callbacks(())
-    assert _bridge.global_callbacks() == ()
-    with pytest.raises(TypeError, match="callback 0"):
-        set_global_callbacks([object()])
