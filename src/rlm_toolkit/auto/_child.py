@@ -100,6 +100,8 @@ def _instrument(telemetry: Telemetry, settings: Settings) -> None:
     }
     if settings.capture_content is not None:
         kwargs["capture_content"] = settings.capture_content
+    if settings.stream_usage:
+        kwargs["stream_usage"] = True
     if callbacks:
         kwargs["callbacks"] = callbacks
     instrument(**kwargs)

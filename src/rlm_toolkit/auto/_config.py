@@ -203,6 +203,9 @@ class Settings:
     capture_content: str | None
     propagate: bool
     shutdown_timeout: float
+    #: ``RLM_STREAM_USAGE`` as read when the process started (the bootstrap restores the
+    #: environment before a deferred instrumentation reads it).
+    stream_usage: bool = False
 
     def signal(self, name: str) -> SignalSettings:
         value: SignalSettings = getattr(self, name)
@@ -254,7 +257,7 @@ def resolve(env: Mapping[str, str] | None = None, *, lenient_timeout: bool = Fal
     if wants_jsonl and not jsonl_path:
         jsonl_path = DEFAULT_JSONL_PATH
     capture = env.get(ev.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)
-    check_stream_usage(env.get(ev.RLM_STREAM_USAGE, ""), ev.RLM_STREAM_USAGE)
+    stream_usage = check_stream_usage(env.get(ev.RLM_STREAM_USAGE, ""), ev.RLM_STREAM_USAGE)
     try:
         timeout = parse_shutdown_timeout(env.get(ev.RLM_INSTRUMENT_SHUTDOWN_TIMEOUT, ""))
     except ConfigError as exc:
@@ -273,4 +276,5 @@ def resolve(env: Mapping[str, str] | None = None, *, lenient_timeout: bool = Fal
         else None,
         propagate=env.get(ev.RLM_INSTRUMENT_PROPAGATE, "") == "1",
         shutdown_timeout=timeout,
+        stream_usage=stream_usage,
     )
