@@ -247,16 +247,14 @@ def test_cache_write_tokens_per_mode(otel: Otel, mode: str, key: str, metric: st
     offline server does not either, so the response object is built here)."""
     from openai.types.chat import ChatCompletion
 
-    from rlm_toolkit._instrument import active_telemetry
     from rlm_toolkit.genai import Invocation
     from rlm_toolkit.instrumentation.openai._response import chat_response
+    from rlm_toolkit.instrumentation.openai._setup import build_handler
 
-    rlm_toolkit.instrument(
+    handler = build_handler(
         tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, semconv=mode
     )
     try:
-        telemetry = active_telemetry()
-        assert telemetry is not None
         response = ChatCompletion.model_validate(
             {
                 "id": "chatcmpl-1",
@@ -274,12 +272,12 @@ def test_cache_write_tokens_per_mode(otel: Otel, mode: str, key: str, metric: st
                 },
             }
         )
-        inv = Invocation(telemetry, "chat", "some-model", "llm.example.com", 443, "openai")
+        inv = Invocation(handler, "chat", "some-model", "llm.example.com", 443, "openai")
         inv.start({}, None)
         chat_response(inv, response)
         inv.stop(response)
     finally:
-        rlm_toolkit.uninstrument()
+        handler.close()
     attrs = dict(otel.span().attributes or {})
     assert attrs[key] == 60
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == 40

@@ -88,10 +88,10 @@ def test_readers_accept_the_new_and_the_old_retry_key(key: str) -> None:
     """Recordings made before the rename (JSONL files, other processes) still read right."""
     from opentelemetry.sdk.trace import Event
 
-    from rlm_toolkit.callbacks._extract import retry_kwargs
+    from rlm_toolkit.callbacks._extract import retry_fields
     from rlm_toolkit.exporters._render import _event_label
 
     attrs = {"rlm.retry.attempt": 1, key: 2, "rlm.retry.delay_s": 0.5}
-    assert retry_kwargs(attrs, None)["max_attempts"] == 2
+    assert retry_fields(attrs, None)["max_attempts"] == 2
     label = _event_label(Event("rlm.retry", attrs))
     assert label is not None and "retry 1/2" in label.plain
