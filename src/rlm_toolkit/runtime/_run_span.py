@@ -52,7 +52,7 @@ class RunSpan:
     __slots__ = ("_capture", "_context", "_ended", "_prompt", "_trace_id", "span")
 
     def __init__(
-        self, tracer: Tracer, model: str, prompt: str, context: str | None, *, capture: bool = False
+        self, tracer: Tracer, model: str, prompt: str, context: Any, *, capture: bool = False
     ) -> None:
         """``capture``: put prompt and answer on the span (content capture includes spans)."""
         self._prompt = prompt
@@ -66,7 +66,7 @@ class RunSpan:
                 gen_ai.GEN_AI_AGENT_NAME: rlm_attrs.RLM_AGENT_NAME,
                 gen_ai.GEN_AI_REQUEST_MODEL: model,
             }
-            if context is not None:
+            if isinstance(context, str):  # other shapes: the recursive runtime counts them
                 attrs[rlm_attrs.RLM_RUN_CONTEXT_CHARS] = len(context)
             if capture:
                 attrs[gen_ai.GEN_AI_INPUT_MESSAGES] = _captured([_text_message("user", prompt)])
