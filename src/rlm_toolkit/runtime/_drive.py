@@ -82,4 +82,6 @@ def build_result(model: str, answer: str, completions: list[Completion], trace_i
 
 
 def failed_result(model: str, error: BaseException, trace_id: str | None) -> RLMResult:
-    return RLMResult(answer="", model=model, trace_id=trace_id, error=error, usage=Usage(known=False))
+    return RLMResult(
+        answer="", model=model, trace_id=trace_id, error=error, usage=Usage(known=False), status="error"
+    )
