@@ -167,7 +167,7 @@ def test_context_as_a_list_or_a_dict(server: OpenAIServer, otel: Otel) -> None:
     as_dict = rlm.run(QUESTION, context={"doc": haystack})
     assert (as_list.answer, as_list.status) == (NEEDLE, "final")
     assert (as_dict.answer, as_dict.status) == (NEEDLE, "final")
-    root = [s for s in otel.finished() if s.name == RUN and s.parent is None][0]
+    root = next(s for s in otel.finished() if s.name == RUN and s.parent is None)
     assert _attrs(root)["rlm.run.context_chars"] == 50_000
 
 
