@@ -186,3 +186,13 @@ def test_run_metrics_count_iterations_subcalls_and_cost(server: OpenAIServer, ot
     assert points["rlm.run.iterations"].sum == 3  # type: ignore[attr-defined]
     assert points["rlm.run.subcalls"].sum == 3  # type: ignore[attr-defined]
     assert points["rlm.run.cost"].sum == pytest.approx(result.cost)  # type: ignore[attr-defined]
+
+
+def test_stream_with_context_is_a_recursive_run_yielding_its_answer(server: OpenAIServer, otel: Otel) -> None:
+    rlm = make_rlm(server, otel)
+    with rlm.stream(QUESTION, context=make_haystack(100_000)) as stream:
+        assert server.requests == []  # nothing starts before the first next()
+        pieces = list(stream)
+    assert pieces == [NEEDLE]
+    assert stream.result is not None and stream.result.status == "final"
+    assert tree(otel.finished()) == EXPECTED_TREE

@@ -12,6 +12,7 @@ from typing import Any
 from rlm_toolkit._safety import contain
 from rlm_toolkit.genai._context import Scope, consumers, use_scope
 from rlm_toolkit.runtime import _retry
+from rlm_toolkit.runtime._answer_stream import AnswerStream
 from rlm_toolkit.runtime._async_client import async_factory
 from rlm_toolkit.runtime._budget import RLMConfig
 from rlm_toolkit.runtime._calls import acomplete, complete
@@ -249,15 +250,19 @@ class RLM:
                 run.result = build_result(self.model, run.answer, run.completions, span.trace_id)
             span.finish(run.result, run.extra)
 
-    def stream(self, prompt: str, context: str | None = None) -> RLMStream:
+    def stream(self, prompt: str, context: Context = None) -> RLMStream | AnswerStream:
         """Iterate the answer's text tokens as they arrive; ``.result`` holds the RLMResult after.
 
         One streamed chat call, made on the first ``next()``. The run ends exactly once: at the
         end of the iteration, on ``close()``/leaving a ``with`` block (with the text so far), on
         an error (re-raised unchanged after ``on_error``), or -- as ``abandoned`` -- when the
         stream is garbage-collected unfinished. A ``with`` block ends it deterministically.
+        With context (a recursive run) the run happens on the first ``next()`` and its final
+        answer is the one item (the root model's replies are code, not answer text).
         """
         _check_prompt(prompt, context)
+        if self._recursive(context) is not None:
+            return AnswerStream(lambda: self.run(prompt, context))
         scope = self._routing.scope()
         return RLMStream(
             client=self.client,
