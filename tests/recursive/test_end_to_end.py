@@ -196,3 +196,12 @@ def test_stream_with_context_is_a_recursive_run_yielding_its_answer(server: Open
     assert pieces == [NEEDLE]
     assert stream.result is not None and stream.result.status == "final"
     assert tree(otel.finished()) == EXPECTED_TREE
+
+
+def test_ten_million_characters_never_enter_a_prompt(server: OpenAIServer, otel: Otel) -> None:
+    context = make_haystack(10_000_000)
+    result = make_rlm(server, otel).run(QUESTION, context=context)
+    assert (result.answer, result.status) == (NEEDLE, "final")
+    bodies = [json.dumps(r.body) for r in server.requests if r.body is not None]
+    assert max(len(b) for b in bodies) < 20_000
+    assert all("10,000,000 characters" in b for b in bodies[:1])
