@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rlm_toolkit.sandbox import Sandbox, SandboxLimits
 
-#: The inner layer (the import allow-list) is bypassable on purpose: this reaches the real
-#: ``__import__`` through a builtin function's module, as hostile code would. Tests of the
-#: kernel layers start with it, so they prove the outer layers hold on their own.
-ESCAPE = "real_import = print.__self__.__import__\nos = real_import('os')\n"
+from .helpers import SECRET
 
 
 class Handler:
@@ -46,3 +47,16 @@ def sandbox(limits: SandboxLimits) -> Iterator[Sandbox]:
 @pytest.fixture
 def handler() -> Handler:
     return Handler()
+
+
+@pytest.fixture
+def public_secret() -> Iterator[Path]:
+    """A host file any uid may read by its permissions (a 0755 dir in /tmp, a 0644 file), so
+    only the sandbox's own layers stand between it and the worker."""
+    directory = Path(tempfile.mkdtemp(prefix="rlm-host-"))
+    os.chmod(directory, 0o755)
+    secret = directory / "secret.txt"
+    secret.write_text(SECRET)
+    secret.chmod(0o644)
+    yield secret
+    shutil.rmtree(directory, ignore_errors=True)

@@ -1,14 +1,23 @@
 """Confine the worker process before it runs any code (runs in the worker, stdlib only).
 
-Layers, strongest last, each applied when the kernel offers it; the names of the layers that
-took effect make up ``Sandbox.level``:
+Layers, each applied when the kernel offers it; the names of those that took effect make up
+``Sandbox.level`` (strongest first, e.g. ``"landlock+seccomp+uid+rlimits"``):
 
-* ``rlimits``: address space, file size, open files, no core dumps, and no new processes
-  (``RLIMIT_NPROC=0``, which binds unprivileged uids only).
-* ``uid``: a worker started as root drops to an unprivileged uid/gid (65534) with no
-  supplementary groups, so file permissions and signal rules apply to it.
-* ``nnp``: ``PR_SET_NO_NEW_PRIVS`` (no privilege gain through exec), and the parent-death signal
-  (the worker dies with the host).
+* ``landlock``: the filesystem is the scratch dir (read/write) and the stdlib (read); from
+  Landlock ABI 4 no TCP bind/connect, from ABI 6 no signals or abstract unix sockets leave it.
+* ``seccomp``: a syscall filter: no sockets, exec, fork/clone (no processes, no threads),
+  ptrace and cross-process memory, namespaces, mounts, io_uring, bpf, ... (``_seccomp``).
+* ``uid``: a worker started as root drops to uid/gid 65534 with no groups, so file
+  permissions and signal rules apply to it (``RLIMIT_NPROC`` does not bind root).
+* ``rlimits``: address space, file size, open files, no core dumps, no new processes.
+
+Always, before those: ``PR_SET_NO_NEW_PRIVS`` (required by the two kernel layers), not
+dumpable, and the parent-death signal (the worker dies with the host).
+
+The kernel layers are a small ctypes layer of our own (``_landlock``, ``_seccomp``), not a
+PyPI binding: the worker runs with ``-I -S`` (no site-packages, on purpose), and of the
+bindings on PyPI when we looked, ``landlock`` was a 1.0.0.dev pre-release and ``pyseccomp``
+(2021) loads the system's libseccomp; the kernel interfaces we need are a handful of calls.
 """
 
 from __future__ import annotations
@@ -17,7 +26,13 @@ import ctypes
 import os
 import resource
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rlm_toolkit.sandbox import _landlock, _seccomp
+else:  # by path, like the worker (see _worker.py)
+    import _landlock
+    import _seccomp
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
@@ -44,7 +59,7 @@ def set_rlimits(limits: dict[str, Any]) -> None:
     cap(resource.RLIMIT_FSIZE, int(limits["file_size_bytes"]))
     cap(resource.RLIMIT_CORE, 0)
     cap(resource.RLIMIT_NOFILE, 64)
-    cap(resource.RLIMIT_NPROC, 0)
+    cap(resource.RLIMIT_NPROC, 0)  # binds unprivileged uids only: root ignores it
     # Last: everything the worker needs is loaded by now.
     cap(resource.RLIMIT_AS, int(limits["memory_bytes"]))
 
@@ -57,13 +72,30 @@ def drop_privileges(uid: int) -> None:
         raise PermissionError("could not drop to an unprivileged uid")
 
 
+def landlock_rules(scratch: str) -> list[tuple[str, int]]:
+    """The scratch dir, the stdlib (lazy imports of allowed modules), the worker's own files."""
+    import json  # a pure-Python stdlib module: its parent is the stdlib dir
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    own = ["_worker.py", "_repl.py", "_protocol.py", "_confine.py", "_landlock.py", "_seccomp.py"]
+    rules = [(scratch, _landlock.SCRATCH), (os.path.dirname(os.path.dirname(json.__file__)), _landlock.READ)]
+    return rules + [(os.path.join(here, name), _landlock.READ_FILE) for name in own]
+
+
 def confine(init: dict[str, Any]) -> str:
-    """Apply every available layer; the level reached, e.g. ``"uid+nnp+rlimits"``."""
+    """Apply every available layer; the level reached, e.g. ``"landlock+seccomp+uid+rlimits"``.
+
+    ``init["disable"]`` names layers to leave out (the tests use it to check the fallbacks).
+    """
     layers: list[str] = []
+    disable = set(init.get("disable") or ())
     parent = os.getppid()
-    os.chdir(init["scratch"])
+    scratch = init["scratch"]
+    os.chdir(scratch)
+    # Opened while the worker may still read them (a root worker's stdlib can be under /root).
+    landlock = None if "landlock" in disable else _landlock.ruleset(landlock_rules(scratch))
     drop_to = init.get("drop_to")
-    if drop_to is not None and os.geteuid() == 0:
+    if drop_to is not None and os.geteuid() == 0 and "uid" not in disable:
         drop_privileges(int(drop_to))
         layers.append("uid")
     # After the uid change, which clears it; then make sure the host did not die meanwhile.
@@ -72,7 +104,13 @@ def confine(init: dict[str, Any]) -> str:
         os._exit(0)
     prctl(PR_SET_DUMPABLE, 0)
     prctl(PR_SET_NO_NEW_PRIVS, 1)
-    layers.append("nnp")
-    set_rlimits(init["limits"])
-    layers.append("rlimits")
-    return "+".join(layers)
+    if "rlimits" not in disable:
+        set_rlimits(init["limits"])
+        layers.append("rlimits")
+    kernel: list[str] = []
+    if landlock is not None:
+        _landlock.enforce(landlock[0])
+        kernel.append("landlock")
+    if "seccomp" not in disable and _seccomp.install():
+        kernel.append("seccomp")
+    return "+".join(kernel + layers) or "none"

@@ -65,6 +65,7 @@ class Sandbox:
         self._res = _Resources()
         self._context: list[bytes] | None = None
         self._closed = False
+        self._disable: tuple[str, ...] = ()  # layers to leave out: for tests of the fallbacks only
         self._idle_cpu = float("inf")  # the worker's CPU time when it last finished an execution
         self._finalizer = weakref.finalize(self, self._res.release)
 
@@ -87,6 +88,7 @@ class Sandbox:
                 "limits": dataclasses.asdict(self.limits),
                 "scratch": self._res.scratch,
                 "drop_to": drop_to,
+                "disable": list(self._disable),
             }
             deadline = time.monotonic() + START_TIMEOUT_S
             worker.send(proto.encode(init), deadline)

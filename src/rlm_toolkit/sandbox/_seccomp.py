@@ -1,0 +1,160 @@
+"""A seccomp-BPF filter for the worker: no network, no new processes or threads, no exec, no
+reaching into other processes, no kernel-admin calls. Runs in the worker, stdlib + ctypes only.
+
+A deny list (EPERM) over an allow-by-default base: CPython needs many ordinary syscalls, and the
+dangerous ones are few and well known. Assembled here (a few dozen lines) rather than through
+libseccomp, which would be a system library the worker has to load.
+
+Only x86_64 is covered (its table was checked against the kernel headers on our machines);
+elsewhere ``install()`` returns False and ``Sandbox.level`` says seccomp is missing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import struct
+
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_X32_BIT = 0x40000000
+# Classic BPF opcodes used below.
+_LD_W_ABS = 0x20
+_JEQ, _JGE = 0x15, 0x35
+_RET = 0x06
+_RET_KILL_PROCESS = 0x80000000
+_RET_ERRNO = 0x00050000
+_RET_ALLOW = 0x7FFF0000
+# struct seccomp_data offsets: nr, arch, instruction pointer, args[6] (64-bit each).
+_NR, _ARCH = 0, 4
+_ARG0_LO, _ARG0_HI = 16, 20
+_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 1, 4, 22, 2
+
+X86_64 = {
+    # network
+    "socket": 41, "socketpair": 53, "connect": 42, "bind": 49, "listen": 50, "accept": 43, "accept4": 288,
+    # new programs and processes (threads too: the worker is single-threaded by design)
+    "execve": 59, "execveat": 322, "fork": 57, "vfork": 58, "clone": 56,
+    # other processes
+    "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312, "pidfd_open": 434,
+    "pidfd_getfd": 438, "pidfd_send_signal": 424, "migrate_pages": 256, "move_pages": 279,
+    # leaving the process group the host kills, or the namespaces it shares
+    "setsid": 112, "setpgid": 109, "unshare": 272, "setns": 308,
+    # mounts and roots
+    "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "move_mount": 429, "open_tree": 428,
+    "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "mount_setattr": 442,
+    # kernel attack surface an interpreter never needs (io_uring would also bypass this filter)
+    "bpf": 321, "perf_event_open": 298, "userfaultfd": 323, "io_uring_setup": 425, "io_uring_enter": 426,
+    "io_uring_register": 427, "keyctl": 250, "add_key": 248, "request_key": 249, "personality": 135,
+    "uselib": 134, "lookup_dcookie": 212, "fanotify_init": 300, "memfd_create": 319, "mknod": 133, "mknodat": 259,
+    "open_by_handle_at": 304, "name_to_handle_at": 303, "vhangup": 153,
+    # administration
+    "init_module": 175, "finit_module": 313, "delete_module": 176, "kexec_load": 246, "kexec_file_load": 320,
+    "reboot": 169, "swapon": 167, "swapoff": 168, "acct": 163, "quotactl": 179, "syslog": 103, "iopl": 172,
+    "ioperm": 173, "modify_ldt": 154, "settimeofday": 164, "clock_settime": 227, "clock_adjtime": 305,
+    "adjtimex": 159, "sethostname": 170, "setdomainname": 171,
+    # credentials (already dropped; no way back)
+    "setuid": 105, "setgid": 106, "setreuid": 113, "setregid": 114, "setresuid": 117, "setresgid": 119,
+    "setgroups": 116, "setfsuid": 122, "setfsgid": 123, "capset": 126,
+}  # fmt: skip
+_CLONE3 = 435  # ENOSYS, not EPERM: glibc then falls back to clone, which is denied
+_SELF_ONLY = {"kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297}
+_PRLIMIT64 = 302  # only on itself (pid 0 or its own pid)
+_PRCTL = 157  # all but undoing the parent-death signal or the non-dumpable flag
+
+
+def _program(pid: int) -> list[tuple[int, int, int, int]]:
+    """The filter as (code, jt, jf, k) with jumps resolved."""
+    code: list[tuple[int, object, object, int]] = []
+
+    def ld(offset: int) -> None:
+        code.append((_LD_W_ABS, 0, 0, offset))
+
+    def jump(op: int, k: int, true: object, false: object = 0) -> None:
+        code.append((op, true, false, k))
+
+    def label(name: str) -> None:
+        code.append((-1, name, None, 0))
+
+    def ret(value: int) -> None:
+        code.append((_RET, 0, 0, value))
+
+    ld(_ARCH)
+    jump(_JEQ, _AUDIT_ARCH_X86_64, 0, "kill")
+    ld(_NR)
+    jump(_JGE, _X32_BIT, "eperm")
+    for nr in X86_64.values():
+        jump(_JEQ, nr, "eperm")
+    jump(_JEQ, _CLONE3, "enosys")
+    for nr in _SELF_ONLY.values():
+        jump(_JEQ, nr, "self_only")
+    jump(_JEQ, _PRLIMIT64, "prlimit")
+    jump(_JEQ, _PRCTL, "prctl")
+    ret(_RET_ALLOW)
+    label("self_only")  # arg0 is a pid (or tid / tgid: the same, single-threaded)
+    ld(_ARG0_HI)
+    jump(_JEQ, 0, 0, "eperm")
+    ld(_ARG0_LO)
+    jump(_JEQ, pid, "allow", "eperm")
+    label("prlimit")
+    ld(_ARG0_HI)
+    jump(_JEQ, 0, 0, "eperm")
+    ld(_ARG0_LO)
+    jump(_JEQ, 0, "allow")
+    jump(_JEQ, pid, "allow", "eperm")
+    label("prctl")
+    ld(_ARG0_LO)
+    jump(_JEQ, _PR_SET_PDEATHSIG, "eperm")
+    jump(_JEQ, _PR_SET_DUMPABLE, "eperm")
+    ret(_RET_ALLOW)
+    label("allow")
+    ret(_RET_ALLOW)
+    label("eperm")
+    ret(_RET_ERRNO | errno.EPERM)
+    label("enosys")
+    ret(_RET_ERRNO | errno.ENOSYS)
+    label("kill")
+    ret(_RET_KILL_PROCESS)
+
+    labels: dict[object, int] = {}
+    real: list[tuple[int, object, object, int]] = []
+    for op, a, b, k in code:
+        if op == -1:
+            labels[a] = len(real)
+        else:
+            real.append((op, a, b, k))
+
+    def offset(target: object, index: int) -> int:
+        if isinstance(target, int):
+            return target
+        distance = labels[target] - index - 1
+        if not 0 <= distance < 256:
+            raise ValueError("seccomp filter jump out of range")
+        return distance
+
+    return [(op, offset(a, i), offset(b, i), k) for i, (op, a, b, k) in enumerate(real)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+def supported() -> bool:
+    return os.uname().machine == "x86_64"
+
+
+def install() -> bool:
+    """Install the filter on this process (needs no_new_privs). False when unsupported here;
+    ``OSError`` when the kernel refuses it."""
+    if not supported():
+        return False
+    program = _program(os.getpid())
+    raw = b"".join(struct.pack("=HBBI", op, jt, jf, k) for op, jt, jf, k in program)
+    buffer = ctypes.create_string_buffer(raw, len(raw))
+    prog = _SockFprog(len(program), ctypes.addressof(buffer))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"seccomp filter: {os.strerror(err)}")
+    return True
