@@ -110,7 +110,7 @@ def test_code_errors_go_back_to_the_model_and_show_on_the_span(server: OpenAISer
 
 
 def test_wall_time_limit_ends_the_run_with_timeout(server: OpenAIServer, otel: Otel) -> None:
-    server.queue_reply(repl("while True:\n    pass"))
+    server.queue_reply(repl("print('started', flush=True)\nwhile True:\n    pass"))
     limits = SandboxLimits(cpu_seconds=0.5, wall_seconds=5)
     rlm = make_rlm(server, otel, config=RLMConfig(max_seconds=0.2, sandbox_limits=limits))
     result = rlm.run("Spin", context="x")
@@ -118,6 +118,9 @@ def test_wall_time_limit_ends_the_run_with_timeout(server: OpenAIServer, otel: O
     tools = [dict(s.attributes or {}) for s in otel.finished() if s.name == TOOL]
     assert tools[0]["rlm.repl.killed"] == "cpu"
     assert tools[0]["error.type"] == "cpu_limit"
+    # What the code printed before the kill still reached the model, with the reason.
+    assert "started" in str(result.transcript[-1]["content"])
+    assert "killed" in str(result.transcript[-1]["content"])
     assert children_of_this_process() == []
 
 

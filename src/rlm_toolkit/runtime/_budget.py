@@ -17,6 +17,7 @@ from typing import Any
 
 from rlm_toolkit.runtime._result import ModelUsage, Usage
 from rlm_toolkit.runtime._strategy import Completion
+from rlm_toolkit.sandbox import SandboxLimits
 
 # Statuses of a finished run (``RLMResult.status``).
 STATUS_FINAL = "final"  # the model gave its answer (FINAL, FINAL_VAR or answer["ready"])
@@ -57,8 +58,9 @@ class RLMConfig:
     max_output_chars: int = 10_000
     #: Concurrent sub-calls of one ``llm_query_batched``.
     batch_parallelism: int = 8
-    #: Sandbox limits per execution (``rlm_toolkit.sandbox.SandboxLimits``); None = its defaults.
-    sandbox_limits: Any = None
+    #: Sandbox limits per execution (CPU, wall time, memory, output, sub-calls per execution);
+    #: None = the sandbox's defaults.
+    sandbox_limits: SandboxLimits | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -76,6 +78,13 @@ class RLMConfig:
             ):
                 low = 0 if name == "max_depth" else 1
                 raise ValueError(f"RLMConfig {name} must be an int >= {low}, got {value!r}")
+        if self.sandbox_limits is not None and not isinstance(self.sandbox_limits, SandboxLimits):
+            raise ValueError(
+                "RLMConfig sandbox_limits must be a rlm_toolkit.sandbox.SandboxLimits, "
+                f"got {type(self.sandbox_limits).__qualname__}"
+            )
+        if self.sub_model is not None and (not isinstance(self.sub_model, str) or not self.sub_model):
+            raise ValueError(f"RLMConfig sub_model must be a model name, got {self.sub_model!r}")
         for name in ("max_subcalls", "max_tokens", "max_cost_usd", "max_seconds"):
             value = getattr(self, name)
             if value is not None and (
