@@ -173,9 +173,8 @@ def test_part_5_jsonl_logger_logs_the_tool_steps_of_a_recursive_run(server: Open
     """Part 5's ``on_tool_start`` means something once the runtime runs tools: a recursive run
     logs one ``tool_start`` line per code execution, between the model calls."""
     from rlm_toolkit import RLM
-    from rlm_toolkit.testing import make_haystack
-
     from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
+    from rlm_toolkit.testing import make_haystack
 
     path = tmp_path / "session.jsonl"
     logger = JSONLLogger(str(path))
