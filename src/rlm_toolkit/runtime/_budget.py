@@ -51,8 +51,8 @@ class RLMConfig:
     max_seconds: float | None = None
     #: Model for ``llm_query`` sub-calls (default: the RLM's model).
     sub_model: str | None = None
-    #: Replies with neither code nor a final answer that get a corrective message before the run
-    #: gives up with ``max_iterations``... each one also counts as an iteration.
+    #: Replies with neither code nor a final answer that get a corrective message before the
+    #: run gives up with status ``max_iterations``; each such reply also counts as an iteration.
     max_corrections: int = 3
     #: REPL output (characters) fed back to the model per execution.
     max_output_chars: int = 10_000
