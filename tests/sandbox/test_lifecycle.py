@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from rlm_toolkit.sandbox import Sandbox, SandboxLimits
+from rlm_toolkit.sandbox import Sandbox, SandboxLimits, _landlock, _seccomp
 
 
 def _gone(pgid: int) -> bool:
@@ -25,7 +29,10 @@ def test_start_is_idempotent_and_reports_a_level() -> None:
     pid = box._res.worker.pid  # type: ignore[union-attr]
     box.start()
     assert box._res.worker.pid == pid  # type: ignore[union-attr]
-    assert "rlimits" in box.level
+    layers = ["landlock"] if _landlock.abi_version() > 0 else []
+    layers += ["seccomp"] if _seccomp.supported() else []
+    layers += ["uid"] if os.geteuid() == 0 else []
+    assert box.level == "+".join([*layers, "rlimits"])
     box.close()
 
 
@@ -88,3 +95,40 @@ def test_round_trip_is_fast_enough_to_be_a_repl() -> None:
         for i in range(50):
             assert box.execute(f"{i}").output == f"{i}\n"
         assert time.perf_counter() > start
+
+
+HOST = """
+import sys
+sys.path.insert(0, {src!r})
+from rlm_toolkit.sandbox import Sandbox, SandboxLimits
+box = Sandbox(limits=SandboxLimits(cpu_seconds=300, wall_seconds=600))
+box.start()
+print(box._res.worker.pid, box._res.scratch, flush=True)
+{end}
+"""
+
+
+@pytest.mark.parametrize(
+    "end", ["pass", "box.execute('while True: pass')"], ids=["interpreter-exit", "host-killed"]
+)
+def test_worker_ends_with_the_host(end: str) -> None:
+    """A host that exits without close(), or is killed outright while its worker is busy (so
+    the worker never reads the pipe's end), leaves no worker behind."""
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    host = subprocess.Popen(
+        [sys.executable, "-c", HOST.format(src=src, end=end)], stdout=subprocess.PIPE, text=True
+    )
+    assert host.stdout is not None
+    pid_text, scratch = host.stdout.readline().split()
+    pid = int(pid_text)
+    if end != "pass":
+        host.kill()  # SIGKILL: no finalizer runs; the parent-death signal must do it
+    host.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(pid)
+    if end == "pass":
+        assert not os.path.exists(scratch)  # removed at interpreter exit
+    else:
+        shutil.rmtree(scratch, ignore_errors=True)  # a killed host cannot clean up its temp dir

@@ -26,6 +26,7 @@ import ctypes
 import os
 import resource
 import signal
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,13 +39,16 @@ PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_DUMPABLE = 4
 
+#: Landlock, seccomp and prctl are Linux interfaces; elsewhere only the uid and rlimits apply
+#: (and ``Sandbox.level`` says so). Syscall numbers mean other things on other kernels.
+LINUX = sys.platform.startswith("linux")
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-_libc.prctl.restype = ctypes.c_int
 
 
 def prctl(option: int, arg: int = 0) -> None:
-    if _libc.prctl(option, arg, 0, 0, 0) != 0:
+    fn = _libc.prctl
+    fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    if fn(option, arg, 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"prctl({option}): {os.strerror(err)}")
 
@@ -66,9 +70,9 @@ def set_rlimits(limits: dict[str, Any]) -> None:
 
 def drop_privileges(uid: int) -> None:
     os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-    if os.getuid() != uid or os.geteuid() != uid:
+    os.setgid(uid)  # as root these set the real, effective and saved ids alike
+    os.setuid(uid)
+    if os.getuid() != uid or os.geteuid() != uid or os.getgid() != uid:
         raise PermissionError("could not drop to an unprivileged uid")
 
 
@@ -93,17 +97,18 @@ def confine(init: dict[str, Any]) -> str:
     scratch = init["scratch"]
     os.chdir(scratch)
     # Opened while the worker may still read them (a root worker's stdlib can be under /root).
-    landlock = None if "landlock" in disable else _landlock.ruleset(landlock_rules(scratch))
+    landlock = None if "landlock" in disable or not LINUX else _landlock.ruleset(landlock_rules(scratch))
     drop_to = init.get("drop_to")
     if drop_to is not None and os.geteuid() == 0 and "uid" not in disable:
         drop_privileges(int(drop_to))
         layers.append("uid")
-    # After the uid change, which clears it; then make sure the host did not die meanwhile.
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(0)
-    prctl(PR_SET_DUMPABLE, 0)
-    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    if LINUX:
+        # After the uid change, which clears it; then make sure the host did not die meanwhile.
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(0)
+        prctl(PR_SET_DUMPABLE, 0)
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
     if "rlimits" not in disable:
         set_rlimits(init["limits"])
         layers.append("rlimits")
@@ -111,6 +116,6 @@ def confine(init: dict[str, Any]) -> str:
     if landlock is not None:
         _landlock.enforce(landlock[0])
         kernel.append("landlock")
-    if "seccomp" not in disable and _seccomp.install():
+    if "seccomp" not in disable and LINUX and _seccomp.install():
         kernel.append("seccomp")
     return "+".join(kernel + layers) or "none"

@@ -7,7 +7,6 @@ floods, stalls or stops reading cannot hang or exhaust the host.
 
 from __future__ import annotations
 
-import fcntl
 import math
 import os
 import select
@@ -26,7 +25,7 @@ MAX_MESSAGE = 64 << 20
 #: How often the host looks at the worker's CPU time while it waits.
 CPU_POLL_S = 0.05
 _F_SETPIPE_SZ = 1031
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class WorkerGone(Exception):
@@ -35,13 +34,17 @@ class WorkerGone(Exception):
 
 def _widen(fd: int) -> None:
     try:  # 1 MiB pipes move a 10M-character context in few wake-ups; the default works too
+        import fcntl  # POSIX only; the module stays importable elsewhere (start() refuses there)
+
         fcntl.fcntl(fd, _F_SETPIPE_SZ, proto.CHUNK)
-    except OSError:
+    except (ImportError, OSError):
         pass
 
 
 class WorkerProcess:
     def __init__(self, scratch: str) -> None:
+        if os.name != "posix":
+            raise RuntimeError("the REPL sandbox needs a POSIX system (Linux for its kernel layers)")
         host_r, child_w = os.pipe()
         child_r, host_w = os.pipe()
         for fd in (host_r, host_w):
@@ -111,6 +114,10 @@ class WorkerProcess:
             if not data:
                 raise WorkerGone("EOF")
             self._buffer.feed(data)
+
+    def pending(self) -> bool:
+        """Whether the worker sent anything not yet consumed (an idle worker sends nothing)."""
+        return self._buffer.has_data() or bool(self._poll.poll(0))
 
     def recv_message(self, deadline: float) -> dict[str, Any]:
         return proto.decode(self.recv(deadline))

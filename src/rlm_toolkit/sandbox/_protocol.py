@@ -70,6 +70,9 @@ class FrameBuffer:
     def feed(self, data: bytes) -> None:
         self._buf += data
 
+    def has_data(self) -> bool:
+        return bool(self._buf)
+
     def next_frame(self) -> bytes | None:
         if len(self._buf) < HEADER.size:
             return None

@@ -139,8 +139,9 @@ class Sandbox:
         except (WorkerGone, TimeoutError, ValueError, OverflowError) as exc:
             self._res.kill_worker()
             self._context = None
+            size = sum(len(f) for f in frames) >> 20
             raise RuntimeError(
-                f"the sandbox worker died loading a context of {len(frames) - 1} MiB frames ({exc});"
+                f"the sandbox worker died loading a context of about {size} MiB ({exc});"
                 " raise SandboxLimits.memory_bytes"
             ) from None
 
@@ -190,9 +191,11 @@ class _Execution:
         wall_left = limits.wall_seconds
         cpu_now = worker.cpu_seconds()
         cpu_deadline = cpu_now + limits.cpu_seconds
+        # Only code that forged the end of its execution can run or write between executions.
         if cpu_now - self.box._idle_cpu > IDLE_CPU_S:
-            # Only code that forged the end of its execution can run between executions.
             return self._kill("cpu", "killed: the previous code kept running after its execution ended")
+        if worker.pending():
+            return self._kill("output", "killed: the previous code kept writing after its execution ended")
         try:
             worker.send(proto.encode({"op": proto.EXEC, "code": code}), time.monotonic() + wall_left)
             while True:

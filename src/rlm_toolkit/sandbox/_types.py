@@ -47,10 +47,11 @@ class ExecutionResult:
     * ``output``: captured stdout+stderr, truncated to ``output_chars`` (output produced
       before a kill is kept as far as the worker reported it).
     * ``error``: a trimmed traceback, a ``killed: ...`` line, or ``None``.
-    * ``killed``: ``None`` or ``"cpu"``, ``"wall"``, ``"memory"``, ``"output"`` (the worker sent
-      more than the host accepts), ``"crash"`` (the worker died). Except for a ``MemoryError``
-      the worker survived (``error`` says which), the worker is gone: it is restarted on next
-      use with the context reloaded, and its other variables are lost.
+    * ``killed``: ``None`` or ``"cpu"``, ``"wall"``, ``"memory"`` (the code hit
+      ``memory_bytes``: a ``MemoryError`` or a death from it), ``"output"`` (the worker sent more
+      than the host accepts, or output outside an execution), ``"crash"`` (the worker died or
+      broke the protocol). Whenever ``killed`` is set the worker is gone: it is restarted on
+      next use with the context reloaded, its other variables are lost, and ``error`` says so.
     * ``final``: ``str(x)`` of ``FINAL(x)``, or of the variable named by ``FINAL_VAR(name)``.
     * ``answer``: the REPL's ``answer`` dict (``{"content": ..., "ready": bool}``) when the
       code changed it.
