@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -11,17 +10,15 @@ from rlm_toolkit.runtime._budget import RLMConfig
 from rlm_toolkit.runtime._prompts import CORRECTION, SYSTEM_MARK, SYSTEM_PROMPT, parse_reply
 from rlm_toolkit.runtime._recursive import Execute, Outcome, RecursivePlan
 from rlm_toolkit.runtime._strategy import Completion, LLMRequest
+from rlm_toolkit.sandbox import ExecutionResult
 from rlm_toolkit.testing import _rlm_play
 
 
-@dataclass(frozen=True)
-class Ran:
-    """The fields of a sandbox ExecutionResult the plan reads (no code runs in these tests)."""
-
-    output: str = ""
-    error: str | None = None
-    final: str | None = None
-    answer: dict[str, Any] | None = None
+def Ran(
+    output: str = "", error: str | None = None, final: str | None = None, answer: dict[str, Any] | None = None
+) -> ExecutionResult:
+    """A sandbox result as the plan receives it (no code runs in these tests)."""
+    return ExecutionResult(output, error, None, final, answer, 0.0, 0)
 
 
 def said(text: str) -> Completion:

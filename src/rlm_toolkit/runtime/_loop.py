@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from rlm_toolkit.runtime._result import RLMResult, Usage
 from rlm_toolkit.runtime._run_span import RunSpan
 from rlm_toolkit.runtime._steps import Steps
 from rlm_toolkit.runtime._strategy import Completion, LLMRequest
+from rlm_toolkit.sandbox import ExecutionResult, Sandbox, SandboxLimits
 
 T = TypeVar("T")
 Messages = list[dict[str, Any]]
@@ -67,10 +69,16 @@ class Tree:
         self.budget.record(completion, model, cost_of(completion, model))
         return completion
 
-    def new_sandbox(self) -> Any:
-        from rlm_toolkit.sandbox import Sandbox
-
-        return Sandbox(limits=self.config.sandbox_limits)
+    def new_sandbox(self) -> Sandbox:
+        """A sandbox for one run; with a run deadline, no execution may outlive it."""
+        limits = self.config.sandbox_limits or SandboxLimits()
+        left = self.budget.seconds_left()
+        if left is not None:
+            left = max(left, 0.05)  # a positive limit; the budget check stops the run anyway
+            limits = dataclasses.replace(
+                limits, wall_seconds=min(limits.wall_seconds, left), cpu_seconds=min(limits.cpu_seconds, left)
+            )
+        return Sandbox(limits=limits)
 
 
 def _as_text(context: Any) -> str:
@@ -79,6 +87,17 @@ def _as_text(context: Any) -> str:
     if isinstance(context, list) and all(isinstance(item, str) for item in context):
         return "\n".join(context)
     return json.dumps(context, default=str, ensure_ascii=False)
+
+
+def _as_context(context: Any) -> str | list[str] | dict[str, Any]:
+    """A context the code passed to ``rlm_query`` (any JSON value) in a shape a sandbox takes."""
+    if isinstance(context, str):
+        return context
+    if isinstance(context, list) and all(isinstance(item, str) for item in context):
+        return context
+    if isinstance(context, dict) and all(isinstance(key, str) for key in context):
+        return context
+    return _as_text(context)
 
 
 class _Queries:
@@ -101,7 +120,7 @@ class _Queries:
             text = prompt if context is None else f"{prompt}\n\nContext:\n{_as_text(context)}"
             return self.llm_query([text], None)[0]
         self.tree.budget.take_subcalls(1)
-        return self._nested(prompt, context, depth)
+        return self._nested(prompt, _as_context(context), depth)
 
     def _fan_out(self, batches: list[Messages], model: str) -> list[str]:
         raise NotImplementedError
@@ -202,7 +221,7 @@ class AsyncQueries(_Queries):
         return self._on_loop(nested)
 
 
-def _execute(tree: Tree, sandbox: Any, step: Execute, handler: _Queries, depth: int) -> Any:
+def _execute(tree: Tree, sandbox: Sandbox, step: Execute, handler: _Queries, depth: int) -> ExecutionResult:
     with tree.steps.execution(step, depth, sandbox.level) as tool:
         result = sandbox.execute(step.code, handler)
         tool.finish(result)

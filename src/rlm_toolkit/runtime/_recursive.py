@@ -16,6 +16,7 @@ from typing import Any
 from rlm_toolkit.runtime import _prompts
 from rlm_toolkit.runtime._budget import STATUS_FINAL, STATUS_MAX_ITERATIONS, RLMConfig
 from rlm_toolkit.runtime._strategy import Completion, DirectStrategy, LLMRequest, Plan
+from rlm_toolkit.sandbox import ExecutionResult
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class RecursivePlan:
                     return outcome
         return Outcome(self.partial, STATUS_MAX_ITERATIONS, f"{config.max_iterations} iterations")
 
-    def _finished(self, result: Any) -> Outcome | None:
+    def _finished(self, result: ExecutionResult) -> Outcome | None:
         answer = result.answer
         if isinstance(answer, dict):
             content = answer.get("content")

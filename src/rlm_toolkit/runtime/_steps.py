@@ -33,6 +33,7 @@ from rlm_toolkit.runtime._budget import Budget, RLMConfig
 from rlm_toolkit.runtime._prompts import context_chars
 from rlm_toolkit.runtime._recursive import Execute, Outcome
 from rlm_toolkit.runtime._run_span import RunSpan
+from rlm_toolkit.sandbox import ExecutionResult
 from rlm_toolkit.version import __version__
 
 TOOL_SPAN_NAME = f"{gen_ai.GenAiOperationNameValues.EXECUTE_TOOL.value} {rlm_attrs.RLM_REPL_TOOL_NAME}"
@@ -73,7 +74,7 @@ def run_instruments(meter_provider: Any = None) -> RunInstruments:
     )
 
 
-def _error_type(result: Any) -> str | None:
+def _error_type(result: ExecutionResult) -> str | None:
     if result.killed:
         return f"{result.killed}_limit" if result.killed != "crash" else "crash"
     if not result.error:
@@ -94,7 +95,7 @@ class ToolStep:
         self._capture = capture
         self._ended = False
 
-    def finish(self, result: Any) -> None:
+    def finish(self, result: ExecutionResult) -> None:
         """End with the sandbox's ``ExecutionResult`` (an error or kill makes the span an error)."""
         if self._ended:
             return
