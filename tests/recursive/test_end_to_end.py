@@ -205,3 +205,17 @@ def test_ten_million_characters_never_enter_a_prompt(server: OpenAIServer, otel:
     bodies = [json.dumps(r.body) for r in server.requests if r.body is not None]
     assert max(len(b) for b in bodies) < 20_000
     assert all("10,000,000 characters" in b for b in bodies[:1])
+
+
+async def test_arun_nested_runs_do_not_starve_on_the_loops_executor(server: OpenAIServer, otel: Otel) -> None:
+    # A run waiting in execute() for its nested run holds a thread; the nested run needs one too.
+    # With one thread in the loop's default executor that deadlocked when runs used it.
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(1))
+    rlm = make_rlm(server, otel)
+    results = await asyncio.wait_for(
+        asyncio.gather(*(rlm.arun(QUESTION, context=make_haystack(50_000)) for _ in range(2))), timeout=60
+    )
+    assert [(r.answer, r.depth) for r in results] == [(NEEDLE, 1)] * 2

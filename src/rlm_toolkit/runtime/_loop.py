@@ -7,8 +7,8 @@ Threads. ``Sandbox.execute`` calls the query handler on the thread that called i
 ``execute_tool`` span is current there, so every sub-call span is a child of the execution
 that asked. ``llm_query_batched`` fans out to a bounded thread pool (sync) or to tasks on the
 run's event loop (async), each with a copy of that context. In ``arun`` the blocking sandbox
-calls run in a worker thread (``asyncio.to_thread``, which copies the context); the handler
-then hands each sub-call back to the event loop, so ``arun`` uses only the async client.
+calls run in a thread of the run's own (with a copy of the context); the handler then hands
+each sub-call back to the event loop, so ``arun`` uses only the async client.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import dataclasses
+import functools
 import json
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -255,13 +256,25 @@ def run_sync(tree: Tree, plan: RecursivePlan, context: Any, depth: int, span: Ru
 
 
 async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, span: RunSpan) -> Outcome:
-    """:func:`run_sync` on the event loop; blocking sandbox calls run in a worker thread."""
+    """:func:`run_sync` on the event loop; blocking sandbox calls run in this run's own thread.
+
+    One thread per run (not the loop's shared default executor): a run waiting in ``execute``
+    for a nested run holds its thread, and the nested run must still get one, however many
+    runs are in flight. One thread also drives the sandbox, as it asks.
+    """
     tree.budget.reach(depth)
+    loop = asyncio.get_running_loop()
+    thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rlm-sandbox")
+
+    def in_thread(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        # The context travels: the execute_tool span starts there, sub-calls are its children.
+        return loop.run_in_executor(thread, functools.partial(contextvars.copy_context().run, fn, *args))
+
     sandbox = tree.new_sandbox()
     try:
-        await asyncio.to_thread(sandbox.start)
+        await in_thread(sandbox.start)
         tree.steps.sandbox_level(span, sandbox.level)
-        await asyncio.to_thread(sandbox.set_context, context)
+        await in_thread(sandbox.set_context, context)
         handler = AsyncQueries(tree, depth)
         steps = plan.steps()
         try:
@@ -271,7 +284,7 @@ async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, s
                 if isinstance(step, LLMRequest):
                     reply: Any = await tree.acomplete(step.messages, tree.model)
                 else:
-                    reply = await asyncio.to_thread(_execute, tree, sandbox, step, handler, depth)
+                    reply = await in_thread(_execute, tree, sandbox, step, handler, depth)
                 step = steps.send(reply)
         except StopIteration as stop:
             outcome: Outcome = stop.value
@@ -280,7 +293,10 @@ async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, s
             steps.close()
             return plan.stopped(exc.status, str(exc))
     finally:
-        await asyncio.to_thread(sandbox.close)
+        try:
+            await in_thread(sandbox.close)
+        finally:
+            thread.shutdown(wait=False)
 
 
 def run_result(
