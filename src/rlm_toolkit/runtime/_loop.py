@@ -146,7 +146,7 @@ class SyncQueries(_Queries):
 
     def _nested(self, prompt: str, context: Any, depth: int) -> str:
         tree = self.tree
-        span = tree.steps.nested_run(tree.model, prompt, context, depth)
+        span = tree.steps.nested_run(prompt, context, depth)
         before = tree.budget.totals()
         plan = RecursivePlan(prompt, context, tree.config)
         try:
@@ -206,7 +206,7 @@ class AsyncQueries(_Queries):
         tree = self.tree
 
         async def nested() -> str:
-            span = tree.steps.nested_run(tree.model, prompt, context, depth)
+            span = tree.steps.nested_run(prompt, context, depth)
             before = tree.budget.totals()
             plan = RecursivePlan(prompt, context, tree.config)
             try:

@@ -223,10 +223,18 @@ class RLM:
         return strategy if context is not None and isinstance(strategy, RecursiveStrategy) else None
 
     def _steps(self, scope: Scope | None) -> Steps:
-        """The recursive loop's telemetry, from the same tracer and capture as the run span."""
+        """The recursive loop's telemetry, from the same tracer and capture as the run span.
+
+        The one place the loop's telemetry is wired to the routing (port it with the run span).
+        """
         if self._instruments is None:
             self._instruments = run_instruments(self._meter_provider)
-        return Steps(Routing.tracer(scope), capture_on_span(), self._instruments)
+        tracer, capture = Routing.tracer(scope), capture_on_span()
+
+        def run_span(prompt: str, context: Any) -> RunSpan:
+            return RunSpan(tracer, self.model, prompt, context, capture=capture)
+
+        return Steps(tracer, capture, self._instruments, run_span)
 
     @contextmanager
     def _running(self, prompt: str, context: Context, raise_on_error: bool) -> Iterator[_Run]:

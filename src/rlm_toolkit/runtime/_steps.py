@@ -14,7 +14,7 @@ Code and REPL output are content: they go on the span (``gen_ai.tool.call.argume
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -154,13 +154,22 @@ class ToolStep:
 class Steps:
     """The telemetry of one run tree (root and nested runs share it)."""
 
-    __slots__ = ("_capture", "_instruments", "_tracer")
+    __slots__ = ("_capture", "_instruments", "_run_span", "_tracer")
 
-    def __init__(self, tracer: Tracer, capture: bool, instruments: RunInstruments | None) -> None:
-        """``capture``: content (code, output, prompts) may go on spans."""
+    def __init__(
+        self,
+        tracer: Tracer,
+        capture: bool,
+        instruments: RunInstruments | None,
+        run_span: Callable[[str, Any], RunSpan],
+    ) -> None:
+        """``tracer``: for ``execute_tool`` spans; ``capture``: content (code, output) may go on
+        spans; ``run_span(prompt, context)``: starts a run span the way the root's was started
+        (a nested ``rlm_query`` run's), under the current span."""
         self._tracer = tracer
         self._capture = capture
         self._instruments = instruments
+        self._run_span = run_span
 
     @contextmanager
     def execution(self, step: Execute, depth: int, level: str) -> Iterator[ToolStep]:
@@ -194,9 +203,9 @@ class Steps:
             tool.fail(exc)
             raise
 
-    def nested_run(self, model: str, prompt: str, context: Any, depth: int) -> RunSpan:
+    def nested_run(self, prompt: str, context: Any, depth: int) -> RunSpan:
         """The ``invoke_agent`` span of an ``rlm_query`` run, a child of the current execution."""
-        span = RunSpan(self._tracer, model, prompt, None, capture=self._capture)
+        span = self._run_span(prompt, context)
         self.started(span, context, depth, None)
         return span
 
