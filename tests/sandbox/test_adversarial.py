@@ -169,6 +169,24 @@ def test_huge_file_in_the_scratch_dir(box: Box) -> None:
     assert box.run(ESCAPE + "os.path.getsize('big') <= 16 << 20").output == "True\n"
 
 
+def test_no_inherited_fds_and_cwd_is_the_scratch_dir(box: Box, public_secret: Path) -> None:
+    leaked = os.open(public_secret, os.O_RDONLY)
+    os.set_inheritable(leaked, True)  # even a descriptor the host marked inheritable stays home
+    try:
+        box.worker_pid()
+        scratch = box.sandbox._res.scratch
+        code = ESCAPE + (
+            "def is_open(fd):\n    try:\n        os.fstat(fd)\n        return True\n    except OSError:\n        return False\n"
+            "print([fd for fd in range(1024) if is_open(fd)], os.getcwd())"
+        )
+        result = box.run(code)
+        argv = box.run(ESCAPE + "print(imp('sys').argv[1:])").output
+    finally:
+        os.close(leaked)
+    pipes = [int(fd) for fd in argv.strip()[1:-1].replace("'", "").split(", ")]
+    assert result.output == f"{sorted([0, 1, 2, *pipes])} {scratch}\n"
+
+
 # -- the host's secrets --------------------------------------------------------------------------
 def test_the_api_key_is_not_in_the_worker(box: Box) -> None:
     assert box.run(ESCAPE + "print(os.environ.get('OPENAI_API_KEY'))").output == "None\n"

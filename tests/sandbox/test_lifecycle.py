@@ -6,12 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from rlm_toolkit.sandbox import Sandbox, SandboxLimits, _landlock, _seccomp
+from rlm_toolkit.sandbox import ExecutionResult, Sandbox, SandboxLimits, _landlock, _seccomp
 
 
 def _gone(pgid: int) -> bool:
@@ -44,6 +45,29 @@ def test_close_kills_the_process_group_and_removes_the_scratch_dir() -> None:
     assert worker is not None and scratch is not None and os.path.isdir(scratch)
     box.close()
     box.close()
+    assert _gone(worker.pid)
+    assert not os.path.exists(scratch)
+
+
+def test_close_from_another_thread_ends_a_running_execution() -> None:
+    """How a runtime cancels a run: close() while execute() blocks on another thread."""
+    box = Sandbox(limits=SandboxLimits(wall_seconds=600, cpu_seconds=600))
+    box.start()
+    worker, scratch = box._res.worker, box._res.scratch
+    assert worker is not None and scratch is not None
+    results: list[ExecutionResult] = []
+    runner = threading.Thread(target=lambda: results.append(box.execute("import time\ntime.sleep(3600)")))
+    runner.start()
+    deadline = time.monotonic() + 30
+    while not box._busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(RuntimeError, match="already running"):
+        box.execute("1")
+    box.close()
+    runner.join(timeout=60)
+    assert not runner.is_alive()
+    assert results[0].killed == "crash"
+    assert results[0].error == "killed: the sandbox was closed during the execution"
     assert _gone(worker.pid)
     assert not os.path.exists(scratch)
 

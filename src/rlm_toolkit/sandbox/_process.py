@@ -32,6 +32,10 @@ class WorkerGone(Exception):
     """The worker closed its pipe or died."""
 
 
+class CpuExceeded(Exception):
+    """The worker's CPU time passed the deadline the host was waiting with."""
+
+
 def _widen(fd: int) -> None:
     try:  # 1 MiB pipes move a 10M-character context in few wake-ups; the default works too
         import fcntl  # POSIX only; the module stays importable elsewhere (start() refuses there)
@@ -91,7 +95,7 @@ class WorkerProcess:
                 select.select([], [self._w], [], left)
 
     def recv(self, deadline: float, cpu_deadline: float | None = None) -> bytes:
-        """The next frame; ``TimeoutError`` at the wall deadline, ``ProcessLookupError`` when the
+        """The next frame; ``TimeoutError`` at the wall deadline, ``CpuExceeded`` when the
         worker's CPU time passes ``cpu_deadline``, ``WorkerGone`` at EOF."""
         while True:
             body = self._buffer.next_frame()
@@ -101,7 +105,7 @@ class WorkerProcess:
             if left <= 0:
                 raise TimeoutError("wall")
             if cpu_deadline is not None and self.cpu_seconds() > cpu_deadline:
-                raise ProcessLookupError("cpu")
+                raise CpuExceeded(cpu_deadline)
             wait = min(left, CPU_POLL_S) if cpu_deadline is not None else left
             if not self._poll.poll(math.ceil(wait * 1000)):
                 continue
@@ -140,15 +144,21 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             return None
 
+    def signal_group(self) -> None:
+        """SIGKILL the worker's process group, leaving reaping and the fds to :meth:`kill`
+        (safe from another thread while one is blocked reading this worker)."""
+        if self.alive:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     def kill(self) -> None:
         """Kill the worker's whole process group and reap it; idempotent."""
         if not self.alive:
             return
+        self.signal_group()
         self.alive = False
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         try:
             self.proc.kill()
         except OSError:

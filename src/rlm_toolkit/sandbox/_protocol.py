@@ -23,6 +23,7 @@ CHUNK = 1 << 20
 # Worker -> host
 READY = "ready"  # {"op", "level"}: confinement done, waiting for work
 LOADED = "loaded"  # {"op"}: a context was loaded
+OUT = "out"  # {"op", "text"}: output of the running execution, sent as written
 QUERY = "query"  # {"op", "kind": "llm"|"rlm", "prompts"/"model" | "prompt"/"context"}
 DONE = "done"  # {"op", "output", "error", "final", "answer", "memory"}
 FATAL = "fatal"  # {"op", "error"}: the worker could not start

@@ -111,7 +111,7 @@ class _Capture(io.TextIOBase):
             piece = s[: self._room]
             self._room -= len(piece)
             self.dropped += len(s) - len(piece)
-            self._send({"op": "out", "text": piece})
+            self._send({"op": "out", "text": piece})  # _protocol.OUT
         else:
             self.dropped += len(s)
         return len(s)

@@ -7,12 +7,13 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 import weakref
 from typing import Any
 
 from rlm_toolkit.sandbox import _protocol as proto
-from rlm_toolkit.sandbox._process import MAX_MESSAGE, WorkerGone, WorkerProcess
+from rlm_toolkit.sandbox._process import MAX_MESSAGE, CpuExceeded, WorkerGone, WorkerProcess
 from rlm_toolkit.sandbox._types import ExecutionResult, QueryHandler, SandboxLimits
 
 #: The uid/gid a worker started by root drops to ("nobody").
@@ -65,6 +66,8 @@ class Sandbox:
         self._res = _Resources()
         self._context: list[bytes] | None = None
         self._closed = False
+        self._busy = False  # an execute() is running (close() from another thread then defers)
+        self._lock = threading.Lock()
         self._disable: tuple[str, ...] = ()  # layers to leave out: for tests of the fallbacks only
         self._idle_cpu = float("inf")  # the worker's CPU time when it last finished an execution
         self._finalizer = weakref.finalize(self, self._res.release)
@@ -106,9 +109,19 @@ class Sandbox:
             raise
 
     def close(self) -> None:
-        """Kill the worker's process group and remove the scratch dir; idempotent."""
-        self._closed = True
-        self._finalizer()
+        """Kill the worker's process group and remove the scratch dir; idempotent.
+
+        May be called from another thread while ``execute()`` runs (e.g. to cancel a run): the
+        worker is killed at once, that ``execute()`` returns ``killed="crash"``, and the thread
+        that ran it releases the rest.
+        """
+        with self._lock:
+            self._closed = True
+            busy = self._busy
+            if busy and self._res.worker is not None:
+                self._res.worker.signal_group()
+        if not busy:
+            self._finalizer()
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -152,6 +165,7 @@ class Sandbox:
         reply = worker.recv_message(deadline)
         if reply.get("op") != proto.LOADED:
             raise ValueError(f"unexpected reply to a context: {reply.get('op')!r}")
+        self._idle_cpu = worker.cpu_seconds()  # decoding a big context is not code running on
 
     # -- execution ---------------------------------------------------------------------------
     def execute(self, code: str, handler: QueryHandler | None = None) -> ExecutionResult:
@@ -163,10 +177,23 @@ class Sandbox:
         """
         if not isinstance(code, str):
             raise TypeError(f"execute() takes the code as a str, got {type(code).__name__}")
-        self.start()
-        worker = self._res.worker
-        assert worker is not None
-        return _Execution(self, worker, handler).run(code)
+        with self._lock:
+            if self._busy:
+                raise RuntimeError(
+                    "execute() is already running on this Sandbox (one thread drives one sandbox)"
+                )
+            self._busy = True
+        try:
+            self.start()
+            worker = self._res.worker
+            assert worker is not None
+            return _Execution(self, worker, handler).run(code)
+        finally:
+            with self._lock:
+                self._busy = False
+                closed = self._closed
+            if closed:
+                self._finalizer()
 
     def _killed(self) -> None:
         self._res.kill_worker()
@@ -204,20 +231,21 @@ class _Execution:
                 message = proto.decode(body)
                 op = message["op"]
                 wall_left -= time.monotonic() - waited
-                if op == "out":
+                if op == proto.OUT:
                     self._out(message.get("text"))
                 elif op == proto.QUERY:
                     reply = self._serve(message)
                     worker.send(proto.encode(reply), time.monotonic() + max(wall_left, 0.0))
                 elif op == proto.DONE:
                     result = self._done(message)
-                    self.box._idle_cpu = worker.cpu_seconds()
+                    if result.killed is None:
+                        self.box._idle_cpu = worker.cpu_seconds()
                     return result
                 else:
                     raise ValueError(f"unexpected message {op!r}")
         except TimeoutError:
             return self._kill("wall", f"killed: wall time limit ({_seconds(limits.wall_seconds)} s)")
-        except ProcessLookupError:
+        except CpuExceeded:
             return self._kill("cpu", f"killed: CPU time limit ({_seconds(limits.cpu_seconds)} s)")
         except OverflowError:
             return self._kill("output", f"killed: the code sent more than {MAX_MESSAGE >> 20} MiB at once")
@@ -316,6 +344,8 @@ class _Execution:
     def _died(self, cpu_deadline: float) -> ExecutionResult:
         used = self.worker.cpu_seconds()  # before reaping: a zombie still shows its CPU time
         status = self.worker.exit_status()
+        if self.box._closed:
+            return self._kill("crash", "killed: the sandbox was closed during the execution", lost=False)
         if status == 3:  # the worker's EXIT_MEMORY
             mib = self.limits.memory_bytes >> 20
             return self._kill("memory", f"MemoryError: the code exceeded the memory limit ({mib} MiB)")
@@ -328,9 +358,11 @@ class _Execution:
         )
         return self._kill("crash", f"killed: the worker died ({how})")
 
-    def _kill(self, reason: str, error: str) -> ExecutionResult:
+    def _kill(self, reason: str, error: str, *, lost: bool = True) -> ExecutionResult:
         self.box._killed()
-        return self._result(error=f"{error}; {_LOST}", killed=reason, final=None, answer=None)
+        return self._result(
+            error=f"{error}; {_LOST}" if lost else error, killed=reason, final=None, answer=None
+        )
 
     def _result(
         self, *, error: str | None, killed: str | None, final: str | None, answer: Any, dropped: int = 0
