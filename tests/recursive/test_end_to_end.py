@@ -219,3 +219,36 @@ async def test_arun_nested_runs_do_not_starve_on_the_loops_executor(server: Open
         asyncio.gather(*(rlm.arun(QUESTION, context=make_haystack(50_000)) for _ in range(2))), timeout=60
     )
     assert [(r.answer, r.depth) for r in results] == [(NEEDLE, 1)] * 2
+
+
+async def test_cancelling_arun_ends_the_running_code_and_leaves_nothing_running(
+    server: OpenAIServer, otel: Otel
+) -> None:
+    import asyncio
+
+    from rlm_toolkit import RLMConfig
+    from rlm_toolkit.sandbox import SandboxLimits
+
+    recorder = Recorder()
+    server.queue_reply("```repl\nwhile True:\n    pass\n```")
+    limits = SandboxLimits(cpu_seconds=20, wall_seconds=20)
+    rlm = make_rlm(server, otel, recorder, config=RLMConfig(sandbox_limits=limits))
+    task = asyncio.ensure_future(rlm.arun("Spin", context="x"))
+    deadline = asyncio.get_running_loop().time() + 30
+    while not recorder.of("on_tool_start"):  # wait until the code runs
+        assert asyncio.get_running_loop().time() < deadline, "the code never started"
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The execution was ended by the cancellation (the worker killed), not by its own limit.
+    while not [s for s in otel.finished() if s.name == TOOL]:
+        assert asyncio.get_running_loop().time() < deadline, "the execution never ended"
+        await asyncio.sleep(0.01)
+    (tool,) = [dict(s.attributes or {}) for s in otel.finished() if s.name == TOOL]
+    assert tool["rlm.repl.killed"] == "crash"
+    (run,) = [s for s in otel.finished() if s.name == RUN]
+    assert dict(run.attributes or {})["error.type"] == "CancelledError"
+    while children_of_this_process():
+        assert asyncio.get_running_loop().time() < deadline, "a sandbox worker was left running"
+        await asyncio.sleep(0.01)

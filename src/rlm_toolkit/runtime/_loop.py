@@ -284,7 +284,13 @@ async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, s
                 if isinstance(step, LLMRequest):
                     reply: Any = await tree.acomplete(step.messages, tree.model)
                 else:
-                    reply = await in_thread(_execute, tree, sandbox, step, handler, depth)
+                    try:
+                        reply = await in_thread(_execute, tree, sandbox, step, handler, depth)
+                    except asyncio.CancelledError:
+                        # The run is cancelled: end the running code now rather than at its limit
+                        # (close() from another thread kills the worker; execute() then returns).
+                        sandbox.close()
+                        raise
                 step = steps.send(reply)
         except StopIteration as stop:
             outcome: Outcome = stop.value
