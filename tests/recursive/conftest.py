@@ -78,6 +78,19 @@ def children_of_this_process() -> list[int]:
     return pids
 
 
+def cpu_ticks_of_children() -> int:
+    """User CPU clock ticks of this process's live children (a spinning sandbox worker's grow)."""
+    total = 0
+    for pid in children_of_this_process():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11])  # utime: field 14 of stat, the 12th after "pid (comm)"
+    return total
+
+
 def tree(spans: list[ReadableSpan]) -> list[Any]:
     """The span tree as nested ``(name, [children...])`` in start order."""
     by_parent: dict[int | None, list[ReadableSpan]] = {}

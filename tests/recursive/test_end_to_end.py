@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from rlm_toolkit.testing import OpenAIServer, make_haystack
 from rlm_toolkit.testing._haystack import NEEDLE, QUESTION
 
-from .conftest import API_KEY, Otel, Recorder, children_of_this_process, make_rlm, tree
+from .conftest import API_KEY, Otel, Recorder, children_of_this_process, cpu_ticks_of_children, make_rlm, tree
 
 CHAT = "chat gpt-4o-mini"
 RUN = "invoke_agent rlm"
@@ -235,7 +235,7 @@ async def test_cancelling_arun_ends_the_running_code_and_leaves_nothing_running(
     rlm = make_rlm(server, otel, recorder, config=RLMConfig(sandbox_limits=limits))
     task = asyncio.ensure_future(rlm.arun("Spin", context="x"))
     deadline = asyncio.get_running_loop().time() + 30
-    while not recorder.of("on_tool_start"):  # wait until the code runs
+    while not recorder.of("on_tool_start") or cpu_ticks_of_children() < 5:  # the loop is spinning
         assert asyncio.get_running_loop().time() < deadline, "the code never started"
         await asyncio.sleep(0.01)
     task.cancel()
