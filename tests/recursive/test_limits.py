@@ -176,3 +176,14 @@ def test_bad_context_is_one_clear_error_before_anything_starts(
         make_rlm(server, otel).run("q", context=context)  # type: ignore[arg-type]
     assert server.requests == []
     assert otel.finished() == []
+
+
+def test_rlm_query_with_a_context_of_another_json_shape_gets_it_as_text(
+    server: OpenAIServer, otel: Otel
+) -> None:
+    server.queue_reply(repl("r = rlm_query('What is in it?', context=[1, 2, 3])\nFINAL(r)"))
+    result = make_rlm(server, otel).run("Anything?", context="some text")
+    assert result.status == "final"
+    assert result.depth == 1
+    (nested,) = [s for s in otel.finished() if s.name == RUN and s.parent is not None]
+    assert dict(nested.attributes or {})["rlm.run.context_chars"] == len("[1, 2, 3]")
