@@ -10,6 +10,10 @@ up as a span (with tokens, cost, retries and errors), plus metrics and events:
 Without OPENAI_API_KEY it talks to rlm-toolkit's bundled offline model server, so it runs on a
 fresh machine with no network; that server also rate-limits the embeddings call once, so the
 SDK's retry shows up in the telemetry. Set DEMO_MODEL / DEMO_EMBEDDING_MODEL to pick models.
+
+The last part is a recursive run (rlm_toolkit.RLM): a 2M-character context that never enters a
+prompt, searched by model-written code in a sandboxed REPL, with sub-calls and a nested run;
+its trace tree shows every model call and code execution.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import sys
 from openai import OpenAI
 from opentelemetry import trace  # the plain OTel API: a no-op unless a provider is configured
 
-from rlm_toolkit.testing import offline_if_no_key
+from rlm_toolkit import RLM, RLMConfig
+from rlm_toolkit.testing import make_haystack, offline_if_no_key
 
 MODEL = os.environ.get("DEMO_MODEL", "gpt-4o-mini")
 EMBEDDING_MODEL = os.environ.get("DEMO_EMBEDDING_MODEL", "text-embedding-3-small")
@@ -110,6 +115,15 @@ def main() -> None:
             print(final.choices[0].message.content)
         else:
             print(message.content)
+
+        heading("6. recursive run: a 2M-character context in a sandboxed REPL")
+        rlm = RLM.from_openai(MODEL, config=RLMConfig(max_iterations=8, max_cost_usd=0.25))
+        result = rlm.run("What is the secret launch code?", context=make_haystack(2_000_000))
+        print(result.answer)
+        print(
+            f"{result.status} after {result.iterations} turns, {result.subcalls} sub-calls, "
+            f"depth {result.depth}, {result.usage.total_tokens} tokens"
+        )
 
 
 if __name__ == "__main__":

@@ -70,3 +70,26 @@ def test_worker_rejects_an_unknown_workload() -> None:
     )
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].startswith("worker.py: unknown workloads ['stream_7']")
+
+
+def test_rlm_loop_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "loop.json"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "rlm_loop.py"),
+            *("--turns", "3", "--queries", "5", "--rounds", "1", "--context-chars", "100000"),
+            *("--json", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    result = json.loads(out.read_text())
+    assert result["iteration"]["turns"] == 3
+    assert result["llm_query"]["queries"] == 5
+    assert result["context"]["context_chars"] == 100_000
+    for section in result.values():
+        for value in section.values():
+            assert math.isfinite(value)

@@ -31,7 +31,14 @@ def test_all_is_sorted_and_resolvable(name: str) -> None:
 
 
 def test_top_level_names() -> None:
-    assert set(rlm_toolkit.__all__) == {"RLM", "RLMResult", "__version__", "instrument", "uninstrument"}
+    assert set(rlm_toolkit.__all__) == {
+        "RLM",
+        "RLMConfig",
+        "RLMResult",
+        "__version__",
+        "instrument",
+        "uninstrument",
+    }
     assert rlm_toolkit.__version__.count(".") == 2
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         rlm_toolkit.nope  # noqa: B018

@@ -13,12 +13,13 @@ from rlm_toolkit.version import __version__
 
 if TYPE_CHECKING:
     from rlm_toolkit._instrument import instrument, uninstrument
-    from rlm_toolkit.runtime import RLM, RLMResult
+    from rlm_toolkit.runtime import RLM, RLMConfig, RLMResult
 
-__all__ = ["RLM", "RLMResult", "__version__", "instrument", "uninstrument"]
+__all__ = ["RLM", "RLMConfig", "RLMResult", "__version__", "instrument", "uninstrument"]
 
 _LAZY = {
     "RLM": "rlm_toolkit.runtime",
+    "RLMConfig": "rlm_toolkit.runtime",
     "RLMResult": "rlm_toolkit.runtime",
     "instrument": "rlm_toolkit._instrument",
     "uninstrument": "rlm_toolkit._instrument",

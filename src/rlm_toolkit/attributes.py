@@ -30,6 +30,8 @@ STREAM_END_ERROR: Final = "error"  # an exception was raised while iterating
 RLM_AGENT_NAME: Final = "rlm"
 RLM_RUN_ITERATIONS: Final = "rlm.run.iterations"
 RLM_RUN_CONTEXT_CHARS: Final = "rlm.run.context_chars"
+#: Nesting level of a run (0: the root; an ``rlm_query`` run is one deeper than its caller).
+RLM_RUN_DEPTH: Final = "rlm.run.depth"
 
 # -- events (span events and Logs-API event records share names and attribute keys) ---------
 #: The SDK is about to sleep and retry an HTTP attempt of the current call.
@@ -61,3 +63,31 @@ RLM_ERROR_CODE: Final = "rlm.error.code"
 #: Provider name for an OpenAI-compatible endpoint the conventions do not list (documented
 #: rule in ``instrumentation/openai/_provider.py``).
 PROVIDER_OPENROUTER: Final = "openrouter"
+# -- recursive runtime (issue #10): REPL steps, sub-calls, budgets, sandbox ------------------
+#: Name of the REPL tool on ``execute_tool`` spans (``gen_ai.tool.name``).
+RLM_REPL_TOOL_NAME: Final = "repl"
+#: How a recursive run ended: ``final``, ``max_iterations``, ``budget``, ``timeout``, ``error``.
+RLM_RUN_STATUS: Final = "rlm.run.status"
+#: Why a run stopped early (the limit that was hit), when it did not finish normally.
+RLM_RUN_STOP_REASON: Final = "rlm.run.stop_reason"
+#: ``llm_query``/``rlm_query`` sub-calls: of the whole tree on a run span, of one execution on a tool span.
+RLM_RUN_SUBCALLS: Final = "rlm.run.subcalls"
+#: Deepest nesting level reached by the run tree (0 = no nested ``rlm_query`` run).
+RLM_RUN_MAX_DEPTH: Final = "rlm.run.max_depth"
+#: Budget limits the run was given (absent: no limit).
+RLM_BUDGET_MAX_TOKENS: Final = "rlm.budget.max_tokens"
+RLM_BUDGET_MAX_COST: Final = "rlm.budget.max_cost_usd"
+RLM_BUDGET_MAX_ITERATIONS: Final = "rlm.budget.max_iterations"
+#: Isolation reached by the sandbox, e.g. ``landlock+seccomp+rlimits``.
+RLM_SANDBOX_LEVEL: Final = "rlm.sandbox.level"
+#: The root-model turn (1-based) whose code an ``execute_tool`` span ran.
+RLM_REPL_ITERATION: Final = "rlm.repl.iteration"
+#: The limit that killed an execution: ``cpu``, ``wall``, ``memory``, ``output``, ``crash``.
+RLM_REPL_KILLED: Final = "rlm.repl.killed"
+#: Characters of output the execution printed (as kept by the sandbox).
+RLM_REPL_OUTPUT_CHARS: Final = "rlm.repl.output_chars"
+#: True when the execution produced the run's final answer.
+RLM_REPL_FINAL: Final = "rlm.repl.final"
+METRIC_RUN_ITERATIONS: Final = "rlm.run.iterations"
+METRIC_RUN_SUBCALLS: Final = "rlm.run.subcalls"
+METRIC_RUN_COST: Final = "rlm.run.cost"

@@ -167,3 +167,28 @@ def test_part_5_jsonl_logger(stack: Stack, client: openai.OpenAI, server: OpenAI
         ("llm_end", None, "logged answer"),
     ]
     assert lines[1]["tokens"] > 0
+
+
+def test_part_5_jsonl_logger_logs_the_tool_steps_of_a_recursive_run(server: OpenAIServer, tmp_path) -> None:
+    """Part 5's ``on_tool_start`` means something once the runtime runs tools: a recursive run
+    logs one ``tool_start`` line per code execution, between the model calls."""
+    from rlm_toolkit import RLM
+    from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
+    from rlm_toolkit.testing import make_haystack
+
+    path = tmp_path / "session.jsonl"
+    logger = JSONLLogger(str(path))
+    was_instrumented = OpenAIInstrumentor().is_instrumented_by_opentelemetry
+    try:
+        rlm = RLM.from_openai("gpt-4o", callbacks=[logger], api_key="sk-tutorial", base_url=server.base_url)
+        result = rlm.run("What is the secret launch code?", context=make_haystack(200_000))
+    finally:
+        logger.close()
+        if not was_instrumented and OpenAIInstrumentor().is_instrumented_by_opentelemetry:
+            OpenAIInstrumentor().uninstrument()  # RLM instrumented openai; leave it as found
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    tools = [e for e in lines if e["event"] == "tool_start"]
+    assert [e["tool"] for e in tools] == ["repl"] * 5
+    assert tools[0]["input"].startswith("import json")
+    assert [e["event"] for e in lines[:4]] == ["llm_start", "llm_end", "tool_start", "llm_start"]
+    assert result.answer == "The secret launch code is 7319-ALPHA."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -24,6 +25,9 @@ LLM_SPANS = [
     "chat gpt-4o-mini",  # Responses API
     "chat gpt-4o-mini",  # tool request (the test server does not script a tool call)
 ]
+#: The demo's recursive run (part 6): the run, 7 model calls, 5 code executions, 1 nested run.
+RUN_SPANS = ["invoke_agent rlm"] * 2 + ["chat gpt-4o-mini"] * 7 + ["execute_tool repl"] * 5
+NEEDLE_SECRET = "7319-ALPHA"
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +72,16 @@ def test_demo_exports_spans_metrics_and_events(
     assert {r.transport for r in receiver.received} == {transport}
     spans = receiver.spans()
     root = next(s for s in spans if s["name"] == "demo")
-    llm = sorted((s for s in spans if s is not root), key=lambda s: s["start"])
+    run = next(s for s in spans if s["name"] == "invoke_agent rlm" and s["parent_span_id"] == root["span_id"])
+    llm = sorted(
+        (s for s in spans if s["parent_span_id"] == root["span_id"] and s is not run),
+        key=lambda s: s["start"],
+    )
     assert [s["name"] for s in llm] == LLM_SPANS
+    in_run = [s for s in spans if s is not root and s not in llm]
+    assert sorted(s["name"] for s in in_run) == sorted(RUN_SPANS)
+    assert run["attributes"]["rlm.run.status"] == "final"
+    assert run["attributes"]["rlm.run.subcalls"] == 3
     for span in spans:
         assert span["trace_id"] == root["trace_id"]
         assert span["resource"]["service.name"] == "demo-under-test"
@@ -114,6 +126,7 @@ def test_demo_exports_spans_metrics_and_events(
         assert details and any(PROMPT in json.dumps(r["attributes"], default=str) for r in details)
     else:
         assert PROMPT.encode() not in wire
+        assert NEEDLE_SECRET.encode() not in wire  # the context and the sub-calls are content too
         assert "gen_ai.input.messages" not in chat["attributes"]
         assert details == []
 
@@ -134,14 +147,23 @@ def test_make_demo_offline_shows_the_tree_with_a_retry_plus_jsonl(
     # tool call the offline server is scripted to make.
     section5 = "▸ 5. tool call round trip\n"
     common = baseline_stdout[: baseline_stdout.index(section5) + len(section5)]
-    assert result.stdout == common.replace("▸ 3. embeddings\n", "▸ 3. embeddings\n" + RETRY_LINE) + (
-        "model asked for get_weather({'city': 'Paris'})\n"
-        'The tool returned: {"city": "Paris", "forecast": "sunny", "temperature_c": 21}. '
-        "No network was used; the reply is derived from your prompt alone.\n"
+    section6 = baseline_stdout[baseline_stdout.index("\n▸ 6. recursive run") :]
+    assert (
+        result.stdout
+        == common.replace("▸ 3. embeddings\n", "▸ 3. embeddings\n" + RETRY_LINE)
+        + (
+            "model asked for get_weather({'city': 'Paris'})\n"
+            'The tool returned: {"city": "Paris", "forecast": "sunny", "temperature_c": 21}. '
+            "No network was used; the reply is derived from your prompt alone.\n"
+        )
+        + section6
+    )
+    assert section6.endswith(
+        "The secret launch code is 7319-ALPHA.\nfinal after 3 turns, 3 sub-calls, depth 1, 4573 tokens\n"
     )
     assert result.stderr.startswith("rlm-toolkit: OPENAI_API_KEY is not set; using the bundled offline model")
     tree = result.stderr[result.stderr.index("── rlm-toolkit telemetry ──") :].splitlines()
-    assert tree[1].startswith("trace ") and "demo_app  7 spans" in tree[1]
+    assert tree[1].startswith("trace ") and "demo_app  21 spans" in tree[1]
     assert tree[2].startswith("└── demo ")
     assert tree[3].startswith("    ├── chat gpt-4o-mini ") and tree[3].endswith(" 26→32 tok  $0.000023")
     assert (
@@ -152,11 +174,29 @@ def test_make_demo_offline_shows_the_tree_with_a_retry_plus_jsonl(
     assert tree[5].endswith(" 2 tok in  <$0.000001  2 attempts")
     assert tree[6] == "    │   └── ↻ retry 1/2 in 0.20 s (429 RateLimitError)"
     assert [line.split()[1:3] for line in tree[7:10]] == [["chat", "gpt-4o-mini"]] * 3
-    assert tree[10] == "Σ 6 LLM calls · 301 in / 132 out tokens · $0.000124 · 1 retry"
-    assert len(tree) == 11
+    # The recursive run: its model calls, code executions, a sub-call and a nested run.
+    assert tree[10].startswith("    └── invoke_agent rlm ") and tree[10].endswith(" 3705→868 tok  $0.001077")
+    shape = [re.match(r"[ │├└─]*\w+", line).group(0) for line in tree[11:24]]  # type: ignore[union-attr]
+    assert shape == [
+        "        ├── chat",
+        "        ├── execute_tool",
+        "        ├── chat",
+        "        ├── execute_tool",
+        "        │   ├── chat",
+        "        │   └── invoke_agent",
+        "        │       ├── chat",
+        "        │       ├── execute_tool",
+        "        │       ├── chat",
+        "        │       └── execute_tool",
+        "        │           └── chat",
+        "        ├── chat",
+        "        └── execute_tool",
+    ]
+    assert tree[24] == "Σ 13 LLM calls · 4006 in / 1000 out tokens · $0.001201 · 1 retry"
+    assert len(tree) == 25
     assert elapsed < 10  # typically ~2 s; generous for a loaded CI machine
     spans = read_spans_jsonl(path)
-    assert sorted(s.name for s in spans) == sorted(["demo", *LLM_SPANS, "chat gpt-4o-mini"])
+    assert sorted(s.name for s in spans) == sorted(["demo", *LLM_SPANS, "chat gpt-4o-mini", *RUN_SPANS])
     assert all(s.resource.attributes["service.name"] == "demo_app" for s in spans)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert any(line.get("name") == "gen_ai.client.token.usage" for line in lines)  # metrics too

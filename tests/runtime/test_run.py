@@ -135,8 +135,12 @@ def test_stream_closed_early_ends_with_the_text_so_far(server: OpenAIServer) -> 
     assert recorder.of("on_run_end")[0]["result"] is stream.result
 
 
-def test_context_goes_into_the_user_message_of_one_call(server: OpenAIServer) -> None:
-    rlm = RLM.from_openai("gpt-4o", api_key=API_KEY, base_url=server.base_url)
+def test_direct_strategy_puts_context_into_the_user_message_of_one_call(server: OpenAIServer) -> None:
+    # The default strategy makes a run with context a recursive one (tests/recursive); the
+    # direct strategy stays available for small contexts.
+    from rlm_toolkit.runtime._strategy import DirectStrategy
+
+    rlm = RLM.from_openai("gpt-4o", api_key=API_KEY, base_url=server.base_url, strategy=DirectStrategy())
     result = rlm.run("What colour is the sky?", context="The sky is green here.")
     assert [b["messages"] for b in bodies(server)] == [
         [{"role": "user", "content": "Context:\nThe sky is green here.\n\nQuestion: What colour is the sky?"}]

@@ -16,7 +16,15 @@ from .helpers import API_KEY, Recorder
 
 
 def test_public_names_are_what_a_user_needs() -> None:
-    assert runtime.__all__ == ["RLM", "RLMResult", "RLMStream", "RetryPolicy", "Strategy", "Usage"]
+    assert runtime.__all__ == [
+        "RLM",
+        "RLMConfig",
+        "RLMResult",
+        "RLMStream",
+        "RetryPolicy",
+        "Strategy",
+        "Usage",
+    ]
     for private in ("Completion", "DirectStrategy", "LLMRequest"):
         assert not hasattr(runtime, private), private
 

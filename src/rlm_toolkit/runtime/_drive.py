@@ -35,7 +35,8 @@ async def adrive(
             return stop.value, completions
 
 
-def _cost(completion: Completion, model: str) -> float | None:
+def cost_of(completion: Completion, model: str) -> float | None:
+    """Estimated USD cost of one call, from the price table the LLM spans' ``gen_ai.usage.cost`` uses."""
     if not completion.usage.known:
         return None  # no estimate from tokens nobody reported
     try:
@@ -67,7 +68,7 @@ def total_usage(completions: list[Completion]) -> Usage:
 
 
 def build_result(model: str, answer: str, completions: list[Completion], trace_id: str | None) -> RLMResult:
-    costs = [c for c in (_cost(comp, model) for comp in completions) if c is not None]
+    costs = [c for c in (cost_of(comp, model) for comp in completions) if c is not None]
     last = completions[-1] if completions else None
     return RLMResult(
         answer=answer,
@@ -81,4 +82,6 @@ def build_result(model: str, answer: str, completions: list[Completion], trace_i
 
 
 def failed_result(model: str, error: BaseException, trace_id: str | None) -> RLMResult:
-    return RLMResult(answer="", model=model, trace_id=trace_id, error=error, usage=Usage(known=False))
+    return RLMResult(
+        answer="", model=model, trace_id=trace_id, error=error, usage=Usage(known=False), status="error"
+    )

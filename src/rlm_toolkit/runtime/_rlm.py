@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -10,15 +12,23 @@ from typing import Any
 from rlm_toolkit._safety import contain
 from rlm_toolkit.genai import Scope, TelemetryHandler, use_scope
 from rlm_toolkit.runtime import _retry
+from rlm_toolkit.runtime._answer_stream import AnswerStream
 from rlm_toolkit.runtime._async_client import async_factory
+from rlm_toolkit.runtime._budget import RLMConfig
 from rlm_toolkit.runtime._calls import acomplete, complete
 from rlm_toolkit.runtime._drive import adrive, build_result, drive, failed_result
+from rlm_toolkit.runtime._loop import Tree, root_async, root_sync
 from rlm_toolkit.runtime._options import split_options
+from rlm_toolkit.runtime._recursive import RecursiveStrategy
 from rlm_toolkit.runtime._result import RLMResult
 from rlm_toolkit.runtime._routing import Routing
 from rlm_toolkit.runtime._run_span import RunSpan
-from rlm_toolkit.runtime._strategy import Completion, DirectStrategy, LLMRequest, Strategy
+from rlm_toolkit.runtime._steps import RunInstruments, Steps, run_instruments
+from rlm_toolkit.runtime._strategy import Completion, LLMRequest, Strategy
 from rlm_toolkit.runtime._stream import RLMStream
+
+#: What ``run(prompt, context=...)`` accepts as context.
+Context = str | list[str] | dict[str, Any] | None
 
 
 class RLM:
@@ -33,6 +43,9 @@ class RLM:
     that only feeds the callbacks). Providers and content capture are looked up at each run,
     so the order of ``RLM(...)``, ``trace.set_tracer_provider(...)`` and
     ``rlm_toolkit.instrument(...)`` does not matter.
+
+    ``run(prompt, context=...)`` is a recursive run (see :meth:`run`) with the limits of
+    ``config`` (:class:`RLMConfig`); ``sub_model`` picks the model of its sub-calls.
     """
 
     def __init__(
@@ -45,6 +58,9 @@ class RLM:
         tracer_provider: Any = None,
         logger_provider: Any = None,
         strategy: Strategy | None = None,
+        config: RLMConfig | None = None,
+        sub_model: str | None = None,
+        meter_provider: Any = None,
     ) -> None:
         self.model: str = _check_arguments(
             client,
@@ -52,6 +68,7 @@ class RLM:
             async_client,
             tracer_provider=tracer_provider,
             logger_provider=logger_provider,
+            meter_provider=meter_provider,
             strategy=strategy,
         )
         self._client = client
@@ -59,7 +76,9 @@ class RLM:
         self._client_factory: Callable[[], Any] | None = None
         self._async_factory: Callable[[], Any] | None = None
         self._lock = threading.Lock()
-        self._strategy: Strategy = strategy if strategy is not None else DirectStrategy()
+        self._strategy: Strategy = _default_strategy(strategy, config, sub_model)
+        self._meter_provider = meter_provider
+        self._instruments: RunInstruments | None = None
         if client is None and async_client is None:
             # RLM(model="gpt-4o"): the SDK's default clients (environment), as from_openai builds.
             self._set_factories({}, _retry.RetryPolicy())
@@ -76,6 +95,9 @@ class RLM:
         tracer_provider: Any = None,
         logger_provider: Any = None,
         strategy: Strategy | None = None,
+        config: RLMConfig | None = None,
+        sub_model: str | None = None,
+        meter_provider: Any = None,
         **client_options: Any,
     ) -> RLM:
         """An RLM over ``openai.OpenAI`` (and ``openai.AsyncOpenAI`` for :meth:`arun`).
@@ -85,7 +107,11 @@ class RLM:
         :class:`RetryPolicy`). What you leave out comes from the SDK's environment variables
         (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ...), as for ``openai.OpenAI()``. The clients
         are created on first use, so a missing key is reported by the first run.
-        ``strategy``: how a run turns the prompt into LLM calls (default: one direct call).
+        ``strategy``: how a run turns the prompt into LLM calls (default: one direct call
+        without context, a recursive REPL run with context); ``config``: the recursive run's
+        limits and budgets (:class:`RLMConfig`); ``sub_model``: the model for ``llm_query``
+        sub-calls (shorthand for ``RLMConfig(sub_model=...)``); ``meter_provider``: where the
+        recursive runs' metrics go (default: the global one).
         """
         kwargs, policy = split_options(client_options)
         rlm = cls(
@@ -94,6 +120,9 @@ class RLM:
             tracer_provider=tracer_provider,
             logger_provider=logger_provider,
             strategy=strategy,
+            config=config,
+            sub_model=sub_model,
+            meter_provider=meter_provider,
         )
         rlm._set_factories(kwargs, policy)
         return rlm
@@ -131,11 +160,14 @@ class RLM:
         return self._async_client
 
     # -- runs -----------------------------------------------------------------------------------
-    def run(self, prompt: str, context: str | None = None, *, raise_on_error: bool = True) -> RLMResult:
+    def run(self, prompt: str, context: Context = None, *, raise_on_error: bool = True) -> RLMResult:
         """Answer ``prompt`` (with ``context``, if given) and return an :class:`RLMResult`.
 
-        Without context this is exactly one chat call. A failure (after the client's retries)
-        reaches the callbacks' ``on_error`` and is then re-raised unchanged; with
+        Without context this is exactly one chat call. With context (a str of any size, a list
+        of str or a dict) it is a recursive run: the context lives in a sandboxed REPL the model
+        programs, with ``llm_query`` sub-calls, until ``FINAL`` or a limit of the
+        :class:`RLMConfig` (``RLMResult.status`` says which). A failure (after the client's
+        retries) reaches the callbacks' ``on_error`` and is then re-raised unchanged; with
         ``raise_on_error=False`` it is returned as ``RLMResult.error`` instead.
         """
         _check_prompt(prompt, context)
@@ -146,14 +178,23 @@ class RLM:
         def call(request: LLMRequest) -> Any:
             return complete(client, self.model, request.messages, stream)
 
+        recursive = self._recursive(context)
         with self._running(handler, scope, prompt, context, raise_on_error) as run:
-            run.answered(*drive(self._strategy.plan(prompt, context), call))
+            if recursive is None:
+                run.answered(*drive(self._strategy.plan(prompt, context), call))
+            else:
+                tree = Tree(
+                    recursive.config,
+                    self.model,
+                    run.steps,
+                    call=lambda messages, model: complete(client, model, messages, stream),
+                )
+                run.ended(*root_sync(tree, recursive.recursive_plan(prompt, context), context, run.span))
         return run.result
 
-    async def arun(
-        self, prompt: str, context: str | None = None, *, raise_on_error: bool = True
-    ) -> RLMResult:
-        """:meth:`run` with the async client."""
+    async def arun(self, prompt: str, context: Context = None, *, raise_on_error: bool = True) -> RLMResult:
+        """:meth:`run` with the async client (sandbox work runs in a worker thread; sub-calls
+        use the async client on this event loop)."""
         _check_prompt(prompt, context)
         client = self.async_client
         handler, scope = self._routing.resolve()
@@ -162,9 +203,40 @@ class RLM:
         async def call(request: LLMRequest) -> Any:
             return await acomplete(client, self.model, request.messages, stream)
 
+        recursive = self._recursive(context)
         with self._running(handler, scope, prompt, context, raise_on_error) as run:
-            run.answered(*await adrive(self._strategy.plan(prompt, context), call))
+            if recursive is None:
+                run.answered(*await adrive(self._strategy.plan(prompt, context), call))
+            else:
+                tree = Tree(
+                    recursive.config,
+                    self.model,
+                    run.steps,
+                    acall=lambda messages, model: acomplete(client, model, messages, stream),
+                    loop=asyncio.get_running_loop(),
+                )
+                plan = recursive.recursive_plan(prompt, context)
+                run.ended(*await root_async(tree, plan, context, run.span))
         return run.result
+
+    def _recursive(self, context: Context) -> RecursiveStrategy | None:
+        """The recursive strategy when this run is a recursive one (a context and that strategy)."""
+        strategy = self._strategy
+        return strategy if context is not None and isinstance(strategy, RecursiveStrategy) else None
+
+    def _steps(self, handler: TelemetryHandler, scope: Scope | None) -> Steps:
+        """The recursive loop's telemetry, through the same pipeline owner as the run span:
+        ``handler`` (tracer, content policy, consumers) and the run's ``scope`` (callbacks)."""
+        if self._instruments is None:
+            meter_provider = self._meter_provider
+            self._instruments = run_instruments(
+                meter_provider if meter_provider is not None else handler.meter_provider
+            )
+
+        def run_span(prompt: str, context: Any) -> RunSpan:
+            return RunSpan(handler, scope, self.model, prompt, context)
+
+        return Steps(handler, scope, self._instruments, run_span)
 
     @contextmanager
     def _running(
@@ -172,7 +244,7 @@ class RLM:
         handler: TelemetryHandler,
         scope: Scope | None,
         prompt: str,
-        context: str | None,
+        context: Context,
         raise_on_error: bool,
     ) -> Iterator[_Run]:
         """One run, sync or async alike, reported through ``handler``: the scope, the run span
@@ -180,7 +252,7 @@ class RLM:
         and then re-raised (or kept as a failed result when ``raise_on_error`` is False)."""
         with _scoped(scope):
             span = RunSpan(handler, scope, self.model, prompt, context)
-            run = _Run()
+            run = _Run(span, self._steps(handler, scope) if self._recursive(context) is not None else None)
             try:
                 with span.current():
                     yield run
@@ -190,18 +262,23 @@ class RLM:
                     raise
                 run.result = failed_result(self.model, exc, span.trace_id)
                 return
-            run.result = build_result(self.model, run.answer, run.completions, span.trace_id)
-            span.finish(run.result)
+            if run.extra is None:
+                run.result = build_result(self.model, run.answer, run.completions, span.trace_id)
+            span.finish(run.result, run.extra)
 
-    def stream(self, prompt: str, context: str | None = None) -> RLMStream:
+    def stream(self, prompt: str, context: Context = None) -> RLMStream | AnswerStream:
         """Iterate the answer's text tokens as they arrive; ``.result`` holds the RLMResult after.
 
         One streamed chat call, made on the first ``next()``. The run ends exactly once: at the
         end of the iteration, on ``close()``/leaving a ``with`` block (with the text so far), on
         an error (re-raised unchanged after ``on_error``), or -- as ``abandoned`` -- when the
         stream is garbage-collected unfinished. A ``with`` block ends it deterministically.
+        With context (a recursive run) the run happens on the first ``next()`` and its final
+        answer is the one item (the root model's replies are code, not answer text).
         """
         _check_prompt(prompt, context)
+        if self._recursive(context) is not None:
+            return AnswerStream(lambda: self.run(prompt, context))
         handler, scope = self._routing.resolve()
         return RLMStream(
             client=self.client,
@@ -221,16 +298,29 @@ class RLM:
 class _Run:
     """What the body of :meth:`RLM._running` produced, and the result built from it."""
 
-    __slots__ = ("answer", "completions", "result")
+    __slots__ = ("_steps", "answer", "completions", "extra", "result", "span")
 
-    def __init__(self) -> None:
+    def __init__(self, span: RunSpan, steps: Steps | None) -> None:
+        self.span = span
+        self._steps = steps
         self.answer = ""
         self.completions: list[Completion] = []
         self.result: RLMResult
+        #: Set by a recursive run: the run span's extra attributes (and ``result`` is final).
+        self.extra: dict[str, Any] | None = None
+
+    @property
+    def steps(self) -> Steps:
+        assert self._steps is not None
+        return self._steps
 
     def answered(self, answer: str, completions: list[Completion]) -> None:
         self.answer = answer
         self.completions = completions
+
+    def ended(self, result: RLMResult, extra: dict[str, Any]) -> None:
+        self.result = result
+        self.extra = extra
 
 
 def _scoped(scope: Scope | None) -> AbstractContextManager[Any]:
@@ -264,11 +354,29 @@ def _check_arguments(client: Any, model: Any, async_client: Any, **named: Any) -
     return model
 
 
+def _default_strategy(strategy: Strategy | None, config: RLMConfig | None, sub_model: str | None) -> Strategy:
+    if config is not None and not isinstance(config, RLMConfig):
+        raise TypeError(f"RLM() config must be an RLMConfig, got {type(config).__qualname__}")
+    if sub_model is not None and (not isinstance(sub_model, str) or not sub_model):
+        raise TypeError(f"RLM() sub_model must be a model name, got {sub_model!r}")
+    if strategy is not None:
+        if config is not None or sub_model is not None:
+            raise TypeError("RLM() takes config=/sub_model= or strategy=, not both; put them in the strategy")
+        return strategy
+    config = config if config is not None else RLMConfig()
+    if sub_model is not None:
+        config = dataclasses.replace(config, sub_model=sub_model)
+    return RecursiveStrategy(config)
+
+
 def _check_prompt(prompt: Any, context: Any) -> None:
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
-    if context is not None and not isinstance(context, str):
-        raise TypeError(f"context must be a str or None, got {type(context).__name__}")
+    if context is None or isinstance(context, (str, dict)):
+        return
+    if isinstance(context, list) and all(isinstance(item, str) for item in context):
+        return
+    raise TypeError(f"context must be a str, a list of str, a dict or None, got {type(context).__name__}")
 
 
 def _ensure_instrumented() -> None:

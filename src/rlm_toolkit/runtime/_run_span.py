@@ -53,7 +53,7 @@ class RunSpan:
     )
 
     def __init__(
-        self, handler: TelemetryHandler, scope: Scope | None, model: str, prompt: str, context: str | None
+        self, handler: TelemetryHandler, scope: Scope | None, model: str, prompt: str, context: Any
     ) -> None:
         """Start the run span with ``handler``'s tracer. Prompt and answer go on the span only
         when its content policy includes spans; in-process consumers of ``handler`` (and the
@@ -74,7 +74,7 @@ class RunSpan:
                 GA.GEN_AI_AGENT_NAME: rlm_attrs.RLM_AGENT_NAME,
                 GA.GEN_AI_REQUEST_MODEL: model,
             }
-            if context is not None:
+            if isinstance(context, str):  # other shapes: the recursive runtime counts them
                 attrs[rlm_attrs.RLM_RUN_CONTEXT_CHARS] = len(context)
             if capture:
                 attrs[GA.GEN_AI_INPUT_MESSAGES] = _captured(

@@ -3,8 +3,9 @@
 A strategy is written "sans I/O": ``plan(prompt, context)`` is a generator that yields an
 :class:`LLMRequest` whenever it needs the model and receives the :class:`Completion` back; its
 return value is the final answer. ``RLM.run`` and ``RLM.arun`` drive the same plan with a sync
-or an async client, so a strategy is written once. The recursive REPL runtime (a later issue)
-plugs in here as another strategy; :class:`DirectStrategy` is the single-call mode used now.
+or an async client, so a strategy is written once. :class:`DirectStrategy` is the single-call
+mode; the recursive REPL runtime (``_recursive.RecursiveStrategy``, the default) extends the
+same design with code executions as a second kind of step.
 """
 
 from __future__ import annotations
@@ -37,11 +38,14 @@ Plan = Generator[LLMRequest, Completion, str]
 
 
 class Strategy(Protocol):
-    def plan(self, prompt: str, context: str | None) -> Plan:
-        """Yield the LLM requests the run needs; return the final answer."""
+    def plan(self, prompt: str, context: Any) -> Plan:
+        """Yield the LLM requests the run needs; return the final answer.
+
+        ``context``: None, a str, a list of str or a dict, as given to ``RLM.run``.
+        """
         ...
 
-    def messages(self, prompt: str, context: str | None) -> list[dict[str, Any]]:
+    def messages(self, prompt: str, context: Any) -> list[dict[str, Any]]:
         """Messages of the single call ``RLM.stream`` makes."""
         ...
 
@@ -54,11 +58,11 @@ class DirectStrategy:
     prompt, replaces this strategy.
     """
 
-    def messages(self, prompt: str, context: str | None) -> list[dict[str, Any]]:
+    def messages(self, prompt: str, context: Any) -> list[dict[str, Any]]:
         if context is None:
             return [{"role": "user", "content": prompt}]
         return [{"role": "user", "content": f"Context:\n{context}\n\nQuestion: {prompt}"}]
 
-    def plan(self, prompt: str, context: str | None) -> Plan:
+    def plan(self, prompt: str, context: Any) -> Plan:
         completion = yield LLMRequest(self.messages(prompt, context))
         return completion.content

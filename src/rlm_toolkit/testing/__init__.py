@@ -10,8 +10,16 @@ Only the standard library is used.
 
 from __future__ import annotations
 
+from rlm_toolkit.testing._haystack import make_haystack
 from rlm_toolkit.testing._offline import OFFLINE_API_KEY, offline_if_no_key
 from rlm_toolkit.testing._script import FAULT_KINDS, RecordedRequest
 from rlm_toolkit.testing._server import OpenAIServer
 
-__all__ = ["FAULT_KINDS", "OFFLINE_API_KEY", "OpenAIServer", "RecordedRequest", "offline_if_no_key"]
+__all__ = [
+    "FAULT_KINDS",
+    "OFFLINE_API_KEY",
+    "OpenAIServer",
+    "RecordedRequest",
+    "make_haystack",
+    "offline_if_no_key",
+]

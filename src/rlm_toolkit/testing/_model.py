@@ -16,6 +16,8 @@ import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rlm_toolkit.testing import _rlm_play
+
 #: A token is a word or one punctuation mark with its leading whitespace; trailing whitespace
 #: is a token of its own. Concatenating the tokens gives back the text exactly.
 _TOKEN_RE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
@@ -121,13 +123,19 @@ def demo_reply(prompt: str, variant: int = 0) -> str:
 
 
 def reply_for(messages: list[Any], variant: int = 0) -> str:
-    """The demo reply to a conversation: answers a trailing tool result, else the last user text."""
+    """The demo reply to a conversation: plays a recursive run (and answers its sub-calls),
+    answers a trailing tool result, else the last user text."""
+    played = _rlm_play.recursive_reply(messages)
+    if played is not None:
+        return played
     last = messages[-1] if messages else None
     if isinstance(last, Mapping) and last.get("role") == "tool":
         result = " ".join(content_text(last.get("content")).split())
         result = result if len(result) <= _ECHO_LIMIT else result[: _ECHO_LIMIT - 3].rstrip() + "..."
         return f"The tool returned: {result}. {_SENTENCES[(stable_hash(result) + variant) % len(_SENTENCES)]}"
-    return demo_reply(last_user_text(messages), variant)
+    prompt = last_user_text(messages)
+    sub = _rlm_play.subcall_reply(prompt) if len(messages) == 1 else None
+    return sub if sub is not None else demo_reply(prompt, variant)
 
 
 def apply_limits(text: str, *, max_tokens: int | None, stop: list[str]) -> tuple[str, bool]:

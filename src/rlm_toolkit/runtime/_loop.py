@@ -1,0 +1,355 @@
+"""Drive a :class:`~rlm_toolkit.runtime._recursive.RecursivePlan`: model calls, sandbox, sub-calls.
+
+One :class:`Tree` per root run holds what the root and its nested ``rlm_query`` runs share: the
+config, the :class:`Budget`, the telemetry (:class:`Steps`) and how to call the model.
+
+Threads. ``Sandbox.execute`` calls the query handler on the thread that called it, while the
+``execute_tool`` span is current there, so every sub-call span is a child of the execution
+that asked. ``llm_query_batched`` fans out to a bounded thread pool (sync) or to tasks on the
+run's event loop (async), each with a copy of that context. In ``arun`` the blocking sandbox
+calls run in a thread of the run's own (with a copy of the context); the handler then hands
+each sub-call back to the event loop, so ``arun`` uses only the async client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import dataclasses
+import functools
+import json
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from rlm_toolkit.runtime._budget import Budget, BudgetExceeded, RLMConfig
+from rlm_toolkit.runtime._drive import cost_of
+from rlm_toolkit.runtime._recursive import Execute, Outcome, RecursivePlan
+from rlm_toolkit.runtime._result import RLMResult, Usage
+from rlm_toolkit.runtime._run_span import RunSpan
+from rlm_toolkit.runtime._steps import Steps
+from rlm_toolkit.runtime._strategy import Completion, LLMRequest
+from rlm_toolkit.sandbox import ExecutionResult, Sandbox, SandboxLimits
+
+T = TypeVar("T")
+Messages = list[dict[str, Any]]
+
+
+class Tree:
+    """What a root run and its nested runs share. ``call`` (sync) or ``acall`` (async) makes
+    one instrumented chat call; ``loop`` is the event loop of an ``arun``."""
+
+    def __init__(
+        self,
+        config: RLMConfig,
+        model: str,
+        steps: Steps,
+        *,
+        call: Callable[[Messages, str], Completion] | None = None,
+        acall: Callable[[Messages, str], Awaitable[Completion]] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.config = config
+        self.budget = Budget(config)
+        self.model = model
+        self.sub_model = config.sub_model or model
+        self.steps = steps
+        self._call = call
+        self._acall = acall
+        self.loop = loop
+
+    def complete(self, messages: Messages, model: str) -> Completion:
+        assert self._call is not None
+        completion = self._call(messages, model)
+        self.budget.record(completion, model, cost_of(completion, model))
+        return completion
+
+    async def acomplete(self, messages: Messages, model: str) -> Completion:
+        assert self._acall is not None
+        completion = await self._acall(messages, model)
+        self.budget.record(completion, model, cost_of(completion, model))
+        return completion
+
+    def new_sandbox(self) -> Sandbox:
+        """A sandbox for one run; with a run deadline, no execution may outlive it."""
+        limits = self.config.sandbox_limits or SandboxLimits()
+        left = self.budget.seconds_left()
+        if left is not None:
+            left = max(left, 0.05)  # a positive limit; the budget check stops the run anyway
+            limits = dataclasses.replace(
+                limits, wall_seconds=min(limits.wall_seconds, left), cpu_seconds=min(limits.cpu_seconds, left)
+            )
+        return Sandbox(limits=limits)
+
+
+def _as_text(context: Any) -> str:
+    if isinstance(context, str):
+        return context
+    if isinstance(context, list) and all(isinstance(item, str) for item in context):
+        return "\n".join(context)
+    return json.dumps(context, default=str, ensure_ascii=False)
+
+
+def _as_context(context: Any) -> str | list[str] | dict[str, Any]:
+    """A context the code passed to ``rlm_query`` (any JSON value) in a shape a sandbox takes."""
+    if isinstance(context, str):
+        return context
+    if isinstance(context, list) and all(isinstance(item, str) for item in context):
+        return context
+    if isinstance(context, dict) and all(isinstance(key, str) for key in context):
+        return context
+    return _as_text(context)
+
+
+class _Queries:
+    """The sandbox's ``QueryHandler``: sub-calls made by the code of a run at ``depth``."""
+
+    def __init__(self, tree: Tree, depth: int) -> None:
+        self.tree = tree
+        self.depth = depth
+
+    def llm_query(self, prompts: list[str], model: str | None) -> list[str]:
+        tree = self.tree
+        tree.budget.take_subcalls(len(prompts))
+        chosen = model or tree.sub_model
+        return self._fan_out([[{"role": "user", "content": p}] for p in prompts], chosen)
+
+    def rlm_query(self, prompt: str, context: Any) -> str:
+        depth = self.depth + 1
+        if context is None or depth > self.tree.config.max_depth:
+            # Past the depth limit (or with nothing to recurse over) it is a plain sub-call.
+            text = prompt if context is None else f"{prompt}\n\nContext:\n{_as_text(context)}"
+            return self.llm_query([text], None)[0]
+        self.tree.budget.take_subcalls(1)
+        return self._nested(prompt, _as_context(context), depth)
+
+    def _fan_out(self, batches: list[Messages], model: str) -> list[str]:
+        raise NotImplementedError
+
+    def _nested(self, prompt: str, context: Any, depth: int) -> str:
+        raise NotImplementedError
+
+
+class SyncQueries(_Queries):
+    def _one(self, messages: Messages, model: str) -> str:
+        self.tree.budget.check()
+        return self.tree.complete(messages, model).content
+
+    def _fan_out(self, batches: list[Messages], model: str) -> list[str]:
+        if len(batches) == 1:
+            return [self._one(batches[0], model)]
+        workers = min(self.tree.config.batch_parallelism, len(batches))
+        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="rlm-llm-query") as pool:
+            # A context copy per call: each sub-call span is a child of the current execution.
+            futures = [pool.submit(contextvars.copy_context().run, self._one, m, model) for m in batches]
+            return [f.result() for f in futures]
+
+    def _nested(self, prompt: str, context: Any, depth: int) -> str:
+        tree = self.tree
+        span = tree.steps.nested_run(prompt, context, depth)
+        before = tree.budget.totals()
+        plan = RecursivePlan(prompt, context, tree.config)
+        try:
+            with span.current():
+                outcome = run_sync(tree, plan, context, depth, span)
+        except BaseException as exc:
+            span.fail(exc)
+            raise
+        span.finish(
+            run_result(tree, plan, outcome, span, before), tree.steps.ended(outcome, tree.budget, root=False)
+        )
+        return outcome.answer
+
+
+class AsyncQueries(_Queries):
+    """Called on the worker thread of an ``arun``'s sandbox call; runs the work on the run's loop."""
+
+    def _on_loop(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        loop = self.tree.loop
+        assert loop is not None
+        ctx = contextvars.copy_context()
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def start() -> None:  # runs on the loop, inside ctx: the task inherits it
+            task = loop.create_task(make())
+
+            def finished(t: asyncio.Task[T]) -> None:
+                if t.cancelled():
+                    done.cancel()
+                elif t.exception() is not None:
+                    done.set_exception(t.exception())  # type: ignore[arg-type]
+                else:
+                    done.set_result(t.result())
+
+            task.add_done_callback(finished)
+
+        loop.call_soon_threadsafe(start, context=ctx)
+        return done.result()
+
+    def _fan_out(self, batches: list[Messages], model: str) -> list[str]:
+        tree = self.tree
+        limit = asyncio.Semaphore(tree.config.batch_parallelism) if len(batches) > 1 else None
+
+        async def one(messages: Messages) -> str:
+            tree.budget.check()
+            if limit is None:
+                return (await tree.acomplete(messages, model)).content
+            async with limit:
+                return (await tree.acomplete(messages, model)).content
+
+        async def all_of() -> list[str]:
+            return list(await asyncio.gather(*(one(m) for m in batches)))
+
+        return self._on_loop(all_of)
+
+    def _nested(self, prompt: str, context: Any, depth: int) -> str:
+        tree = self.tree
+
+        async def nested() -> str:
+            span = tree.steps.nested_run(prompt, context, depth)
+            before = tree.budget.totals()
+            plan = RecursivePlan(prompt, context, tree.config)
+            try:
+                with span.current():
+                    outcome = await run_async(tree, plan, context, depth, span)
+            except BaseException as exc:
+                span.fail(exc)
+                raise
+            result = run_result(tree, plan, outcome, span, before)
+            span.finish(result, tree.steps.ended(outcome, tree.budget, root=False))
+            return outcome.answer
+
+        return self._on_loop(nested)
+
+
+def _execute(tree: Tree, sandbox: Sandbox, step: Execute, handler: _Queries, depth: int) -> ExecutionResult:
+    with tree.steps.execution(step, depth, sandbox.level) as tool:
+        result = sandbox.execute(step.code, handler)
+        tool.finish(result)
+    return result
+
+
+def run_sync(tree: Tree, plan: RecursivePlan, context: Any, depth: int, span: RunSpan) -> Outcome:
+    """Run ``plan`` to its outcome with a fresh sandbox holding ``context`` (closed after)."""
+    tree.budget.reach(depth)
+    with tree.new_sandbox() as sandbox:
+        sandbox.start()
+        tree.steps.sandbox_level(span, sandbox.level)
+        sandbox.set_context(context)
+        handler = SyncQueries(tree, depth)
+        steps = plan.steps()
+        try:
+            step = next(steps)
+            while True:
+                tree.budget.check()  # before each step, so a final answer is never thrown away
+                if isinstance(step, LLMRequest):
+                    reply: Any = tree.complete(step.messages, tree.model)
+                else:
+                    reply = _execute(tree, sandbox, step, handler, depth)
+                step = steps.send(reply)
+        except StopIteration as stop:
+            outcome: Outcome = stop.value
+            return outcome
+        except BudgetExceeded as exc:
+            steps.close()
+            return plan.stopped(exc.status, str(exc))
+
+
+async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, span: RunSpan) -> Outcome:
+    """:func:`run_sync` on the event loop; blocking sandbox calls run in this run's own thread.
+
+    One thread per run (not the loop's shared default executor): a run waiting in ``execute``
+    for a nested run holds its thread, and the nested run must still get one, however many
+    runs are in flight. One thread also drives the sandbox, as it asks.
+    """
+    tree.budget.reach(depth)
+    loop = asyncio.get_running_loop()
+    thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rlm-sandbox")
+
+    def in_thread(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        # The context travels: the execute_tool span starts there, sub-calls are its children.
+        return loop.run_in_executor(thread, functools.partial(contextvars.copy_context().run, fn, *args))
+
+    sandbox = tree.new_sandbox()
+    try:
+        await in_thread(sandbox.start)
+        tree.steps.sandbox_level(span, sandbox.level)
+        await in_thread(sandbox.set_context, context)
+        handler = AsyncQueries(tree, depth)
+        steps = plan.steps()
+        try:
+            step = next(steps)
+            while True:
+                tree.budget.check()
+                if isinstance(step, LLMRequest):
+                    reply: Any = await tree.acomplete(step.messages, tree.model)
+                else:
+                    try:
+                        reply = await in_thread(_execute, tree, sandbox, step, handler, depth)
+                    except asyncio.CancelledError:
+                        # The run is cancelled: end the running code now rather than at its limit
+                        # (close() from another thread kills the worker; execute() then returns).
+                        sandbox.close()
+                        raise
+                step = steps.send(reply)
+        except StopIteration as stop:
+            outcome: Outcome = stop.value
+            return outcome
+        except BudgetExceeded as exc:
+            steps.close()
+            return plan.stopped(exc.status, str(exc))
+    finally:
+        try:
+            await in_thread(sandbox.close)
+        finally:
+            thread.shutdown(wait=False)
+
+
+def run_result(
+    tree: Tree, plan: RecursivePlan, outcome: Outcome, span: RunSpan, before: tuple[Usage, float, bool]
+) -> RLMResult:
+    """The result of one run of the tree: usage and cost of its subtree (all of it for the root)."""
+    budget = tree.budget
+    usage, cost, priced = budget.since(before)
+    last = plan.last
+    return RLMResult(
+        answer=outcome.answer,
+        usage=usage,
+        iterations=plan.iterations,
+        cost=cost if priced else None,
+        model=(last.model if last is not None else None) or tree.model,
+        finish_reason=last.finish_reason if last is not None else None,
+        trace_id=span.trace_id,
+        status=outcome.status,
+        subcalls=budget.subcalls,
+        depth=budget.depth,
+        by_model=budget.snapshot_by_model(),
+        transcript=tuple(plan.messages),
+    )
+
+
+def root_sync(
+    tree: Tree, plan: RecursivePlan, context: Any, span: RunSpan
+) -> tuple[RLMResult, dict[str, Any]]:
+    """A root run: its result and the run span's extra attributes (``RLM.run`` ends the span)."""
+    tree.steps.started(span, context, 0, tree.config)
+    before = tree.budget.totals()
+    outcome = run_sync(tree, plan, context, 0, span)
+    return _root_end(tree, plan, outcome, span, before)
+
+
+async def root_async(
+    tree: Tree, plan: RecursivePlan, context: Any, span: RunSpan
+) -> tuple[RLMResult, dict[str, Any]]:
+    tree.steps.started(span, context, 0, tree.config)
+    before = tree.budget.totals()
+    outcome = await run_async(tree, plan, context, 0, span)
+    return _root_end(tree, plan, outcome, span, before)
+
+
+def _root_end(
+    tree: Tree, plan: RecursivePlan, outcome: Outcome, span: RunSpan, before: tuple[Usage, float, bool]
+) -> tuple[RLMResult, dict[str, Any]]:
+    result = run_result(tree, plan, outcome, span, before)
+    tree.steps.record(tree.model, outcome.status, plan.iterations, tree.budget)
+    return result, tree.steps.ended(outcome, tree.budget, root=True)
