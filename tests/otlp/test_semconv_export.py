@@ -14,6 +14,7 @@ from rlm_toolkit.genai._semconv import DEFAULT
 from rlm_toolkit.testing import OpenAIServer
 
 SCOPE = "rlm_toolkit.instrumentation.openai"
+LLM_OPERATIONS = {"chat", "text_completion", "embeddings"}
 V141 = {
     "gen_ai.client.operation.duration",
     "gen_ai.client.operation.time_to_first_chunk",
@@ -73,7 +74,11 @@ def test_mode_over_otlp(
                     schemas.add((item.signal, scoped.schema_url))
     assert {("traces", schema), ("metrics", schema)} <= schemas
     assert {url for _, url in schemas} == {schema}
-    llm = [s for s in receiver.spans() if s["scope"] == SCOPE]
+    llm = [
+        s
+        for s in receiver.spans()
+        if s["scope"] == SCOPE and s["attributes"].get("gen_ai.operation.name") in LLM_OPERATIONS
+    ]
     assert llm and all(s["attributes"]["gen_ai.provider.name"] == "openai" for s in llm)
 
 
