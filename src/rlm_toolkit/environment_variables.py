@@ -48,3 +48,7 @@ OTEL_SEMCONV_STABILITY_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
 #: ``1``/``true``: add ``stream_options={"include_usage": true}`` to streamed chat requests that
 #: lack it, and hide the extra usage-only chunk from the app (``--stream-usage``).
 RLM_STREAM_USAGE: Final = "RLM_STREAM_USAGE"
+#: ``1``/``true``: also export each streamed token as an ``rlm.llm.token`` Logs-API record (no
+#: text, only its index). Off by default: token events then reach in-process callbacks
+#: (``on_token``) without becoming records that exporters send to a backend.
+RLM_EXPORT_TOKEN_EVENTS: Final = "RLM_EXPORT_TOKEN_EVENTS"

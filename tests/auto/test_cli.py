@@ -112,6 +112,7 @@ BAD_INPUT = [
     ([], {"RLM_CAPTURE_MAX_LENGTH": "-1"}, "bad RLM_CAPTURE_MAX_LENGTH '-1'"),
     ([], {"RLM_INSTRUMENT_PROPAGATE": "yes"}, "bad RLM_INSTRUMENT_PROPAGATE 'yes' (expected 1 or 0)"),
     ([], {"RLM_DEMO_TOKEN_DELAY": "fast"}, "bad RLM_DEMO_TOKEN_DELAY 'fast'"),
+    ([], {"RLM_EXPORT_TOKEN_EVENTS": "sometimes"}, "bad RLM_EXPORT_TOKEN_EVENTS 'sometimes'"),
     ([], {"OTEL_PROPAGATORS": "tracecontext,bogus"}, "unknown propagator 'bogus' in OTEL_PROPAGATORS"),
     ([], {"OTEL_TRACES_SAMPLER": "sometimes"}, "unknown sampler 'sometimes' in OTEL_TRACES_SAMPLER"),
     (

@@ -94,9 +94,14 @@ def test_failed_call_goes_to_on_error_and_the_user_gets_the_sdk_exception(
     assert rec.events[1][1]["error_type"] == "BadRequestError"
 
 
+@pytest.mark.parametrize("export", [False, True], ids=["in_process", "exported"])
 def test_stream_tokens_reach_streaming_callback(
-    stack: Stack, client: openai.OpenAI, server: OpenAIServer
+    stack: Stack, client: openai.OpenAI, server: OpenAIServer, monkeypatch: pytest.MonkeyPatch, export: bool
 ) -> None:
+    """Tokens reach ``on_token`` either way; they become exported ``rlm.llm.token`` records
+    (without their text) only when ``RLM_EXPORT_TOKEN_EVENTS`` asks for it."""
+    if export:
+        monkeypatch.setenv("RLM_EXPORT_TOKEN_EVENTS", "1")
     tokens: list[str] = []
     rec = Recorder()
     stack.instrument(callbacks=[StreamingCallback(on_token=tokens.append), rec])
@@ -111,8 +116,11 @@ def test_stream_tokens_reach_streaming_callback(
     assert indexes == sorted(set(indexes))  # rlm.token.index: position in the stream, increasing
     assert rec.events[-1][1]["response"].content == "one two three four"
     token_records = [r for r in stack.logs.get_finished_logs() if r.log_record.event_name == "rlm.llm.token"]
-    assert len(token_records) == len(tokens)
-    assert "three" not in str([dict(r.log_record.attributes or {}) for r in token_records])
+    assert len(token_records) == (len(tokens) if export else 0)
+    assert [dict(r.log_record.attributes or {}) for r in token_records] == [
+        {"rlm.token.index": i} for i in (indexes if export else [])
+    ]
+    assert all(r.log_record.body is None for r in token_records)
 
 
 def test_two_scopes_see_only_their_own_calls(

@@ -22,9 +22,16 @@ from rlm_toolkit.testing import OpenAIServer
 
 
 class TokenConsumer(LogRecordProcessor, Consumer):  # type: ignore[misc]
-    """An in-process consumer that wants token events (and reads nothing else)."""
+    """An in-process consumer that wants token events (and reads nothing else); it keeps the
+    ``(event name, attributes, token text)`` of each in-process point event it is handed."""
 
     wants_tokens = True
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any], str | None]] = []
+
+    def on_point_event(self, name: str, span: Any, attributes: Any, timestamp: int, payload: Any) -> None:
+        self.events.append((name, dict(attributes), payload.token))
 
     def on_emit(self, log_record: Any) -> None:
         pass
@@ -59,9 +66,11 @@ class Otel:
         records = [r.log_record for r in self.logs_exporter.get_finished_logs()]
         return [r for r in records if name is None or r.event_name == name]
 
-    def want_tokens(self) -> None:
-        """Attach a consumer of token events to the logger provider (so they are emitted)."""
-        self.logger_provider.add_log_record_processor(TokenConsumer())
+    def want_tokens(self) -> TokenConsumer:
+        """Attach a consumer of token events to the logger provider (so they are made)."""
+        consumer = TokenConsumer()
+        self.logger_provider.add_log_record_processor(consumer)
+        return consumer
 
     def metrics(self) -> dict[str, list[Any]]:
         """metric name -> data points."""

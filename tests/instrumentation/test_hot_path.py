@@ -75,23 +75,23 @@ def test_token_index_counts_text_tokens_from_zero(
     plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
 ) -> None:
     server.queue_reply("alpha beta gamma")
-    plain_instrumented.want_tokens()
+    consumer = plain_instrumented.want_tokens()
     chunks = list(client.chat.completions.create(**stream_args(stream_options={"include_usage": True})))
     texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert len(chunks) > len(texts) >= 2  # role-only, finish and usage chunks carry no text
-    records = plain_instrumented.logs("rlm.llm.token")
-    assert [dict(r.attributes) for r in records] == [{"rlm.token.index": i} for i in range(len(texts))]
+    assert consumer.events == [
+        ("rlm.llm.token", {"rlm.token.index": i}, text) for i, text in enumerate(texts)
+    ]
 
 
 def test_responses_tokens_count_from_zero(
     plain_instrumented: Otel, client: openai.OpenAI, server: OpenAIServer
 ) -> None:
     server.queue_reply("one two")
-    plain_instrumented.want_tokens()
+    consumer = plain_instrumented.want_tokens()
     events = list(client.responses.create(model="gpt-4o", input="hi", stream=True))
     deltas = [e for e in events if e.type == "response.output_text.delta"]
-    records = plain_instrumented.logs("rlm.llm.token")
-    assert [r.attributes["rlm.token.index"] for r in records] == list(range(len(deltas)))
+    assert [attrs["rlm.token.index"] for _, attrs, _ in consumer.events] == list(range(len(deltas)))
     assert events[0].type != "response.output_text.delta"  # so a chunk index would not start at 0
 
 

@@ -22,6 +22,7 @@ from rlm_toolkit.auto._config import SIGNALS, ConfigError, Settings, signal_var
 
 COMPRESSIONS = ("gzip", "deflate", "none")
 _FLAGS = ("0", "1")
+_BOOLEANS = ("", "0", "1", "true", "false", "yes", "no", "on", "off")
 
 
 def _positive_int(text: str) -> bool:
@@ -42,6 +43,7 @@ _OURS: dict[str, tuple[Callable[[str], bool], str]] = {
     ev.RLM_INSTRUMENT_PROPAGATE: (lambda t: t.strip() in _FLAGS, "1 or 0"),
     ev.RLM_TOOLKIT_STRICT: (lambda t: t.strip() in _FLAGS, "1 or 0"),
     ev.RLM_DEMO_TOKEN_DELAY: (_seconds, "seconds >= 0, e.g. 0.02"),
+    ev.RLM_EXPORT_TOKEN_EVENTS: (lambda t: t.strip().lower() in _BOOLEANS, "1 or 0"),
 }
 
 

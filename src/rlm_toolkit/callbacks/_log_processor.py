@@ -1,5 +1,9 @@
 """``CallbackLogRecordProcessor``: event records -> ``on_retry``, ``on_token``, memory events.
 
+Streamed tokens arrive as records only when token export is on (``RLM_EXPORT_TOKEN_EVENTS``);
+by default the provider's ``TelemetryHandler`` hands them to :meth:`on_point_event` without a
+record, so an in-process need never becomes backend volume.
+
 Producers emit these through the Logs API with the in-process payload exposed
 (``with payload_during(p): logger.emit(record)``); ``on_emit`` runs synchronously on the
 emitting thread and reads it there. An event reaches this processor's own callbacks and, for
@@ -99,57 +103,84 @@ class CallbackLogRecordProcessor(LogRecordProcessor, Consumer):
         # ``.log_record``.
         try:
             record = log_record.log_record
-            kind = _METHODS.get(getattr(record, "event_name", None) or "")
-            if kind is None:
+            name = getattr(record, "event_name", None) or ""
+            if name not in _METHODS:
                 return
-            payload = current_payload()
-            span_id = record.span_id or 0
-            callbacks = self._fixed
-            entry = None
-            if self.routes_scopes:
-                router = self.span_router
-                entry = router.entry(span_id) if router is not None and span_id else None
-                if entry is not None:  # the callbacks chosen at the span's start
-                    callbacks = merge(callbacks, entry.callbacks)
-                else:
-                    scope = payload.scope if payload is not None else None
-                    if scope is None:
-                        scope = current_scope()
-                    callbacks = merge(callbacks, scope_callbacks(scope, self._route_for, True))
-            if not callbacks:
-                return
-            attrs: Mapping[str, Any] = record.attributes or {}
-            fields = point_fields(record.event_name, attrs, payload, getattr(record, "exception", None))
-            if fields is None:
-                return
-            timestamp = (record.timestamp or record.observed_timestamp or 0) / 1e9
-            span = payload.span if payload is not None else None
-            model: str | None
-            operation: str | None
-            if entry is not None:
-                model, operation, parent_id, span = entry.model, entry.operation, entry.parent_id, entry.span
-            elif span is not None:
-                model, operation, parent_id = _span_facts(span)
-            else:
-                model = operation = None
-                parent_id = 0
-            event = kind(
-                run_id=format_span_id(span_id) if span_id else None,
-                parent_run_id=format_span_id(parent_id) if parent_id else None,
-                model=model,
-                operation=operation,
-                span=span,
-                timestamp=timestamp,
-                start_time=timestamp,
-                **fields,
+            self._deliver(
+                name,
+                record.span_id or 0,
+                record.attributes or {},
+                record.timestamp or record.observed_timestamp or 0,
+                current_payload(),
+                getattr(record, "exception", None),
             )
         except Exception as exc:
             contain("CallbackLogRecordProcessor.on_emit", exc)
-            return
-        _dispatch.deliver(callbacks, event)
 
     # Older SDKs call ``emit``; keep both names working.
     emit = on_emit
+
+    def on_point_event(
+        self, name: str, span: Any, attributes: Mapping[str, Any], timestamp: int, payload: Payload
+    ) -> None:
+        """A token event delivered in-process only (no record): delivered as ``on_emit``
+        would deliver the record."""
+        try:
+            if name not in _METHODS:
+                return
+            self._deliver(name, span.get_span_context().span_id, attributes, timestamp, payload, None)
+        except Exception as exc:
+            contain("CallbackLogRecordProcessor.on_point_event", exc)
+
+    def _deliver(
+        self,
+        name: str,
+        span_id: int,
+        attrs: Mapping[str, Any],
+        timestamp_ns: int,
+        payload: Payload | None,
+        exception: BaseException | None,
+    ) -> None:
+        """Deliver one point event (a record's, or an in-process one's) to the callbacks."""
+        callbacks = self._fixed
+        entry = None
+        if self.routes_scopes:
+            router = self.span_router
+            entry = router.entry(span_id) if router is not None and span_id else None
+            if entry is not None:  # the callbacks chosen at the span's start
+                callbacks = merge(callbacks, entry.callbacks)
+            else:
+                scope = payload.scope if payload is not None else None
+                if scope is None:
+                    scope = current_scope()
+                callbacks = merge(callbacks, scope_callbacks(scope, self._route_for, True))
+        if not callbacks:
+            return
+        fields = point_fields(name, attrs, payload, exception)
+        if fields is None:
+            return
+        timestamp = timestamp_ns / 1e9
+        span = payload.span if payload is not None else None
+        model: str | None
+        operation: str | None
+        if entry is not None:
+            model, operation, parent_id, span = entry.model, entry.operation, entry.parent_id, entry.span
+        elif span is not None:
+            model, operation, parent_id = _span_facts(span)
+        else:
+            model = operation = None
+            parent_id = 0
+        event = _METHODS[name](
+            run_id=format_span_id(span_id) if span_id else None,
+            parent_run_id=format_span_id(parent_id) if parent_id else None,
+            model=model,
+            operation=operation,
+            span=span,
+            timestamp=timestamp,
+            start_time=timestamp,
+            **fields,
+        )
+        _dispatch.deliver(callbacks, event)
 
     def shutdown(self) -> None:
         """Stop delivering: no callback is called for records emitted from now on."""

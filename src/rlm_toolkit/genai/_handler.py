@@ -16,7 +16,8 @@ is found the same way as one our entrances added.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,9 @@ from rlm_toolkit.genai._semconv import Conventions
 from rlm_toolkit.version import __version__
 
 if TYPE_CHECKING:
-    from rlm_toolkit.genai._context import Scope
+    from opentelemetry.trace import Span
+
+    from rlm_toolkit.genai._context import Payload, Scope
 
 CostFn = Callable[..., "float | None"]
 
@@ -59,6 +62,15 @@ class Consumer:
     routes_scopes: bool = False
     #: Callbacks this consumer feeds whatever the scope (a router leaves them to it).
     fixed_callbacks: tuple[Any, ...] = ()
+
+    def on_point_event(
+        self, name: str, span: Span, attributes: Mapping[str, Any], timestamp: int, payload: Payload
+    ) -> None:
+        """An in-process point event that is not a log record (a streamed token, unless token
+        export is on): what ``on_emit`` would get for the record, without the record. Called on
+        the producing thread, only on consumers of the handler's logger provider whose
+        ``wants_tokens`` (or ``routes_scopes``) is True. ``timestamp``: ns since the epoch.
+        Must not raise."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +147,8 @@ class TelemetryHandler:
             (``schema_url`` defaults to the conventions' own).
         conventions: which GenAI convention names to emit (``genai/_semconv.py``).
         stream_usage: ask for usage on streamed chat calls that do not (opt-in).
+        export_tokens: emit streamed tokens as exported Logs-API records too (opt-in); by
+            default :meth:`deliver_point_event` hands them to in-process consumers only.
     """
 
     __slots__ = (
@@ -148,6 +162,7 @@ class TelemetryHandler:
         "content",
         "conventions",
         "cost",
+        "export_tokens",
         "instruments",
         "logger",
         "logger_provider",
@@ -176,6 +191,7 @@ class TelemetryHandler:
         instruments: Instruments | None = None,
         conventions: Conventions | None = None,
         stream_usage: bool = False,
+        export_tokens: bool = False,
     ) -> None:
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
@@ -186,6 +202,8 @@ class TelemetryHandler:
         self.conventions = conventions if conventions is not None else DEFAULT_CONVENTIONS
         #: Opt-in: ask for usage on streamed chat calls and hide the extra chunk from the app.
         self.stream_usage = stream_usage
+        #: Opt-in: streamed tokens also become exported ``rlm.llm.token`` records.
+        self.export_tokens = export_tokens
         self.schema_url = schema_url if schema_url is not None else self.conventions.schema_url
         self.tracer: Tracer = get_tracer(scope_name, __version__, tracer_provider, schema_url=self.schema_url)
         self.logger: Logger = get_logger(
@@ -263,6 +281,7 @@ class TelemetryHandler:
             instruments=self.instruments,
             conventions=self.conventions,
             stream_usage=self.stream_usage,
+            export_tokens=self.export_tokens,
         )
 
     def in_process(self) -> TelemetryHandler:
@@ -339,6 +358,21 @@ class TelemetryHandler:
             payload = True
             tokens = tokens or scope.wants_tokens
         return _ALL[payload * 2 + tokens]
+
+    def deliver_point_event(
+        self, name: str, attributes: Mapping[str, Any], span: Span, payload: Payload
+    ) -> None:
+        """Hand an in-process-only event (a streamed token) to the consumers on this handler's
+        logger provider that want tokens (and its scope router), without making a log record: an in-process need
+        costs the backend nothing. On the producing thread; never raises."""
+        timestamp = time.time_ns()
+        for consumer in self.consumers()[1]:
+            # A scope router delivers the scope's callbacks, which want tokens when it asked.
+            if consumer.wants_tokens or consumer.routes_scopes:
+                try:
+                    consumer.on_point_event(name, span, attributes, timestamp, payload)
+                except Exception as exc:
+                    contain("telemetry handler: deliver an in-process event", exc)
 
     def find_router(self) -> tuple[Consumer | None, Consumer | None]:
         """The (span, log) processors on this handler's providers that deliver scopes' callbacks."""

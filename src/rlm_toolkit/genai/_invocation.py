@@ -291,7 +291,11 @@ class Invocation:
         payload.token = text
         payload.scope = self.scope
         payload.span = self.span
-        emit_event(self.handler.logger, EVENT_TOKEN, {RLM_TOKEN_INDEX: index}, self.span, payload)
+        handler = self.handler
+        if handler.export_tokens:  # opt-in: an exported record (its text stays in the payload)
+            emit_event(handler.logger, EVENT_TOKEN, {RLM_TOKEN_INDEX: index}, self.span, payload)
+        else:  # in-process consumers only: nothing reaches an exporter
+            handler.deliver_point_event(EVENT_TOKEN, {RLM_TOKEN_INDEX: index}, self.span, payload)
 
     # -- helpers ---------------------------------------------------------------------------
 

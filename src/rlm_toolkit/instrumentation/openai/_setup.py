@@ -10,7 +10,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from rlm_toolkit.genai import TelemetryHandler, resolve_content_mode, resolve_max_length
 from rlm_toolkit.genai._handler import CostFn
 from rlm_toolkit.genai._semconv import resolve_conventions
-from rlm_toolkit.genai._stream_usage import resolve_stream_usage
+from rlm_toolkit.genai._stream_usage import resolve_export_tokens, resolve_stream_usage
 from rlm_toolkit.instrumentation.openai._targets import unwrap_all, wrap_all
 
 _SCOPE = "rlm_toolkit.instrumentation.openai"
@@ -50,6 +50,7 @@ def build_handler(
         scope_name=_SCOPE,
         conventions=conventions,
         stream_usage=resolve_stream_usage(stream_usage),
+        export_tokens=resolve_export_tokens(),
     )
 
 
