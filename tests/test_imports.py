@@ -1,8 +1,9 @@
 """No import loops between our modules (issue 9).
 
-Every ``import`` in ``src/rlm_toolkit`` counts, at module level or deferred inside a function
-(a deferred import hides a loop, it does not remove it); imports under ``TYPE_CHECKING`` do
-not, since they never run. A loop is a strongly connected group of two or more modules.
+Every ``import`` in ``src/rlm_toolkit`` counts, at module level, deferred inside a function (a
+deferred import hides a loop, it does not remove it) or under ``TYPE_CHECKING`` (two modules
+whose types need each other still need each other: a third, or a structural ``Protocol``, holds
+what they share). A loop is a strongly connected group of two or more modules.
 """
 
 from __future__ import annotations
@@ -22,21 +23,11 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
-            for child in node.orelse:
-                visit(child)
-            return
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name in modules)
         elif isinstance(node, ast.ImportFrom):

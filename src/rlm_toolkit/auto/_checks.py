@@ -9,6 +9,7 @@ CLI only: the instrumented process does not pay for them at start-up.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -106,10 +107,10 @@ def check_writable_file(path: str, source: str) -> None:
             f"cannot write {source} {path!r}: {exc.strerror or exc} (choose a writable path)"
         ) from None
     if not existed:
-        try:
-            os.remove(full)  # leave no trace of the check: the exporter creates it on first write
-        except OSError:
-            pass
+        # Leave no trace of the check (the exporter creates the file on first write); a file
+        # someone removed meanwhile is just as good.
+        with contextlib.suppress(OSError):
+            os.remove(full)
 
 
 def check_settings(settings: Settings, jsonl_source: str) -> None:

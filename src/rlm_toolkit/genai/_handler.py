@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry._logs import Logger, get_logger, get_logger_provider
@@ -41,7 +41,23 @@ from rlm_toolkit.version import __version__
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
-    from rlm_toolkit.genai._context import Payload, Scope
+
+class ScopeView(Protocol):
+    """What a handler reads of a runtime scope (:class:`~rlm_toolkit.genai._context.Scope`).
+
+    Structural, so this module does not import ``_context`` (which names this handler in its
+    ``Scope``): the two modules never import each other.
+    """
+
+    @property
+    def handler(self) -> object: ...
+
+    @property
+    def callbacks(self) -> Sequence[Any]: ...
+
+    @property
+    def wants_tokens(self) -> bool: ...
+
 
 CostFn = Callable[..., "float | None"]
 
@@ -64,12 +80,13 @@ class Consumer:
     fixed_callbacks: tuple[Any, ...] = ()
 
     def on_point_event(
-        self, name: str, span: Span, attributes: Mapping[str, Any], timestamp: int, payload: Payload
+        self, name: str, span: Span, attributes: Mapping[str, Any], timestamp: int, payload: Any
     ) -> None:
         """An in-process point event that is not a log record (a streamed token, unless token
         export is on): what ``on_emit`` would get for the record, without the record. Called on
         the producing thread, only on consumers of the handler's logger provider whose
-        ``wants_tokens`` (or ``routes_scopes``) is True. ``timestamp``: ns since the epoch.
+        ``wants_tokens`` (or ``routes_scopes``) is True. ``timestamp``: ns since the epoch;
+        ``payload``: the event's in-process ``genai._context.Payload`` (the token's text).
         Must not raise."""
 
 
@@ -341,7 +358,7 @@ class TelemetryHandler:
         self._consumer_cache = (spans, logs, found)
         return found
 
-    def wants(self, scope: Scope | None = None) -> Wants:
+    def wants(self, scope: ScopeView | None = None) -> Wants:
         """What the consumers of one call made now want built (asked once per call).
 
         ``scope``: the runtime scope the call runs in, whose callbacks are consumers too.
@@ -359,9 +376,7 @@ class TelemetryHandler:
             tokens = tokens or scope.wants_tokens
         return _ALL[payload * 2 + tokens]
 
-    def deliver_point_event(
-        self, name: str, attributes: Mapping[str, Any], span: Span, payload: Payload
-    ) -> None:
+    def deliver_point_event(self, name: str, attributes: Mapping[str, Any], span: Span, payload: Any) -> None:
         """Hand an in-process-only event (a streamed token) to the consumers on this handler's
         logger provider that want tokens (and its scope router), without making a log record: an in-process need
         costs the backend nothing. On the producing thread; never raises."""

@@ -18,6 +18,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from rlm_toolkit._safety import contain
 from rlm_toolkit.attributes import (
+    EVENT_INFERENCE_DETAILS,
     EVENT_RETRY,
     EVENT_TOKEN,
     GEN_AI_USAGE_COST,
@@ -27,7 +28,7 @@ from rlm_toolkit.attributes import (
 )
 from rlm_toolkit.genai._content import to_json, truncate_messages, truncate_parts
 from rlm_toolkit.genai._context import Payload, Scope, payload_during
-from rlm_toolkit.genai._events import emit_event, emit_inference_details
+from rlm_toolkit.genai._events import emit_event
 from rlm_toolkit.genai._handler import TelemetryHandler
 
 _HTTP_STATUS = http_attributes.HTTP_RESPONSE_STATUS_CODE
@@ -209,7 +210,7 @@ class Invocation:
                 span.set_attributes(attrs)
             self._record_metrics(duration, None, cost)
             if self.handler.content.on_event:
-                emit_inference_details(self, None)
+                self._emit_details(None)
         except Exception as exc:  # the span still ends below
             contain("invocation stop", exc)
         self._end_span(end_time, response=response)
@@ -247,7 +248,7 @@ class Invocation:
                 span.set_status(Status(StatusCode.ERROR, str(exc)[:1024] or error_type))
             self._record_metrics(duration, error_type, cost)
             if self.handler.content.on_event:
-                emit_inference_details(self, error_type)
+                self._emit_details(error_type)
         except Exception as error:  # the span still ends below
             contain("invocation fail", error)
         self._end_span(end_time, error=exc)
@@ -298,6 +299,41 @@ class Invocation:
             handler.deliver_point_event(EVENT_TOKEN, {RLM_TOKEN_INDEX: index}, self.span, payload)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _emit_details(self, error_type: str | None) -> None:
+        """The conventions' ``gen_ai.client.inference.operation.details`` event (content capture on).
+
+        Messages are structured values here (not JSON strings), as the conventions ask for events.
+        """
+        limit = self.handler.max_length
+        attrs: dict[str, Any] = {
+            GA.GEN_AI_OPERATION_NAME: self.operation,
+            GA.GEN_AI_PROVIDER_NAME: self.provider,
+        }
+        if self.request_model:
+            attrs[GA.GEN_AI_REQUEST_MODEL] = self.request_model
+        if self.response_model:
+            attrs[GA.GEN_AI_RESPONSE_MODEL] = self.response_model
+        if self.response_attributes:
+            for key in (GA.GEN_AI_RESPONSE_ID, GA.GEN_AI_RESPONSE_FINISH_REASONS):
+                value = self.response_attributes.get(key)
+                if value is not None:
+                    attrs[key] = value
+        if self.input_tokens is not None:
+            attrs[GA.GEN_AI_USAGE_INPUT_TOKENS] = self.input_tokens
+        if self.output_tokens is not None:
+            attrs[GA.GEN_AI_USAGE_OUTPUT_TOKENS] = self.output_tokens
+        if error_type is not None:
+            attrs[error_attributes.ERROR_TYPE] = error_type
+        if self.input_messages:
+            attrs[GA.GEN_AI_INPUT_MESSAGES] = truncate_messages(self.input_messages, limit)
+        if self.system_instructions:
+            attrs[GA.GEN_AI_SYSTEM_INSTRUCTIONS] = truncate_parts(self.system_instructions, limit)
+        if self.tool_definitions:
+            attrs[GA.GEN_AI_TOOL_DEFINITIONS] = self.tool_definitions
+        if self.output_messages:
+            attrs[GA.GEN_AI_OUTPUT_MESSAGES] = truncate_messages(self.output_messages, limit)
+        emit_event(self.handler.logger, EVENT_INFERENCE_DETAILS, attrs, self.span, self.payload)
 
     def _cost(self) -> float | None:
         fn = self.handler.cost

@@ -7,6 +7,7 @@ floods, stalls or stops reading cannot hang or exhaust the host.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import select
@@ -37,12 +38,12 @@ class CpuExceeded(Exception):
 
 
 def _widen(fd: int) -> None:
-    try:  # 1 MiB pipes move a 10M-character context in few wake-ups; the default works too
-        import fcntl  # POSIX only; the module stays importable elsewhere (start() refuses there)
+    # 1 MiB pipes move a 10M-character context in few wake-ups; the default size works too, so
+    # a platform without fcntl (start() refuses there anyway) or a refused resize changes nothing.
+    with contextlib.suppress(ImportError, OSError):
+        import fcntl
 
         fcntl.fcntl(fd, _F_SETPIPE_SZ, proto.CHUNK)
-    except (ImportError, OSError):
-        pass
 
 
 class WorkerProcess:
@@ -148,10 +149,9 @@ class WorkerProcess:
         """SIGKILL the worker's process group, leaving reaping and the fds to :meth:`kill`
         (safe from another thread while one is blocked reading this worker)."""
         if self.alive:
-            try:
+            # The group may already be gone (the worker died first): nothing left to kill.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
 
     def kill(self) -> None:
         """Kill the worker's whole process group and reap it; idempotent."""
@@ -159,13 +159,9 @@ class WorkerProcess:
             return
         self.signal_group()
         self.alive = False
-        try:
+        with contextlib.suppress(OSError):  # already reaped: wait() below returns at once
             self.proc.kill()
-        except OSError:
-            pass
         self.proc.wait()
         for fd in (self._r, self._w):
-            try:
+            with contextlib.suppress(OSError):  # closed already (close() is idempotent)
                 os.close(fd)
-            except OSError:
-                pass
