@@ -72,6 +72,31 @@ def test_close_from_another_thread_ends_a_running_execution() -> None:
     assert not os.path.exists(scratch)
 
 
+def test_close_landing_before_the_code_is_sent_reports_the_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    """close() from another thread right after execute() marked the box busy: the pre-checks
+    then see the killed worker's end of file. That is the close, not leftover output (this
+    window made the test above report ``killed="output"`` in 2 of 5 full runs)."""
+    from rlm_toolkit.sandbox._process import WorkerProcess
+
+    box = Sandbox()
+    box.start()
+    scratch = box._res.scratch
+    assert scratch is not None
+    real_pending = WorkerProcess.pending
+
+    def close_lands_here(worker: WorkerProcess) -> bool:
+        box.close()  # as the cancelling thread would, at this exact point
+        deadline = time.monotonic() + 30
+        while not real_pending(worker) and time.monotonic() < deadline:  # the EOF is readable
+            time.sleep(0.01)
+        return real_pending(worker)
+
+    monkeypatch.setattr(WorkerProcess, "pending", close_lands_here)
+    result = box.execute("1")
+    assert (result.killed, result.error) == ("crash", "killed: the sandbox was closed during the execution")
+    assert not os.path.exists(scratch)  # the busy thread released what close() deferred
+
+
 def test_wall_limit_kills_and_keeps_earlier_output() -> None:
     with Sandbox(limits=SandboxLimits(wall_seconds=1, cpu_seconds=5)) as box:
         box.execute("v = 1")

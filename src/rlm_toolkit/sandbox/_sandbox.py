@@ -23,6 +23,7 @@ START_TIMEOUT_S = 30.0
 #: CPU seconds an idle worker may use between executions (it should use none).
 IDLE_CPU_S = 0.5
 _LOST = "the REPL was restarted, its variables are lost (the context is reloaded)"
+_CLOSED = "killed: the sandbox was closed during the execution"
 
 
 class _Resources:
@@ -345,7 +346,7 @@ class _Execution:
         used = self.worker.cpu_seconds()  # before reaping: a zombie still shows its CPU time
         status = self.worker.exit_status()
         if self.box._closed:
-            return self._kill("crash", "killed: the sandbox was closed during the execution", lost=False)
+            return self._kill("crash", _CLOSED, lost=False)
         if status == 3:  # the worker's EXIT_MEMORY
             mib = self.limits.memory_bytes >> 20
             return self._kill("memory", f"MemoryError: the code exceeded the memory limit ({mib} MiB)")
@@ -359,6 +360,10 @@ class _Execution:
         return self._kill("crash", f"killed: the worker died ({how})")
 
     def _kill(self, reason: str, error: str, *, lost: bool = True) -> ExecutionResult:
+        if self.box._closed:
+            # A close() from another thread explains whatever was seen: the dead worker's end of
+            # file as "pending output", a cut frame, a broken pipe. Report the cancellation.
+            reason, error, lost = "crash", _CLOSED, False
         self.box._killed()
         return self._result(
             error=f"{error}; {_LOST}" if lost else error, killed=reason, final=None, answer=None
