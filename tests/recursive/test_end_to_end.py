@@ -126,6 +126,33 @@ def test_callbacks_see_every_step_nested_by_parent_run_id(server: OpenAIServer, 
     assert recorder.of("on_error") == []
 
 
+def test_a_processor_added_by_hand_sees_the_steps_as_rlm_callbacks_do(
+    server: OpenAIServer, otel: Otel
+) -> None:
+    """Issue #9's contract for the runtime: a ``CallbackSpanProcessor`` attached to the provider
+    by hand gets the tool steps (with the code and output, capture off) and the nested runs,
+    exactly as callbacks given to ``RLM`` get them."""
+    from rlm_toolkit.callbacks import CallbackSpanProcessor
+
+    by_hand, given = Recorder(), Recorder()
+    otel.tracer_provider.add_span_processor(CallbackSpanProcessor([by_hand]))
+    result = make_rlm(server, otel, given).run(QUESTION, context=make_haystack(300_000))
+    assert result.answer == NEEDLE
+
+    def steps(recorder: Recorder) -> list[tuple[str, str | None, str | None]]:
+        return [
+            (name, kw.get("tool_input"), kw.get("tool_output"))
+            for name, kw in recorder.events
+            if name in ("on_tool_start", "on_tool_end")
+        ]
+
+    assert len(steps(by_hand)) == 10
+    assert steps(by_hand) == steps(given)
+    assert "llm_query_batched" in (steps(by_hand)[2][1] or "")
+    runs = [kw["prompt"] for kw in by_hand.of("on_run_start")]
+    assert runs == [QUESTION, f"Confirm: {QUESTION}"]
+
+
 async def test_arun_makes_the_same_tree_with_the_async_client(server: OpenAIServer, otel: Otel) -> None:
     recorder = Recorder()
     rlm = make_rlm(server, otel, recorder)
