@@ -66,6 +66,11 @@ def make_rlm(server: OpenAIServer, otel: Otel, *callbacks: Any, **options: Any) 
     )
 
 
+def repl(code: str) -> str:
+    """A model reply that is one ``repl`` code block (the paper's convention)."""
+    return f"```repl\n{code}\n```"
+
+
 def children_of_this_process() -> list[int]:
     """Live child processes (a run must leave none: its sandbox worker is gone after it)."""
     pids: list[int] = []

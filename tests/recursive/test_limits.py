@@ -10,7 +10,7 @@ from rlm_toolkit.sandbox import SandboxLimits
 from rlm_toolkit.testing import OpenAIServer, make_haystack
 from rlm_toolkit.testing._haystack import NEEDLE, QUESTION
 
-from .conftest import Otel, Recorder, children_of_this_process, make_rlm, tree
+from .conftest import Otel, Recorder, children_of_this_process, make_rlm, repl, tree
 
 RUN = "invoke_agent rlm"
 TOOL = "execute_tool repl"
@@ -20,10 +20,6 @@ CHAT = "chat gpt-4o-mini"
 def _root(otel: Otel) -> dict[str, object]:
     (root,) = [s for s in otel.finished() if s.name == RUN and s.parent is None]
     return dict(root.attributes or {})
-
-
-def repl(code: str) -> str:
-    return f"```repl\n{code}\n```"
 
 
 def test_token_budget_stops_after_the_call_that_used_it_up(server: OpenAIServer, otel: Otel) -> None:

@@ -15,12 +15,14 @@ Code and REPL output are content: they go on the span (``gen_ai.tool.call.argume
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import metrics, trace
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.metrics import Histogram, Meter
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv.attributes import error_attributes
@@ -88,13 +90,40 @@ def _error_type(result: ExecutionResult) -> str | None:
 class ToolStep:
     """One ``execute_tool repl`` span: started by :meth:`Steps.execution`, ended once."""
 
-    __slots__ = ("_code", "_ended", "_steps", "span")
+    __slots__ = ("_code", "_ended", "_start", "_steps", "span")
 
     def __init__(self, span: Span, code: str, steps: Steps) -> None:
         self.span = span
         self._code = code
         self._steps = steps
         self._ended = False
+        self._start = time.perf_counter()
+
+    def _conventions_end(self, error_type: str | None) -> None:
+        """What the latest GenAI conventions add to a tool execution (nothing in v1.41 mode):
+        the ``gen_ai.execute_tool.duration`` histogram and, on failure, the
+        ``gen_ai.execute_tool.exception`` event (a WARN record in the span's context; its error
+        type only, never the REPL's traceback text, which is content)."""
+        handler = self._steps.handler
+        histogram = handler.instruments.tool_duration
+        if histogram is None:
+            return
+        attrs: dict[str, Any] = {
+            gen_ai.GEN_AI_OPERATION_NAME: gen_ai.GenAiOperationNameValues.EXECUTE_TOOL.value,
+            gen_ai.GEN_AI_TOOL_NAME: rlm_attrs.RLM_REPL_TOOL_NAME,
+        }
+        if error_type is not None:
+            attrs[error_attributes.ERROR_TYPE] = error_type
+        histogram.record(time.perf_counter() - self._start, attrs)
+        event = handler.conventions.tool_exception_event
+        if error_type is not None and event is not None:
+            handler.logger.emit(
+                event_name=event,
+                attributes=attrs,
+                context=trace.set_span_in_context(self.span),
+                severity_number=SeverityNumber.WARN,
+                timestamp=time.time_ns(),
+            )
 
     def finish(self, result: ExecutionResult) -> None:
         """End with the sandbox's ``ExecutionResult`` (an error or kill makes the span an error)."""
@@ -123,6 +152,7 @@ class ToolStep:
                 self.span.set_attributes(attrs)
                 if error_type is not None:
                     self.span.set_status(Status(StatusCode.ERROR, error_type))
+            self._conventions_end(error_type)
             payload = self._steps.payload()
             if payload is not None:
                 payload.extra = {"tool_input": self._code, "tool_output": result.output, "result": result}
@@ -142,6 +172,7 @@ class ToolStep:
             if self.span.is_recording():
                 self.span.set_attribute(error_attributes.ERROR_TYPE, type(error).__qualname__)
                 self.span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
+            self._conventions_end(type(error).__qualname__)
             payload = self._steps.payload()
             if payload is not None:
                 payload.error = error
