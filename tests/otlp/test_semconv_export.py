@@ -27,6 +27,7 @@ LATEST = {
     "gen_ai.client.inference.time_per_output_chunk",
     "gen_ai.client.inference.usage.input_tokens",
     "gen_ai.client.inference.usage.output_tokens",
+    "gen_ai.execute_tool.duration",  # the demo's recursive run executes code
 }
 GENAI_SCHEMA = "https://opentelemetry.io/schemas/gen-ai/1.42.0"
 
