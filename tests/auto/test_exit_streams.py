@@ -6,7 +6,6 @@ spans read back from the JSONL file the CLI wrote.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from rlm_toolkit.exporters import read_spans_jsonl
+
+from .helpers import clean_env, run_with_jsonl
 
 APP = """
 import asyncio, sys
@@ -49,33 +50,17 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("stream_usage", [False, True], ids=["plain", "stream_usage"])
 @pytest.mark.parametrize(("mode", "status", "reason", "error_type"), CASES, ids=[c[0] for c in CASES])
 def test_stream_open_at_exit_ends_once_with_the_reason(
-    tmp_path: Path, mode: str, status: int, reason: str, error_type: str | None
+    tmp_path: Path, mode: str, status: int, reason: str, error_type: str | None, stream_usage: bool
 ) -> None:
+    """Also with opt-in stream usage, whose proxies iterate through the usage-hiding path."""
     app = tmp_path / "app.py"
     app.write_text(APP)
     out = tmp_path / "run.jsonl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "RLM_INSTRUMENT"))}
-    env["PYTHONPATH"] = ""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rlm_toolkit",
-            "--exporter",
-            "jsonl",
-            "--jsonl",
-            str(out),
-            sys.executable,
-            str(app),
-            mode,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    cli = ("--stream-usage",) if stream_usage else ()
+    result = run_with_jsonl(app, out, mode, cli=cli)
     assert result.returncode == status, result.stderr
     (span,) = read_spans_jsonl(out)  # exactly once
     attrs = dict(span.attributes or {})
@@ -90,7 +75,7 @@ def test_stream_open_when_sigterm_arrives_is_flushed(tmp_path: Path) -> None:
         APP.replace("    break  #", "    print('ready', flush=True); __import__('time').sleep(60)  #")
     )
     out = tmp_path / "run.jsonl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "RLM_INSTRUMENT"))}
+    env = clean_env()
     cmd = [sys.executable, "-m", "rlm_toolkit", "--exporter", "jsonl", "--jsonl", str(out)]
     proc = subprocess.Popen(
         [*cmd, sys.executable, str(app), "open"],

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from rlm_toolkit.exporters import read_spans_jsonl
+
+from .helpers import run_with_jsonl
 
 APP = """
 import multiprocessing as mp
@@ -35,24 +35,7 @@ def test_forked_pool_workers_flush_their_spans_when_they_exit(tmp_path: Path) ->
     app = tmp_path / "app.py"
     app.write_text(APP)
     out = tmp_path / "run.jsonl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "RLM_INSTRUMENT"))}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rlm_toolkit",
-            "--exporter",
-            "jsonl",
-            "--jsonl",
-            str(out),
-            sys.executable,
-            str(app),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    result = run_with_jsonl(app, out, timeout=120)
     assert (result.returncode, result.stdout) == (0, "231\n"), result.stderr
     names = sorted(span.name for span in read_spans_jsonl(out))
     assert names == sorted(["parent", *(f"task-{i}" for i in range(22))])

@@ -203,57 +203,28 @@ def _observe(proxy: Any, state: StreamState, chunks: Iterator[Any]) -> Iterator[
     del proxy  # held by this frame until now: the proxy lives while it is iterated
 
 
-def _observe_hiding(proxy: Any, state: StreamState, chunks: Iterator[Any]) -> Iterator[Any]:
-    """:func:`_observe` for a stream that hides the usage chunk we asked for (opt-in): the
-    same loop plus ``absorb`` per chunk, so the plain loop pays nothing for the option."""
-    handler = state.handler
-    on_chunk = handler.on_chunk
-    absorb = handler.absorb
-    try:
-        for chunk in chunks:
-            try:
-                if absorb(chunk):
-                    continue
-                on_chunk(chunk)
-            except Exception as exc:
-                contain("stream chunk", exc)
+def _visible(state: StreamState, chunks: Iterator[Any]) -> Iterator[Any]:
+    """The chunks the app sees when the stream hides the usage chunk we asked for (opt-in):
+    ``chunks`` less those ``absorb`` took. Observed by the one :func:`_observe` loop, so the
+    option shares its ending rules and the plain loop pays nothing for it."""
+    absorb = state.handler.absorb
+    for chunk in chunks:
+        if not _absorbed(absorb, chunk):
             yield chunk
-    except GeneratorExit:
-        raise
-    except BaseException as exc:
-        state.end(STREAM_END_ERROR, exc)
-        raise
-    state.end(STREAM_END_COMPLETED)
-    del proxy
 
 
-async def _aobserve_hiding(proxy: Any, state: StreamState, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """The async twin of :func:`_observe_hiding`."""
-    handler = state.handler
-    on_chunk = handler.on_chunk
-    absorb = handler.absorb
-    try:
-        async for chunk in chunks:
-            try:
-                if absorb(chunk):
-                    continue
-                on_chunk(chunk)
-            except Exception as exc:
-                contain("stream chunk", exc)
+async def _avisible(state: StreamState, chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The async twin of :func:`_visible`."""
+    absorb = state.handler.absorb
+    async for chunk in chunks:
+        if not _absorbed(absorb, chunk):
             yield chunk
-    except GeneratorExit:
-        raise
-    except BaseException as exc:
-        state.end(STREAM_END_ERROR, exc)
-        raise
-    state.end(STREAM_END_COMPLETED)
-    del proxy
 
 
-def _absorbed(state: StreamState, chunk: Any) -> bool:
-    """``handler.absorb(chunk)`` with our errors contained (``__next__``/``__anext__`` path)."""
+def _absorbed(absorb: Callable[[Any], bool], chunk: Any) -> bool:
+    """``absorb(chunk)`` (the handler's) with our errors contained: a failure shows the chunk."""
     try:
-        return state.handler.absorb(chunk)
+        return absorb(chunk)
     except Exception as exc:
         contain("stream chunk", exc)
         return False
@@ -319,14 +290,14 @@ class SyncStreamProxy(_StreamProxy):
     def __iter__(self) -> Iterator[Any]:
         chunks = self._inner_chunks()
         state = self._self_state
-        observe = _observe_hiding if state.hides_usage else _observe
-        return observe(self, state, iter(self.__wrapped__) if chunks is None else chunks)
+        source = iter(self.__wrapped__) if chunks is None else chunks
+        return _observe(self, state, _visible(state, source) if state.hides_usage else source)
 
     def __next__(self) -> Any:
         state = self._self_state
         try:
             chunk = self.__wrapped__.__next__()
-            while state.hides_usage and _absorbed(state, chunk):
+            while state.hides_usage and _absorbed(state.handler.absorb, chunk):
                 chunk = self.__wrapped__.__next__()
         except StopIteration:
             state.end(STREAM_END_COMPLETED)
@@ -363,14 +334,14 @@ class AsyncStreamProxy(_StreamProxy):
     def __aiter__(self) -> AsyncIterator[Any]:
         chunks = self._inner_chunks()
         state = self._self_state
-        observe = _aobserve_hiding if state.hides_usage else _aobserve
-        return observe(self, state, aiter(self.__wrapped__) if chunks is None else chunks)
+        source = aiter(self.__wrapped__) if chunks is None else chunks
+        return _aobserve(self, state, _avisible(state, source) if state.hides_usage else source)
 
     async def __anext__(self) -> Any:
         state = self._self_state
         try:
             chunk = await self.__wrapped__.__anext__()
-            while state.hides_usage and _absorbed(state, chunk):
+            while state.hides_usage and _absorbed(state.handler.absorb, chunk):
                 chunk = await self.__wrapped__.__anext__()
         except StopAsyncIteration:
             state.end(STREAM_END_COMPLETED)
