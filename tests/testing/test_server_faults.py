@@ -287,6 +287,7 @@ def test_queue_fault_validation(server: OpenAIServer) -> None:
         "cut_stream",
         "malformed_sse",
         "no_usage",
+        "stream_error",
     } == FAULT_KINDS
 
 

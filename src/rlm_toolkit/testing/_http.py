@@ -18,7 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from rlm_toolkit.testing import _chat, _endpoints, _responses
+from rlm_toolkit.testing import _anthropic_endpoints, _chat, _endpoints, _responses
+from rlm_toolkit.testing import _anthropic_wire as anthropic
 from rlm_toolkit.testing import _control as control
 from rlm_toolkit.testing._script import (
     ERROR_FAULTS,
@@ -71,6 +72,8 @@ _ROUTES: dict[tuple[str, str], Endpoint] = {
     ("POST", "completions"): _endpoints.completions,
     ("POST", "embeddings"): _endpoints.embeddings,
     ("GET", "models"): _endpoints.list_models,
+    ("POST", "messages"): _anthropic_endpoints.create,
+    ("POST", "messages/count_tokens"): _anthropic_endpoints.count_tokens,
 }
 
 
@@ -152,6 +155,8 @@ class Handler(BaseHTTPRequestHandler):
         self._started = time.monotonic()
         self._request_id = f"req_{uuid.uuid4().hex}"
         self._headers_sent = False
+        # Messages API paths answer in Anthropic's dialect (error envelope, headers, events).
+        self._anthropic = anthropic.owns(urlsplit(self.path).path.rstrip("/"))
         try:
             self._answer()
         except (_Abort, OSError):
@@ -168,7 +173,7 @@ class Handler(BaseHTTPRequestHandler):
             if not self._headers_sent:
                 error = ApiError(500, "The offline server failed on this request.", type="server_error")
                 try:
-                    self._send_json(500, error.body())
+                    self._send_json(500, self._error_body(error))
                 except OSError as exc:  # the client went away before it could hear about our bug
                     logger.debug("offline OpenAI server: client went away before the 500: %s", exc)
 
@@ -178,7 +183,7 @@ class Handler(BaseHTTPRequestHandler):
             raw = self._read_body()
         except ApiError as error:
             self.close_connection = True
-            self._send_json(error.status, error.body())
+            self._send_json(error.status, self._error_body(error))
             return
         body: Any = None
         bad_json = False
@@ -210,7 +215,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, _BAD_JSON)
             answer = self._dispatch(split.path, body, fault)
         except ApiError as error:
-            self._send_json(error.status, error.body())
+            self._send_json(error.status, self._error_body(error))
             return
         if answer.events is None:
             self._send_json(answer.status, answer.body)
@@ -297,13 +302,25 @@ class Handler(BaseHTTPRequestHandler):
                 headers["retry-after"] = _seconds(fault.retry_after)
                 headers["retry-after-ms"] = str(round(fault.retry_after * 1000))
             status = fault.status or ERROR_FAULTS[fault.kind]
-            body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+            body: Any = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+            if self._anthropic:
+                headers.pop("retry-after-ms", None)  # the Messages API sends retry-after only
+                status, body = anthropic.fault_error(fault.kind, fault.status, self._request_id)
             self._send_json(status, body, headers)
             return True
         return False
 
     # -- response ----------------------------------------------------------------------------
+    def _error_body(self, error: ApiError) -> Any:
+        if getattr(self, "_anthropic", False):
+            return anthropic.api_error_body(error, self._request_id)
+        return error.body()
+
     def _common_headers(self) -> None:
+        if getattr(self, "_anthropic", False):
+            for name, value in anthropic.headers(self._request_id):
+                self.send_header(name, value)
+            return
         self.send_header("x-request-id", self._request_id)
         self.send_header("openai-processing-ms", str(round((time.monotonic() - self._started) * 1000)))
         self.send_header("openai-version", "2020-10-01")
@@ -335,12 +352,23 @@ class Handler(BaseHTTPRequestHandler):
         after = fault.after_chunks if fault is not None else None
         cut_after = (2 if after is None else after) if kind == "cut_stream" else -1
         bad_after = (1 if after is None else after) if kind == "malformed_sse" else -1
+        error_after = (1 if after is None else after) if kind == "stream_error" else -1
         sent = 0
         for event in answer.events or ():
             if sent == cut_after:
                 self._drop()
             if sent == bad_after:
-                self._write_chunk(b'data: {"id": "broken", "choices": [{"delta": \n\n')
+                self._write_chunk(
+                    anthropic.MALFORMED_EVENT
+                    if self._anthropic
+                    else b'data: {"id": "broken", "choices": [{"delta": \n\n'
+                )
+            if sent == error_after:
+                # The API's in-band error: the SDK raises it; the stream ends cleanly after it.
+                error = anthropic.stream_error_event() if self._anthropic else _STREAM_ERROR
+                self._write_chunk(_encode(error))
+                self.wfile.write(b"0\r\n\r\n")
+                return
             if (
                 event.token
                 and self.server.token_delay > 0
@@ -378,6 +406,18 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(code, ApiError(code, message or "Bad request.").body())
         except OSError as exc:  # a client that sends garbage often hangs up before the answer
             logger.debug("offline OpenAI server: client went away before the %d answer: %s", code, exc)
+
+
+_STREAM_ERROR = SseEvent(
+    {
+        "error": {
+            "message": "The server had an error while processing your request.",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+    }
+)
 
 
 def _encode(event: SseEvent) -> bytes:

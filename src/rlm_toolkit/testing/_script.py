@@ -24,7 +24,7 @@ ERROR_FAULTS: Mapping[str, int] = {
     "unavailable": 503,
 }
 #: Faults that only make sense for a streaming request; they wait for the next one.
-STREAM_FAULTS = frozenset({"cut_stream", "malformed_sse", "no_usage"})
+STREAM_FAULTS = frozenset({"cut_stream", "malformed_sse", "no_usage", "stream_error"})
 #: Every fault kind :meth:`OpenAIServer.queue_fault` accepts.
 FAULT_KINDS = frozenset({*ERROR_FAULTS, *STREAM_FAULTS, "slow", "reset"})
 

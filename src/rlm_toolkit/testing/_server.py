@@ -29,7 +29,9 @@ class OpenAIServer:
             client.chat.completions.create(model="gpt-4o", messages=[...])
 
     Endpoints: ``POST /v1/chat/completions``, ``/v1/responses``, ``/v1/completions``,
-    ``/v1/embeddings`` (plain and, where the API has it, SSE streaming) and ``GET /v1/models[/{id}]``.
+    ``/v1/embeddings`` (plain and, where the API has it, SSE streaming) and ``GET /v1/models[/{id}]``;
+    and Anthropic's Messages API, ``POST /v1/messages`` (JSON or its typed SSE events) and
+    ``/v1/messages/count_tokens``: pass :attr:`url` as ``anthropic.Anthropic(base_url=...)``.
     The ``model`` of a response echoes the request's ``model`` unchanged.
 
     Without a queued reply, a deterministic demo model answers from the last user message (the
@@ -172,7 +174,13 @@ class OpenAIServer:
         request leaves them queued), ``cut_stream`` (drop the connection after ``after_chunks``
         events, default 2, without ``[DONE]``), ``malformed_sse`` (a non-JSON ``data:`` line after
         ``after_chunks`` events, default 1) and ``no_usage`` (no usage chunk even when
-        ``stream_options.include_usage`` is set; ``usage: null`` in ``response.completed``).
+        ``stream_options.include_usage`` is set; ``usage: null`` in ``response.completed``) and
+        ``stream_error`` (the API's in-band error event after ``after_chunks`` events, default 1,
+        then the stream ends).
+
+        On the Messages API (``/v1/messages``) error faults answer Anthropic's envelope
+        (``{"type": "error", "error": {...}}``, ``unavailable`` is 529 ``overloaded_error``, and
+        ``retry-after`` without ``retry-after-ms``); ``no_usage`` does not apply there.
 
         Faults are matched in FIFO order; with ``path`` only requests whose URL path ends with it
         match (e.g. ``path="/embeddings"``).
