@@ -91,3 +91,9 @@ RLM_REPL_FINAL: Final = "rlm.repl.final"
 METRIC_RUN_ITERATIONS: Final = "rlm.run.iterations"
 METRIC_RUN_SUBCALLS: Final = "rlm.run.subcalls"
 METRIC_RUN_COST: Final = "rlm.run.cost"
+
+# -- Anthropic: request parameters the conventions do not name ------------------------------
+#: ``thinking.budget_tokens`` of an extended-thinking request (``thinking={"type": "enabled"}``).
+RLM_ANTHROPIC_THINKING_BUDGET: Final = "rlm.anthropic.thinking.budget_tokens"
+#: ``thinking.type`` of the request: ``enabled``, ``adaptive`` or ``disabled``.
+RLM_ANTHROPIC_THINKING_TYPE: Final = "rlm.anthropic.thinking.type"
