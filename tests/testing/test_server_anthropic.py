@@ -131,7 +131,7 @@ def test_stream_event_sequence_matches_the_api(client: anthropic.Anthropic) -> N
     start, final = events[0], events[-2]
     assert start["message"]["usage"]["output_tokens"] == 1  # type: ignore[index]
     assert start["message"]["stop_reason"] is None and start["message"]["content"] == []  # type: ignore[index]
-    assert final["delta"] == {"stop_reason": "end_turn", "stop_sequence": None}
+    assert final["delta"] == {"stop_reason": "end_turn", "stop_sequence": None, "stop_details": None}
     assert final["usage"]["output_tokens"] == deltas  # type: ignore[index]
     assert final["usage"]["input_tokens"] == start["message"]["usage"]["input_tokens"]  # type: ignore[index]
 

@@ -134,12 +134,13 @@ def plan(call: Call) -> tuple[Message, dict[int, list[str]]]:
     blocks: list[Block] = []
     pieces: dict[int, list[str]] = {}
     output = 0
+    thinking_tokens = None
     if budget is not None:
         thought = _thinking_text(_model.last_user_text(chat))
         signature = f"offline-{_model.stable_hash(thought):08x}"
         pieces[len(blocks)] = _model.tokenize(thought)
         blocks.append(Block("thinking", text=thought, signature=signature))
-        output += len(pieces[len(blocks) - 1])
+        thinking_tokens = output = len(pieces[len(blocks) - 1])
     stop_reason, stop_sequence = "end_turn", None
     if reply.text is not None:
         text, stop_reason, stop_sequence = _cut(reply.text, max_tokens, stop)
@@ -168,6 +169,7 @@ def plan(call: Call) -> tuple[Message, dict[int, list[str]]]:
         stop_sequence=stop_sequence,
         input_tokens=input_tokens(body, chat),
         output_tokens=output,
+        thinking_tokens=thinking_tokens,
     )
     return message, pieces
 

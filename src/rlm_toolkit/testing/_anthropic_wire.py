@@ -124,11 +124,13 @@ class Message:
     stop_sequence: str | None
     input_tokens: int
     output_tokens: int
+    #: Output tokens spent thinking (reported as ``output_tokens_details`` when thinking ran).
+    thinking_tokens: int | None = None
 
 
-def usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+def usage(input_tokens: int, output_tokens: int, thinking_tokens: int | None = None) -> dict[str, Any]:
     """The usage object of a message (no prompt caching offline: the cache counts are 0)."""
-    return {
+    out: dict[str, Any] = {
         "input_tokens": input_tokens,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
@@ -137,6 +139,9 @@ def usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
         "service_tier": "standard",
         "inference_geo": "not_available",
     }
+    if thinking_tokens is not None:
+        out["output_tokens_details"] = {"thinking_tokens": thinking_tokens}
+    return out
 
 
 def block_json(block: Block, *, opening: bool = False) -> dict[str, Any]:
@@ -167,7 +172,8 @@ def message_json(message: Message) -> dict[str, Any]:
         "content": [block_json(b) for b in message.blocks],
         "stop_reason": message.stop_reason,
         "stop_sequence": message.stop_sequence,
-        "usage": usage(message.input_tokens, message.output_tokens),
+        "stop_details": None,
+        "usage": usage(message.input_tokens, message.output_tokens, message.thinking_tokens),
     }
 
 
@@ -180,6 +186,7 @@ def events(message: Message, pieces: Mapping[int, list[str]]) -> Iterator[SseEve
     """
     start = {**message_json(message), "content": [], "stop_reason": None, "stop_sequence": None}
     start["usage"] = usage(message.input_tokens, min(1, message.output_tokens))
+    start["stop_details"] = None
     yield _event("message_start", message=start)
     for index, block in enumerate(message.blocks):
         yield _event("content_block_start", index=index, content_block=block_json(block, opening=True))
@@ -191,13 +198,15 @@ def events(message: Message, pieces: Mapping[int, list[str]]) -> Iterator[SseEve
             signature = {"type": "signature_delta", "signature": block.signature}
             yield _event("content_block_delta", index=index, delta=signature)
         yield _event("content_block_stop", index=index)
-    final_usage = {
+    final_usage: dict[str, Any] = {
         "input_tokens": message.input_tokens,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
         "output_tokens": message.output_tokens,
     }
-    delta = {"stop_reason": message.stop_reason, "stop_sequence": message.stop_sequence}
+    if message.thinking_tokens is not None:
+        final_usage["output_tokens_details"] = {"thinking_tokens": message.thinking_tokens}
+    delta = {"stop_reason": message.stop_reason, "stop_sequence": message.stop_sequence, "stop_details": None}
     yield _event("message_delta", delta=delta, usage=final_usage)
     yield _event("message_stop")
 
