@@ -363,8 +363,12 @@ def test_usage_with_cache_and_thinking_counts() -> None:
 
 
 def test_the_tables_do_not_import_anthropic() -> None:
+    """Nothing of ours imports anthropic before the app does: the tables, the price table and the
+    offline server (Messages API included) run without it."""
     code = (
-        "import sys, rlm_toolkit.instrumentation.anthropic._events, rlm_toolkit.instrumentation.anthropic._request; "
+        "import sys, rlm_toolkit, rlm_toolkit.testing, rlm_toolkit._anthropic_prices; "
+        "import rlm_toolkit.instrumentation.anthropic._events, rlm_toolkit.instrumentation.anthropic._response; "
+        "from rlm_toolkit.testing import OpenAIServer; OpenAIServer().start().stop(); "
         "print('anthropic' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
