@@ -382,3 +382,29 @@ def test_reset_is_a_connection_error(server: OpenAIServer, client: anthropic.Ant
     server.queue_fault("reset", path="/messages")
     with pytest.raises(anthropic.APIConnectionError):
         client.messages.create(model="m", max_tokens=10, messages=USER)
+
+
+def test_the_offline_model_plays_a_recursive_run_through_the_messages_api(
+    server: OpenAIServer, client: anthropic.Anthropic
+) -> None:
+    """A recursive run's turns (system prompt, code replies, REPL output as the next user turn)
+    get the same replies on the Messages API as on chat completions, so a run can use either."""
+    system = "You are a recursive language model (RLM). The context lives in a REPL."
+    conversation: list[dict[str, str]] = [
+        {"role": "user", "content": "Question: Which city hosts the blue door?"}
+    ]
+    with openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0) as oai:
+        for turn in range(3):
+            chat = oai.chat.completions.create(
+                model="m",
+                messages=[{"role": "system", "content": system}, *conversation],  # type: ignore[list-item]
+            )
+            message = client.messages.create(model="m", max_tokens=4000, system=system, messages=conversation)  # type: ignore[arg-type]
+            reply = message.content[0].text  # type: ignore[union-attr]
+            assert reply == chat.choices[0].message.content
+            assert "```repl" in reply
+            conversation += [
+                {"role": "assistant", "content": reply},
+                {"role": "user", "content": f"REPL output of turn {turn + 1}: ok"},
+            ]
+    assert "FINAL_VAR" in reply
