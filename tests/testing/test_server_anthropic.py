@@ -408,3 +408,13 @@ def test_the_offline_model_plays_a_recursive_run_through_the_messages_api(
                 {"role": "user", "content": f"REPL output of turn {turn + 1}: ok"},
             ]
     assert "FINAL_VAR" in reply
+
+
+def test_slow_fault_times_out_in_the_sdk(server: OpenAIServer) -> None:
+    server.queue_fault("slow", delay=2.0, path="/messages")
+    with (
+        anthropic.Anthropic(base_url=server.url, api_key="x", max_retries=0, timeout=0.2) as client,
+        pytest.raises(anthropic.APITimeoutError),
+    ):
+        client.messages.create(model="m", max_tokens=10, messages=USER)
+    assert [r.fault for r in server.requests] == ["slow"]
