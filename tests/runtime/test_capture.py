@@ -153,13 +153,19 @@ def test_without_any_instrumentation_the_environment_decides(
     client: openai.OpenAI, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rlm = RLM(client, model="gpt-4o", tracer_provider=telemetry.tracer_provider)
-    OpenAIInstrumentor().uninstrument()  # the next RLM re-instruments implicitly
+    OpenAIInstrumentor().uninstrument()
     monkeypatch.setenv(ENV, "span_only")
     rlm.run("captured")
     monkeypatch.setenv(ENV, "event_only")
     rlm.run("not captured")
-    captured, not_captured = telemetry.spans.get_finished_spans()  # no LLM spans: not instrumented
+    # The runtime reports its own model calls through the run's handler: LLM spans without
+    # any process-wide instrumentation, and the SDK stays unpatched.
+    assert not OpenAIInstrumentor().is_instrumented_by_opentelemetry
+    chat_1, captured, chat_2, not_captured = telemetry.spans.get_finished_spans()
     assert (captured.name, not_captured.name) == ("invoke_agent rlm", "invoke_agent rlm")
+    assert (chat_1.name, chat_2.name) == ("chat gpt-4o", "chat gpt-4o")
+    assert "gen_ai.input.messages" in dict(chat_1.attributes or {})
+    assert "gen_ai.input.messages" not in dict(chat_2.attributes or {})
     assert json.loads(str(dict(captured.attributes or {})["gen_ai.input.messages"])) == [
         {"role": "user", "parts": [{"type": "text", "content": "captured"}]}
     ]

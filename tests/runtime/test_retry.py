@@ -177,10 +177,10 @@ class _Options:
 
 
 def test_policy_subclass_without_instrumentation_applies_the_policy() -> None:
-    from rlm_toolkit.runtime import _retry
+    from rlm_toolkit.instrumentation.openai import _runtime as _retry
 
-    cls = _retry._policy_class(_FakeSDKClient)
-    assert _retry._policy_class(_FakeSDKClient) is cls  # one class per SDK class
+    cls = _retry.policy_class(_FakeSDKClient)
+    assert _retry.policy_class(_FakeSDKClient) is cls  # one class per SDK class
     client = cls()
     client._rlm_retry_policy = RetryPolicy(initial_delay=1.0, max_delay=3.0, jitter=0.0)
     assert [client._calculate_retry_timeout(r, _Options()) for r in (3, 2, 1)] == [1.0, 2.0, 3.0]
@@ -189,11 +189,11 @@ def test_policy_subclass_without_instrumentation_applies_the_policy() -> None:
 
 
 def test_an_sdk_without_the_hook_keeps_its_own_backoff(caplog: pytest.LogCaptureFixture) -> None:
-    from rlm_toolkit.runtime import _retry
+    from rlm_toolkit.instrumentation.openai import _runtime as _retry
 
     class NoHook:
         pass
 
     with caplog.at_level("DEBUG", logger="rlm_toolkit"):
-        assert _retry._policy_class(NoHook) is NoHook
+        assert _retry.policy_class(NoHook) is NoHook
     assert "has no _calculate_retry_timeout; using its backoff" in caplog.text

@@ -41,6 +41,11 @@ class Scope:
 
 _SCOPE: ContextVar[Scope | None] = ContextVar("rlm_toolkit.scope", default=None)
 
+#: The invocation of the call a runtime provider made last in this context (set by a wrapper
+#: made for the runtime, read by the runtime after the call): how a run's budget reads the
+#: very cost its LLM span carries. Typed loosely: ``_invocation`` imports this module.
+REPORTED: ContextVar[Any] = ContextVar("rlm_toolkit.reported", default=None)
+
 
 def current_scope() -> Scope | None:
     return _SCOPE.get()

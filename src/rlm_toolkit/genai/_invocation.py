@@ -87,6 +87,7 @@ class Invocation:
         "attempts",
         "cache_write_tokens",
         "cached_input_tokens",
+        "cost",
         "ended",
         "handler",
         "input_messages",
@@ -127,6 +128,8 @@ class Invocation:
         the handler's). ``scope``: the runtime scope the call was made in (its callbacks are
         consumers of this call too). What the consumers want is asked from the handler here,
         once."""
+        #: The USD cost put on the span at its end (None: unpriced, or not ended yet).
+        self.cost: float | None = None
         self.handler = handler
         self.scope = scope
         self.provider = provider or handler.provider_name
@@ -202,7 +205,7 @@ class Invocation:
         duration = ((end_ns or time.perf_counter_ns()) - self.start_ns) / 1e9
         span = self.span
         try:
-            cost = self._cost()
+            self.cost = cost = self._cost()
             if span.is_recording():
                 attrs = self._end_attributes(cost)
                 if extra:
@@ -230,7 +233,7 @@ class Invocation:
         error_type = type(exc).__qualname__
         span = self.span
         try:
-            cost = self._cost()
+            self.cost = cost = self._cost()
             if span.is_recording():
                 attrs = self._end_attributes(cost)
                 attrs[error_attributes.ERROR_TYPE] = error_type

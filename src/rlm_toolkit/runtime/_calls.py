@@ -8,6 +8,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from rlm_toolkit.genai import stream_state_of
+from rlm_toolkit.genai._context import REPORTED
+from rlm_toolkit.runtime._provider import ACreate, Create
 from rlm_toolkit.runtime._result import Usage
 from rlm_toolkit.runtime._strategy import Completion
 
@@ -32,6 +35,17 @@ def usage_of(raw: Any) -> Usage:
     )
 
 
+def _span_cost(chunks: Any = None) -> float | None:
+    """The cost the call's LLM span carries: the invocation the provider's wrapper reported
+    in this context (or, for a stream, the one its proxy ends)."""
+    if chunks is not None:
+        state = stream_state_of(chunks)
+        if state is not None:
+            return state.inv.cost  # type: ignore[no-any-return]
+    inv = REPORTED.get()
+    return inv.cost if inv is not None else None
+
+
 def from_response(response: Any) -> Completion:
     choices = getattr(response, "choices", None) or []
     first = choices[0] if choices else None
@@ -41,6 +55,7 @@ def from_response(response: Any) -> Completion:
         usage=usage_of(getattr(response, "usage", None)),
         finish_reason=getattr(first, "finish_reason", None),
         model=getattr(response, "model", None),
+        cost=_span_cost(),
     )
 
 
@@ -73,14 +88,21 @@ class ChunkAccumulator:
             return str(delta)
         return None
 
-    def completion(self) -> Completion:
+    def completion(self, chunks: Any = None) -> Completion:
+        """What the stream said; ``chunks``: the stream (for the cost its span carries)."""
         return Completion(
-            content="".join(self.parts), usage=self.usage, finish_reason=self.finish_reason, model=self.model
+            content="".join(self.parts),
+            usage=self.usage,
+            finish_reason=self.finish_reason,
+            model=self.model,
+            cost=_span_cost(chunks),
         )
 
 
-def complete(client: Any, model: str, messages: list[dict[str, Any]], stream: bool) -> Completion:
-    create = client.chat.completions.create
+def complete(create: Create, model: str, messages: list[dict[str, Any]], stream: bool) -> Completion:
+    """One chat call through ``create`` (a :class:`ModelProvider`'s, reporting through the
+    run's handler), reduced to a :class:`Completion`."""
+    REPORTED.set(None)
     if not stream:
         return from_response(create(model=model, messages=messages))
     acc = ChunkAccumulator()
@@ -88,11 +110,12 @@ def complete(client: Any, model: str, messages: list[dict[str, Any]], stream: bo
     with chunks:  # type: ignore[attr-defined]
         for chunk in chunks:
             acc.add(chunk)
-    return acc.completion()
+    return acc.completion(chunks)
 
 
-async def acomplete(client: Any, model: str, messages: list[dict[str, Any]], stream: bool) -> Completion:
-    create = client.chat.completions.create
+async def acomplete(create: ACreate, model: str, messages: list[dict[str, Any]], stream: bool) -> Completion:
+    """:func:`complete` with an async ``create``."""
+    REPORTED.set(None)
     if not stream:
         return from_response(await create(model=model, messages=messages))
     acc = ChunkAccumulator()
@@ -100,4 +123,4 @@ async def acomplete(client: Any, model: str, messages: list[dict[str, Any]], str
     async with chunks:  # type: ignore[attr-defined]
         async for chunk in chunks:
             acc.add(chunk)
-    return acc.completion()
+    return acc.completion(chunks)

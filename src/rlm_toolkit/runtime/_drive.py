@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from rlm_toolkit._safety import contain
 from rlm_toolkit.runtime._result import RLMResult, Usage
 from rlm_toolkit.runtime._strategy import Completion, LLMRequest, Plan
 
@@ -36,21 +35,11 @@ async def adrive(
 
 
 def cost_of(completion: Completion, model: str) -> float | None:
-    """Estimated USD cost of one call, from the price table the LLM spans' ``gen_ai.usage.cost`` uses."""
-    if not completion.usage.known:
-        return None  # no estimate from tokens nobody reported
-    try:
-        from rlm_toolkit.pricing import estimate_cost
-
-        return estimate_cost(
-            completion.model or model,
-            input_tokens=completion.usage.prompt_tokens,
-            output_tokens=completion.usage.completion_tokens,
-            cached_input_tokens=completion.usage.cached_tokens,
-        )
-    except Exception as exc:
-        contain("runtime: estimate cost", exc)
-        return None
+    """The USD cost of one call: the very figure its LLM span carries (``gen_ai.usage.cost``,
+    priced once, by the handler, knowing the provider). None -- unpriced, counted as nothing
+    and shown as such in ``RLMResult.by_model`` -- for a model without a known price at that
+    provider, or a call no span reported (instrumentation suppressed)."""
+    return completion.cost
 
 
 def total_usage(completions: list[Completion]) -> Usage:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-from rlm_toolkit._safety import contain
+from rlm_toolkit._providers import openai_provider
 from rlm_toolkit.genai import Scope, TelemetryHandler, use_scope
 from rlm_toolkit.runtime import _retry
 from rlm_toolkit.runtime._answer_stream import AnswerStream
@@ -19,6 +19,7 @@ from rlm_toolkit.runtime._calls import acomplete, complete
 from rlm_toolkit.runtime._drive import adrive, build_result, drive, failed_result
 from rlm_toolkit.runtime._loop import Tree, root_async, root_sync
 from rlm_toolkit.runtime._options import split_options
+from rlm_toolkit.runtime._provider import ModelProvider
 from rlm_toolkit.runtime._recursive import RecursiveStrategy
 from rlm_toolkit.runtime._result import RLMResult
 from rlm_toolkit.runtime._routing import Routing
@@ -79,12 +80,14 @@ class RLM:
         self._strategy: Strategy = _default_strategy(strategy, config, sub_model)
         self._meter_provider = meter_provider
         self._instruments: RunInstruments | None = None
+        # How this RLM's model calls are made and reported (through the handler each run
+        # passes in; no process-wide instrumentation needed).
+        self._provider: ModelProvider = openai_provider()
         if client is None and async_client is None:
             # RLM(model="gpt-4o"): the SDK's default clients (environment), as from_openai builds.
             self._set_factories({}, _retry.RetryPolicy())
         self._routing = Routing(callbacks, tracer_provider, logger_provider)
         self.callbacks: tuple[Any, ...] = self._routing.callbacks
-        _ensure_instrumented()
 
     @classmethod
     def from_openai(
@@ -128,8 +131,9 @@ class RLM:
         return rlm
 
     def _set_factories(self, kwargs: dict[str, Any], policy: _retry.RetryPolicy) -> None:
-        self._client_factory = lambda: _retry.build_sync_client(policy, kwargs)
-        self._async_factory = lambda: _retry.build_async_client(policy, kwargs)
+        provider = self._provider
+        self._client_factory = lambda: provider.sync_client(policy, kwargs)
+        self._async_factory = lambda: provider.async_client(policy, kwargs)
 
     # -- clients ------------------------------------------------------------------------------
     @property
@@ -171,12 +175,12 @@ class RLM:
         ``raise_on_error=False`` it is returned as ``RLMResult.error`` instead.
         """
         _check_prompt(prompt, context)
-        client = self.client
         handler, scope = self._routing.resolve()
+        create = self._provider.create(handler, self.client)
         stream = handler.wants(scope).tokens
 
         def call(request: LLMRequest) -> Any:
-            return complete(client, self.model, request.messages, stream)
+            return complete(create, self.model, request.messages, stream)
 
         recursive = self._recursive(context)
         with self._running(handler, scope, prompt, context, raise_on_error) as run:
@@ -187,7 +191,7 @@ class RLM:
                     recursive.config,
                     self.model,
                     run.steps,
-                    call=lambda messages, model: complete(client, model, messages, stream),
+                    call=lambda messages, model: complete(create, model, messages, stream),
                 )
                 run.ended(*root_sync(tree, recursive.recursive_plan(prompt, context), context, run.span))
         return run.result
@@ -196,12 +200,12 @@ class RLM:
         """:meth:`run` with the async client (sandbox work runs in a worker thread; sub-calls
         use the async client on this event loop)."""
         _check_prompt(prompt, context)
-        client = self.async_client
         handler, scope = self._routing.resolve()
+        create = self._provider.acreate(handler, self.async_client)
         stream = handler.wants(scope).tokens
 
         async def call(request: LLMRequest) -> Any:
-            return await acomplete(client, self.model, request.messages, stream)
+            return await acomplete(create, self.model, request.messages, stream)
 
         recursive = self._recursive(context)
         with self._running(handler, scope, prompt, context, raise_on_error) as run:
@@ -212,7 +216,7 @@ class RLM:
                     recursive.config,
                     self.model,
                     run.steps,
-                    acall=lambda messages, model: acomplete(client, model, messages, stream),
+                    acall=lambda messages, model: acomplete(create, model, messages, stream),
                     loop=asyncio.get_running_loop(),
                 )
                 plan = recursive.recursive_plan(prompt, context)
@@ -281,7 +285,7 @@ class RLM:
             return AnswerStream(lambda: self.run(prompt, context))
         handler, scope = self._routing.resolve()
         return RLMStream(
-            client=self.client,
+            client=self._provider.create(handler, self.client),
             model=self.model,
             prompt=prompt,
             context=context,
@@ -377,16 +381,3 @@ def _check_prompt(prompt: Any, context: Any) -> None:
     if isinstance(context, list) and all(isinstance(item, str) for item in context):
         return
     raise TypeError(f"context must be a str, a list of str, a dict or None, got {type(context).__name__}")
-
-
-def _ensure_instrumented() -> None:
-    """Instrument ``openai`` with the default providers unless someone already did (idempotent).
-
-    Marked implicit, so a later explicit ``rlm_toolkit.instrument(...)`` replaces it.
-    """
-    try:
-        from rlm_toolkit._instrument import ensure_instrumented
-
-        ensure_instrumented()
-    except Exception as exc:
-        contain("runtime: instrument openai", exc)

@@ -26,7 +26,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from rlm_toolkit._safety import contain
-from rlm_toolkit.genai import Scope, TelemetryHandler, resolve_content_mode
+from rlm_toolkit.genai import ContentMode, Scope, TelemetryHandler, resolve_content_mode, resolve_max_length
+from rlm_toolkit.genai._cost import CostEstimator
+from rlm_toolkit.genai._semconv import resolve_conventions
+from rlm_toolkit.genai._stream_usage import resolve_export_tokens, resolve_stream_usage
+
+#: The instrumentation scope of what an ``RLM`` reports with no instrumentation to follow.
+_SCOPE = "rlm_toolkit.runtime"
 
 
 def _active_handler() -> TelemetryHandler | None:
@@ -37,6 +43,32 @@ def _active_handler() -> TelemetryHandler | None:
     except Exception as exc:
         contain("runtime: read the active instrumentation", exc)
         return None
+
+
+_DEFAULTS: dict[ContentMode, TelemetryHandler] = {}
+_DEFAULTS_LOCK = threading.Lock()
+
+
+def default_handler(mode: ContentMode) -> TelemetryHandler:
+    """The handler over the global providers for content ``mode``, with the bundled prices and
+    the environment's conventions (what ``rlm_toolkit.instrument()`` would build). Shared by
+    every ``RLM`` without one of its own: a memo of one object per mode, not routing state
+    (it always reports to the global providers of the moment)."""
+    handler = _DEFAULTS.get(mode)
+    if handler is None:
+        with _DEFAULTS_LOCK:
+            handler = _DEFAULTS.get(mode)
+            if handler is None:
+                handler = _DEFAULTS[mode] = TelemetryHandler(
+                    content=mode,
+                    max_length=resolve_max_length(),
+                    cost=CostEstimator(),
+                    scope_name=_SCOPE,
+                    conventions=resolve_conventions(None),
+                    stream_usage=resolve_stream_usage(None),
+                    export_tokens=resolve_export_tokens(),
+                )
+    return handler
 
 
 class Routing:
@@ -81,7 +113,7 @@ class Routing:
         mode = resolve_content_mode()
         fallback = self._fallback
         if fallback is None or fallback.content != mode:
-            self._fallback = fallback = TelemetryHandler(scope_name="rlm_toolkit.runtime", content=mode)
+            self._fallback = fallback = default_handler(mode)
         return fallback
 
     def resolve(self) -> tuple[TelemetryHandler, Scope | None]:

@@ -32,6 +32,8 @@ class Completion:
     usage: Usage
     finish_reason: str | None
     model: str | None
+    #: The USD cost its LLM span carries (``gen_ai.usage.cost``); None: unpriced or unreported.
+    cost: float | None = None
 
 
 Plan = Generator[LLMRequest, Completion, str]

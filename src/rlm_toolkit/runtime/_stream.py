@@ -63,7 +63,7 @@ class _StreamRun:
     def __init__(
         self,
         *,
-        client: Any,
+        client: Callable[..., Any],
         model: str,
         prompt: str,
         context: Any,
@@ -93,9 +93,7 @@ class _StreamRun:
                 if self._run is None:
                     self._run = RunSpan(self._handler, self._scope, self._model, self._prompt, self._context)
                     with self._run.current():
-                        self._chunks = self._client.chat.completions.create(
-                            model=self._model, messages=self._messages, **STREAM_ARGS
-                        )
+                        self._chunks = self._client(model=self._model, messages=self._messages, **STREAM_ARGS)
                 with self._run.current():
                     for chunk in self._chunks:
                         delta = self._acc.add(chunk)
@@ -134,7 +132,7 @@ class _StreamRun:
                     run.fail(exc, {RLM_STREAM_END_REASON: reason}, end_time)
                 return
             try:
-                completions = [self._acc.completion()] if run is not None else []
+                completions = [self._acc.completion(self._chunks)] if run is not None else []
                 content = completions[0].content if completions else ""
                 self.result = build_result(
                     self._model, content, completions, run.trace_id if run is not None else None
@@ -178,7 +176,7 @@ class RLMStream:
     def __init__(
         self,
         *,
-        client: Any,
+        client: Callable[..., Any],
         model: str,
         prompt: str,
         context: Any,

@@ -109,6 +109,9 @@ TARGETS: tuple[Target, ...] = (
     Target(_RESPONSE_HELPERS, "AsyncResponseStream.close", _fixed(_hooks.helper_aclose)),
     Target(("openai._base_client",), "BaseClient._calculate_retry_timeout", _fixed(_hooks.retry_timeout)),
 )
+#: The SDK retry loop's hook (the last target): also installed by the runtime's provider, so a
+#: run over a client of the app's reports its retries without the SDK being instrumented.
+RETRY_HOOK = TARGETS[-1]
 #: Installed on first need (a call whose message content must be read from the request body,
 #: see ``fill_input``), not by ``wrap_all``: the SDK calls ``_build_request`` once per HTTP
 #: attempt, and a wrapper there costs every call ~14k instructions for a rare case.
@@ -211,6 +214,12 @@ def ensure_body_hook() -> None:
     before the SDK builds its request, so that very call is covered)."""
     with _lock:
         _wrap(BODY_HOOK, None)
+
+
+def ensure_retry_hook() -> None:
+    """Install :data:`RETRY_HOOK` unless it is in place (a no-op outside a reported call)."""
+    with _lock:
+        _wrap(RETRY_HOOK, None)
 
 
 def _chain(obj: Any) -> Iterator[Any]:

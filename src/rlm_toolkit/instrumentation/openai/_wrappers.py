@@ -28,7 +28,7 @@ from rlm_toolkit._notices import RAW_RESPONSE, say_once
 from rlm_toolkit._safety import contain
 from rlm_toolkit.attributes import RLM_OPENAI_API
 from rlm_toolkit.genai import AsyncStreamProxy, Invocation, StreamState, SyncStreamProxy, TelemetryHandler
-from rlm_toolkit.genai._context import current_scope
+from rlm_toolkit.genai._context import REPORTED, current_scope
 from rlm_toolkit.genai._stream import watch
 from rlm_toolkit.instrumentation.openai._provider import provider_name
 from rlm_toolkit.instrumentation.openai._request import (
@@ -275,11 +275,15 @@ def _finish(inv: Invocation, spec: ApiSpec, result: Any, kinds: _Kinds, usage_ad
     return result
 
 
-def sync_call(handler: TelemetryHandler, spec: ApiSpec, body_hook: Callable[[], None]) -> Wrapper:
+def sync_call(
+    handler: TelemetryHandler, spec: ApiSpec, body_hook: Callable[[], None], report: bool = False
+) -> Wrapper:
     """The wrapper of a sync SDK call method, reporting through ``handler``.
 
     ``body_hook``: installs the request-body hook, called when a call's content must be read
-    from the body the SDK builds (see ``fill_input``)."""
+    from the body the SDK builds (see ``fill_input``). ``report``: a wrapper made for the
+    runtime; it hands each call's invocation to the caller (``genai._context.REPORTED``), so
+    the run's budget reads the cost the span carries."""
     kinds = _Kinds()
     stream_usage = handler.stream_usage and spec.stream_usage
 
@@ -292,6 +296,8 @@ def sync_call(handler: TelemetryHandler, spec: ApiSpec, body_hook: Callable[[], 
         inv = _begin(handler, spec, body_hook, instance, kwargs, ctx)
         if inv is None:
             return wrapped(*args, **kwargs)
+        if report:
+            REPORTED.set(inv)
         added = None
         if stream_usage:  # opt-in, decided at instrument time (TelemetryHandler.stream_usage)
             added = _usage_kwargs(kwargs)
@@ -313,7 +319,9 @@ def sync_call(handler: TelemetryHandler, spec: ApiSpec, body_hook: Callable[[], 
     return wrapper
 
 
-def async_call(handler: TelemetryHandler, spec: ApiSpec, body_hook: Callable[[], None]) -> Wrapper:
+def async_call(
+    handler: TelemetryHandler, spec: ApiSpec, body_hook: Callable[[], None], report: bool = False
+) -> Wrapper:
     """The wrapper of an async SDK call method (see :func:`sync_call`)."""
     kinds = _Kinds()
     stream_usage = handler.stream_usage and spec.stream_usage
@@ -327,6 +335,8 @@ def async_call(handler: TelemetryHandler, spec: ApiSpec, body_hook: Callable[[],
         inv = _begin(handler, spec, body_hook, instance, kwargs, ctx)
         if inv is None:
             return await wrapped(*args, **kwargs)
+        if report:
+            REPORTED.set(inv)
         added = None
         if stream_usage:  # opt-in, decided at instrument time (TelemetryHandler.stream_usage)
             added = _usage_kwargs(kwargs)
