@@ -10,6 +10,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from rlm_toolkit.genai import ContentMode, TelemetryHandler, resolve_content_mode
+from rlm_toolkit.genai._discovery import check_processor_discovery
 from rlm_toolkit.genai._semconv import resolve_conventions
 from rlm_toolkit.genai._stream_usage import resolve_stream_usage
 from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
@@ -72,6 +73,7 @@ def instrument(
     mode: ContentMode = resolve_content_mode(capture_content)  # ValueError before any change
     conventions = resolve_conventions(semconv)  # ValueError before any change
     usage = resolve_stream_usage(stream_usage)
+    check_processor_discovery()  # once per process: one warning if the SDK hides its processors
     validated = ()
     if callbacks is not None:
         from rlm_toolkit.callbacks._validate import validate_callbacks

@@ -25,6 +25,7 @@ from rlm_toolkit.genai._context import (
     payload_during,
     use_scope,
 )
+from rlm_toolkit.genai._discovery import check_processor_discovery, discovery_problems
 from rlm_toolkit.genai._handler import Consumer, TelemetryHandler, Wants
 from rlm_toolkit.genai._instruments import Instruments
 from rlm_toolkit.genai._invocation import Invocation
@@ -49,8 +50,10 @@ __all__ = [
     "SyncStreamProxy",
     "TelemetryHandler",
     "Wants",
+    "check_processor_discovery",
     "current_payload",
     "current_scope",
+    "discovery_problems",
     "payload_during",
     "resolve_content_mode",
     "resolve_max_length",

@@ -28,6 +28,7 @@ from typing import Any
 from rlm_toolkit._safety import contain
 from rlm_toolkit.genai import ContentMode, Scope, TelemetryHandler, resolve_content_mode, resolve_max_length
 from rlm_toolkit.genai._cost import CostEstimator
+from rlm_toolkit.genai._discovery import check_processor_discovery
 from rlm_toolkit.genai._semconv import resolve_conventions
 from rlm_toolkit.genai._stream_usage import resolve_export_tokens, resolve_stream_usage
 
@@ -91,6 +92,8 @@ class Routing:
         from rlm_toolkit.callbacks._validate import validate_callbacks, wants_tokens
 
         self.callbacks: tuple[Any, ...] = validate_callbacks(callbacks or ())
+        if self.callbacks:
+            check_processor_discovery()  # once per process: one warning if it cannot work
         self.wants_tokens = wants_tokens(self.callbacks)
         self._tracer_provider = tracer_provider
         self._logger_provider = logger_provider
