@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from rlm_toolkit.callbacks import AsyncBaseCallback, BaseCallback, StreamingCallback
-from rlm_toolkit.callbacks._dispatch import call, flush, pending_tasks
+from rlm_toolkit.callbacks._dispatch import call
 from rlm_toolkit.genai import use_scope
 
 from .conftest import Otel, Recorder, chat_call
@@ -184,7 +184,7 @@ def test_async_callback_on_sync_path_runs_on_background_loop_without_blocking(ot
     elapsed = time.perf_counter() - began
     assert elapsed < 0.25, "the app's thread waited for an async callback"
     assert cb.done.wait(5)
-    assert flush(5)
+    assert otel.span_processor.force_flush(5000)
     assert sorted(cb.events) == [("end", "a"), ("start", "p")]
     assert cb.threads == {"rlm-toolkit-callbacks"}
 
@@ -193,13 +193,13 @@ async def test_async_callback_inside_running_loop_is_a_task_of_that_loop(otel: O
     cb = SlowAsync(delay=0.05)
     with use_scope(otel.scope(cb)):
         chat_call(otel.tracer, prompt="p", answer="a")
-    tasks = pending_tasks()
+    tasks = otel.span_processor.pending_tasks()
     assert len(tasks) == 2
     assert cb.events == []  # scheduled, not run inline
     await asyncio.gather(*tasks)
     assert cb.events == [("start", "p"), ("end", "a")]
     assert cb.threads == {threading.current_thread().name}
-    assert pending_tasks() == []
+    assert otel.span_processor.pending_tasks() == []
 
 
 async def test_raising_async_callback_is_isolated(
@@ -213,7 +213,7 @@ async def test_raising_async_callback_is_isolated(
     with use_scope(otel.scope(Bad(), good)):
         chat_call(otel.tracer)
         chat_call(otel.tracer)
-    await asyncio.gather(*pending_tasks())
+    await asyncio.gather(*otel.span_processor.pending_tasks())
     assert good.names == ["on_llm_start", "on_llm_end"] * 2
     assert [r.getMessage().split(" (")[0] for r in caplog_callbacks.records] == [
         "callback test_raising_async_callback_is_isolated.<locals>.Bad.on_llm_end raised"
@@ -227,5 +227,5 @@ def test_async_noops_are_not_scheduled(otel: Otel) -> None:
 
     with use_scope(otel.scope(OnlyEnd())):
         chat_call(otel.tracer)
-    assert flush(5)
-    assert pending_tasks() == []
+    assert otel.span_processor.force_flush(5000)
+    assert otel.span_processor.pending_tasks() == []

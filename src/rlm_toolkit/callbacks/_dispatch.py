@@ -6,8 +6,9 @@
 * A method that raises is isolated: one warning per class and method (with the traceback),
   then the app and the other callbacks carry on.
 * A method that returns an awaitable (``AsyncBaseCallback``) never blocks the app: on a thread
-  with a running event loop it becomes a task of that loop; elsewhere it runs on one private
-  background loop thread.
+  with a running event loop it becomes a task of that loop; elsewhere it runs on the background
+  loop thread of the processor that delivered it (:class:`AsyncDelivery`), whose
+  ``force_flush()``/``shutdown()`` wait for it.
 """
 
 from __future__ import annotations
@@ -99,8 +100,9 @@ def warn_once(cb: object, name: str, message: str, exc: BaseException | None = N
     )
 
 
-def call(cb: object, name: str, kwargs: Mapping[str, Any]) -> None:
-    """Call ``cb.name(**kwargs)`` (the subset it accepts), isolated. Never raises ``Exception``."""
+def call(cb: object, name: str, kwargs: Mapping[str, Any], owner: AsyncDelivery | None = None) -> None:
+    """Call ``cb.name(**kwargs)`` (the subset it accepts), isolated. Never raises ``Exception``.
+    An awaitable result is run by ``owner`` (the delivering processor's :class:`AsyncDelivery`)."""
     cls = type(cb)
     on_instance = name in getattr(cb, "__dict__", ())  # a function stored on the instance
     if not on_instance and is_noop(cls, name):
@@ -123,10 +125,10 @@ def call(cb: object, name: str, kwargs: Mapping[str, Any]) -> None:
         warn_once(cb, name, "raised", exc)
         return
     if inspect.isawaitable(result):
-        schedule(result, cb, name)
+        (owner or _SHARED).schedule(result, cb, name)
 
 
-def deliver(callbacks: Sequence[object], event: Event) -> None:
+def deliver(callbacks: Sequence[object], event: Event, owner: AsyncDelivery | None = None) -> None:
     """Deliver one typed event to each of ``callbacks`` (its method, its keywords), isolated.
 
     The keywords are built once for all callbacks. Runs on the caller's thread; never raises
@@ -137,15 +139,13 @@ def deliver(callbacks: Sequence[object], event: Event) -> None:
     name = event.method
     kwargs = event.keywords()
     for cb in callbacks:
-        call(cb, name, kwargs)
+        call(cb, name, kwargs, owner)
 
 
 # -- async callbacks ------------------------------------------------------------------------
 
-_tasks: set[asyncio.Task[None]] = set()  # strong refs until done (the loop keeps only weak ones)
-_futures: set[concurrent.futures.Future[None]] = set()
-_bg_lock = threading.RLock()
-_bg_loop: asyncio.AbstractEventLoop | None = None
+#: How long a processor's ``shutdown()`` waits for its async callbacks still running.
+SHUTDOWN_WAIT_S = 5.0
 
 
 async def _guard(awaitable: Awaitable[Any], cb: object, name: str) -> None:
@@ -155,62 +155,91 @@ async def _guard(awaitable: Awaitable[Any], cb: object, name: str) -> None:
         warn_once(cb, name, "raised", exc)
 
 
-def _background_loop() -> asyncio.AbstractEventLoop:
-    global _bg_loop
-    with _bg_lock:
-        if _bg_loop is None:
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="rlm-toolkit-callbacks", daemon=True)
-            thread.start()
-            _bg_loop = loop
-        return _bg_loop
+class AsyncDelivery:
+    """The async callbacks of one processor: their background loop and what is still running.
+
+    Owned by the processor that delivers them, so its ``force_flush()`` and ``shutdown()`` wait
+    for exactly its own callbacks (bounded by their timeout) and nothing delivered before exit
+    is lost. On a thread with a running event loop a callback's coroutine becomes a task of
+    that loop (the app's loop runs it); elsewhere it runs on this object's loop thread, started
+    on first need. Thread-safe; ``schedule`` never blocks.
+    """
+
+    __slots__ = ("__weakref__", "_futures", "_lock", "_loop", "_pid", "_tasks")
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = os.getpid()
+        self._futures: set[concurrent.futures.Future[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # strong refs (the loop keeps weak ones)
+
+    def _background_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():  # a forked child has no thread
+                self._futures.clear()
+                self._tasks.clear()
+                self._pid = os.getpid()
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="rlm-toolkit-callbacks", daemon=True)
+                thread.start()
+                self._loop = loop
+            return self._loop
+
+    def schedule(self, awaitable: Awaitable[Any], cb: object, name: str) -> None:
+        """Run ``awaitable`` without blocking this thread."""
+        coro = _guard(awaitable, cb, name)
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None:
+            task = running.create_task(coro)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        future = asyncio.run_coroutine_threadsafe(coro, self._background_loop())
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._discard)
+
+    def _discard(self, future: concurrent.futures.Future[None]) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait (up to ``timeout_s``) for callbacks running on the background loop; True if
+        all finished. Tasks on the app's own loops finish with that loop."""
+        with self._lock:
+            pending = list(self._futures)
+        if not pending:
+            return True
+        _, not_done = concurrent.futures.wait(pending, timeout=timeout_s)
+        return not not_done
+
+    def close(self, timeout_s: float = SHUTDOWN_WAIT_S) -> bool:
+        """:meth:`flush`, then stop the background loop (a later callback starts a new one)."""
+        done = self.flush(timeout_s)
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is not None and done:
+            loop.call_soon_threadsafe(loop.stop)
+        return done
+
+    def pending_tasks(self) -> list[asyncio.Task[None]]:
+        """Async callbacks scheduled on app event loops and not finished yet."""
+        return list(self._tasks)
 
 
-def _forget_background_loop() -> None:  # in a forked child the loop's thread does not exist
-    global _bg_loop, _bg_lock
-    _bg_loop = None
-    _bg_lock = threading.RLock()
-    _futures.clear()
-    _tasks.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_background_loop)
-
-
-def schedule(awaitable: Awaitable[Any], cb: object, name: str) -> None:
-    """Run ``awaitable`` without blocking this thread (see the module docstring)."""
-    coro = _guard(awaitable, cb, name)
-    try:
-        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    if loop is not None:
-        task = loop.create_task(coro)
-        _tasks.add(task)
-        task.add_done_callback(_tasks.discard)
-        return
-    future = asyncio.run_coroutine_threadsafe(coro, _background_loop())
-    with _bg_lock:
-        _futures.add(future)
-    future.add_done_callback(_discard_future)
-
-
-def _discard_future(future: concurrent.futures.Future[None]) -> None:
-    with _bg_lock:
-        _futures.discard(future)
+#: For deliveries made outside any processor (none in the library; kept for direct callers).
+_SHARED = AsyncDelivery()
 
 
 def flush(timeout_s: float | None = None) -> bool:
-    """Wait for async callbacks running on the background loop; True if all finished."""
-    with _bg_lock:
-        pending = list(_futures)
-    if not pending:
-        return True
-    _, not_done = concurrent.futures.wait(pending, timeout=timeout_s)
-    return not not_done
+    """Wait for async callbacks delivered without an owner; True if all finished."""
+    return _SHARED.flush(timeout_s)
 
 
 def pending_tasks() -> list[asyncio.Task[None]]:
-    """Async callbacks scheduled on app event loops and not finished yet."""
-    return list(_tasks)
+    """Async callbacks delivered without an owner, on app loops, not finished yet."""
+    return _SHARED.pending_tasks()

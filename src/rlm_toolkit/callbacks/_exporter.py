@@ -38,6 +38,7 @@ class CallbackSpanExporter(SpanExporter):
         from rlm_toolkit.callbacks._validate import validate_callbacks
 
         self._callbacks = validate_callbacks(callbacks)
+        self._async = _dispatch.AsyncDelivery()  # this exporter's async callbacks
         self._failures = FailureTable()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -47,7 +48,7 @@ class CallbackSpanExporter(SpanExporter):
             contain("CallbackSpanExporter.export", exc)
             return SpanExportResult.FAILURE
         for event in timeline:
-            _dispatch.deliver(self._callbacks, event)
+            _dispatch.deliver(self._callbacks, event, self._async)
         return SpanExportResult.SUCCESS
 
     def _timeline(self, spans: Sequence[ReadableSpan]) -> list[Event]:
@@ -109,7 +110,7 @@ class CallbackSpanExporter(SpanExporter):
         return events
 
     def shutdown(self) -> None:
-        pass
+        self._async.close()  # bounded wait: what was delivered before exit still arrives
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return _dispatch.flush(timeout_millis / 1000)
+        return self._async.flush(timeout_millis / 1000)

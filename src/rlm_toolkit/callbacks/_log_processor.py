@@ -90,6 +90,7 @@ class CallbackLogRecordProcessor(LogRecordProcessor, Consumer):
 
     def __init__(self, callbacks: Sequence[Any] = (), *, route_for: object = None) -> None:
         self._fixed = self.fixed_callbacks = validate_callbacks(callbacks)
+        self._async = _dispatch.AsyncDelivery()  # this processor's async callbacks
         self._route_for = route_for
         self.routes_scopes = route_for is not None
         self.wants_payload = bool(self._fixed)
@@ -180,13 +181,19 @@ class CallbackLogRecordProcessor(LogRecordProcessor, Consumer):
             start_time=timestamp,
             **fields,
         )
-        _dispatch.deliver(callbacks, event)
+        _dispatch.deliver(callbacks, event, self._async)
 
     def shutdown(self) -> None:
         """Stop delivering: no callback is called for records emitted from now on."""
         self._fixed = self.fixed_callbacks = ()
         self.routes_scopes = self.wants_payload = self.wants_tokens = False
         self._route_for = None
+        self._async.close()  # bounded wait: what was delivered before exit still arrives
+
+    def pending_tasks(self) -> list[Any]:
+        """This processor's async callbacks scheduled on the app's event loops and not finished
+        yet (those on its background loop are waited for by :meth:`force_flush`)."""
+        return self._async.pending_tasks()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return _dispatch.flush(timeout_millis / 1000)
+        return self._async.flush(timeout_millis / 1000)

@@ -101,6 +101,7 @@ class CallbackSpanProcessor(SpanProcessor, Consumer):
 
     def __init__(self, callbacks: Sequence[Any] = (), *, route_for: object = None) -> None:
         self._fixed = self.fixed_callbacks = validate_callbacks(callbacks)
+        self._async = _dispatch.AsyncDelivery()  # this processor's async callbacks
         self._route_for = route_for
         self.routes_scopes = route_for is not None
         self.wants_payload = bool(self._fixed)
@@ -141,7 +142,7 @@ class CallbackSpanProcessor(SpanProcessor, Consumer):
         except Exception as exc:
             contain("CallbackSpanProcessor.on_start", exc)
             return
-        _dispatch.deliver(callbacks, event)
+        _dispatch.deliver(callbacks, event, self._async)
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
@@ -176,7 +177,7 @@ class CallbackSpanProcessor(SpanProcessor, Consumer):
             contain("CallbackSpanProcessor.on_end", exc)
             return
         for callbacks, ended in calls:
-            _dispatch.deliver(callbacks, ended)
+            _dispatch.deliver(callbacks, ended, self._async)
 
     def _hand_up(self, parent_id: int, failures: list[Failure]) -> None:
         if failures and parent_id and self._live(parent_id):
@@ -190,7 +191,13 @@ class CallbackSpanProcessor(SpanProcessor, Consumer):
         self._spans.clear()
         self._links.clear()
         self._failures.clear()
+        self._async.close()  # bounded wait: what was delivered before exit still arrives
+
+    def pending_tasks(self) -> list[Any]:
+        """This processor's async callbacks scheduled on the app's event loops and not finished
+        yet (those on its background loop are waited for by :meth:`force_flush`)."""
+        return self._async.pending_tasks()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Wait for async callbacks still running on the background loop."""
-        return _dispatch.flush(timeout_millis / 1000)
+        return self._async.flush(timeout_millis / 1000)
