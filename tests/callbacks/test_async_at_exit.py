@@ -84,8 +84,10 @@ def test_a_slow_async_callback_arrives_at_exit_under_rlm_instrument(tmp_path: Pa
     (tmp_path / "app.py").write_text(CALL)
     with OpenAIServer() as server:
         proc = subprocess.run(
-            [sys.executable, "-m", "rlm_toolkit", "--exporter", "none", "--callback", "slowcb:Slow"]
-            + [sys.executable, str(tmp_path / "app.py")],
+            [
+                *(sys.executable, "-m", "rlm_toolkit", "--exporter", "none", "--callback", "slowcb:Slow"),
+                *(sys.executable, str(tmp_path / "app.py")),
+            ],
             capture_output=True,
             text=True,
             env=_env(tmp_path, server),
