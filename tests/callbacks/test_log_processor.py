@@ -6,7 +6,7 @@ from typing import Any
 
 from opentelemetry.trace import format_span_id, set_span_in_context
 
-from rlm_toolkit.callbacks._extract import SpanError
+from rlm_toolkit.callbacks import SpanError
 from rlm_toolkit.genai import Payload, payload_during, use_scope
 
 from .conftest import Otel, Recorder

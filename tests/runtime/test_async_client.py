@@ -9,8 +9,7 @@ import openai
 import pytest
 
 from rlm_toolkit.runtime import RLM
-from rlm_toolkit.testing import OpenAIServer
-from rlm_toolkit.testing._script import RecordedRequest
+from rlm_toolkit.testing import OpenAIServer, RecordedRequest
 
 from .helpers import API_KEY
 
