@@ -29,7 +29,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-from opentelemetry.trace import Tracer, get_tracer
+from opentelemetry.trace import Link, Span, SpanKind, Tracer, get_tracer
 
 from rlm_toolkit._safety import contain
 from rlm_toolkit.genai._content import ContentMode, resolve_content_mode, resolve_max_length
@@ -330,6 +330,21 @@ class TelemetryHandler:
                 private[2].close()
             self._private = (tp, lp, handler)
             return handler
+
+    # -- agent and tool spans -------------------------------------------------------------------
+
+    def start_agent_span(
+        self, name: str, attributes: Mapping[str, Any], links: Sequence[Link] | None = None
+    ) -> Span:
+        """Start an agent-run span (kind INTERNAL, a child of the current span) with this
+        handler's tracer; ``links``: spans the run relates to (e.g. an eval's). The caller ends
+        it exactly once. Called on the run's thread; raises only what the tracer raises."""
+        return self.tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes, links=links)
+
+    def start_tool_span(self, name: str, attributes: Mapping[str, Any]) -> Span:
+        """Start a tool-execution span (kind INTERNAL, a child of the current span) with this
+        handler's tracer. The caller ends it exactly once."""
+        return self.tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
 
     # -- consumers ---------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv.attributes import error_attributes
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode
 
 from rlm_toolkit import attributes as rlm_attrs
 from rlm_toolkit._safety import contain
@@ -84,7 +84,7 @@ class RunSpan:
             if payload is not None:
                 payload.request = {"model": model, "prompt": prompt, "context": context}
             with payload_during(payload):
-                self.span = handler.tracer.start_span(SPAN_NAME, kind=SpanKind.INTERNAL, attributes=attrs)
+                self.span = handler.start_agent_span(SPAN_NAME, attrs)
         except Exception as exc:
             contain("runtime: start run span", exc)
         # Decided at start: once ended, a span is no longer "recording".

@@ -26,7 +26,7 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.metrics import Histogram, Meter
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv.attributes import error_attributes
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode
 
 from rlm_toolkit import attributes as rlm_attrs
 from rlm_toolkit._safety import contain
@@ -236,9 +236,7 @@ class Steps:
             if payload is not None:
                 payload.extra = {"tool_input": step.code}
             with payload_during(payload):
-                span = self.handler.tracer.start_span(
-                    TOOL_SPAN_NAME, kind=SpanKind.INTERNAL, attributes=attrs
-                )
+                span = self.handler.start_tool_span(TOOL_SPAN_NAME, attrs)
         except Exception as exc:
             contain("runtime: start execute_tool span", exc)
         tool = ToolStep(span, step.code, self)
