@@ -61,7 +61,8 @@ def telemetry() -> Iterator[Telemetry]:
 
 @pytest.fixture(scope="package", autouse=True)
 def _undo_our_instrumentation() -> Iterator[None]:
-    """RLM instruments ``openai`` when nobody did; leave the process as these tests found it."""
+    """A test that instruments ``openai`` (RLM itself never does): leave the process as these
+    tests found it."""
     from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
 
     instrumentor = OpenAIInstrumentor()
