@@ -61,7 +61,12 @@ def embed_json(value: Any) -> str:
 
 
 def _asset(name: str) -> str:
-    return resources.files("rlm_toolkit.exporters").joinpath("_viewer", name).read_text(encoding="utf-8")
+    return (
+        resources.files("rlm_toolkit.exporters")
+        .joinpath("_viewer")
+        .joinpath(name)
+        .read_text(encoding="utf-8")
+    )
 
 
 def render_html(data: Mapping[str, Any], title: str = "rlm-toolkit run") -> str:

@@ -126,9 +126,10 @@ def compact(spans: Iterable[Mapping[str, Any]], logs: Iterable[Mapping[str, Any]
     out: list[dict[str, Any]] = []
     for span in spans:
         status = span.get("status") or {}
-        item = {
-            "t": str(span.get("traceId", "")),
-            "s": str(span.get("spanId", "")),
+        trace_id, span_id = str(span.get("traceId", "")), str(span.get("spanId", ""))
+        item: dict[str, Any] = {
+            "t": trace_id,
+            "s": span_id,
             "p": str(span.get("parentSpanId") or ""),
             "n": str(span.get("name", "")),
             "k": int(span.get("kind", 0) or 0),
@@ -148,7 +149,7 @@ def compact(spans: Iterable[Mapping[str, Any]], logs: Iterable[Mapping[str, Any]
             ],
             "r": str(_attrs((span.get("resource") or {}).get("attributes")).get("service.name", "")),
         }
-        by_id[(item["t"], item["s"])] = item
+        by_id[(trace_id, span_id)] = item
         out.append(item)
     for log in logs:
         target = by_id.get((str(log.get("traceId", "")), str(log.get("spanId", ""))))

@@ -85,7 +85,7 @@
       t[k] = t.roots.reduce(function (acc, r) { return acc + r[k]; }, 0);
     });
     var named = t.roots.filter(function (r) { return !r.orphan; })[0] || t.roots[0];
-    t.name = (named.r ? named.r + ": " : "") + named.n;
+    t.name = (named.r && named.r.indexOf("unknown_service") !== 0 ? named.r + ": " : "") + named.n;
     return t;
   });
 
@@ -210,7 +210,7 @@
       });
     }
     section("Subtree totals");
-    details.appendChild(el("div", "totals", s.tcalls + " model calls · " + s.tin + " in / " + s.tout + " out tokens" +
+    details.appendChild(el("div", "totals", s.tcalls + (s.tcalls === 1 ? " model call · " : " model calls · ") + s.tin + " in / " + s.tout + " out tokens" +
       (s.tcost ? " · " + fmtCost(s.tcost) : "") + (s.terr ? " · " + s.terr + " errors" : "")));
     var shown = false;
     [["system", "System instructions"], ["in_messages", "Input messages"], ["code", "Code"],
