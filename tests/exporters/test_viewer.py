@@ -23,9 +23,11 @@ def _spans_file(path: Path, prompt: str = "hello") -> Path:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(JSONLSpanExporter(path)))
     tracer = provider.get_tracer("test")
-    with tracer.start_as_current_span("root", attributes={"prompt": prompt}):
-        with tracer.start_as_current_span("child"):
-            pass
+    with (
+        tracer.start_as_current_span("root", attributes={"prompt": prompt}),
+        tracer.start_as_current_span("child"),
+    ):
+        pass
     provider.shutdown()
     return path
 

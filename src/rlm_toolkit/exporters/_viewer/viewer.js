@@ -99,7 +99,7 @@
   }
 
   var treeBox = document.getElementById("tree"), details = document.getElementById("details");
-  var current = null, selected = null, open = {}, rows = {};
+  var current = null, selected = null, open = {}, rows = {}, limit = {}, PAGE = 200;
 
   function renderTraces() {
     var box = document.getElementById("traces");
@@ -160,13 +160,29 @@
     var head = el("div", "row");
     ["step", "timeline", "duration", "tokens (subtree)", "cost (subtree)"].forEach(function (h) { head.appendChild(el("div", "muted", h)); });
     frag.appendChild(head);
-    var stack = current.roots.slice().reverse();
+    var stack = pushKids(null, { key: "", kids: current.roots }, []);
     while (stack.length) {
       var s = stack.pop();
+      if (s.more) { frag.appendChild(moreRow(s)); continue; }
       frag.appendChild(makeRow(s));
-      if (open[s.key]) for (var k = s.kids.length - 1; k >= 0; k--) stack.push(s.kids[k]);
+      if (open[s.key]) pushKids(stack, s, stack);
     }
     treeBox.appendChild(frag);
+  }
+  // At most PAGE children of a node get rows until the user asks for more.
+  function pushKids(_unused, s, stack) {
+    var shown = Math.min(s.kids.length, limit[s.key] || PAGE);
+    if (shown < s.kids.length) stack.push({ more: s, depth: (s.depth === undefined ? -1 : s.depth) + 1, shown: shown });
+    for (var k = shown - 1; k >= 0; k--) stack.push(s.kids[k]);
+    return stack;
+  }
+  function moreRow(m) {
+    var row = el("div", "row more");
+    var label = el("div", "label", "… " + (m.more.kids.length - m.shown) + " more steps (show " + PAGE + " more)");
+    label.style.paddingLeft = (m.depth * 14 + 14) + "px";
+    row.appendChild(label);
+    row.addEventListener("click", function () { limit[m.more.key] = m.shown + PAGE; renderTree(); });
+    return row;
   }
   function toggle(s) { open[s.key] = !open[s.key]; renderTree(); }
 
@@ -246,10 +262,14 @@
   }
 
   function showTrace(t, focus) {
-    current = t; open = {};
+    current = t; open = {}; limit = {};
     var small = t.spans.length <= 300;
-    t.spans.forEach(function (s) { if (small || s.depth < 2) open[s.key] = true; });
-    if (focus) for (var p = focus.parent; p; p = p.parent) open[p.key] = true;
+    t.spans.forEach(function (s) { if (small || s.depth < 1) open[s.key] = true; });
+    for (var p = focus ? focus.parent : null, c = focus; p; c = p, p = p.parent) {
+      open[p.key] = true;
+      var at = p.kids.indexOf(c);
+      if (at >= PAGE) limit[p.key] = at + 1;
+    }
     renderTraces();
     renderTree();
     select(focus || t.roots[0]);
@@ -264,5 +284,5 @@
   var first = traceList.filter(function (t) { return t.terr; })[0] || traceList[0];
   if (first) showTrace(first, failure(first));
   else details.textContent = "This file has no spans.";
-  window.rlmViewer = { traces: traceList.length, spans: spans.length, ready: true };
+  window.rlmViewer = { traces: traceList.length, spans: spans.length, loadMs: performance.now(), ready: true };
 })();
