@@ -193,7 +193,7 @@ def _span(
         "status": {},
     }
     if parent:
-        obj["parentSpanId"] = parent * 16
+        obj["parentSpanId"] = parent * 16 if len(parent) == 1 else parent
     if end is not None:
         obj["endTimeUnixNano"] = str(1_700_000_000_000_000_000 + end * 1_000_000)
     return obj
@@ -248,4 +248,35 @@ def test_what_real_files_contain_several_traces_missing_parents_unfinished_strea
     page.locator("#traces .trace").nth(1).click()
     assert _rows(page) == [(0, "embeddings m")]
     assert "parent not in file" in (page.locator("#tree .row[data-span-id]").first.text_content() or "")
+    _assert_clean(seen, html)
+
+
+def test_a_big_run_opens_on_its_failure_past_the_first_page_and_shows_concurrent_calls(
+    open_page: Any, tmp_path: Path
+) -> None:
+    chat = {"gen_ai.operation.name": "chat"}
+    lines = [_span("c", "0" * 15 + "1", "", "invoke_agent rlm", 0, 10_000)]
+    for i in range(450):
+        lines.append(_span("c", f"{i + 2:016x}", "0" * 15 + "1", f"step {i}", i * 10, i * 10 + 5, **chat))
+    lines[401]["status"] = {"code": 2, "message": "boom"}
+    # two sub-calls that overlap in time under one code step (llm_query_batched)
+    lines.append(_span("c", "a" * 16, f"{2:016x}", "batched a", 0, 4, **chat))
+    lines.append(_span("c", "b" * 16, f"{2:016x}", "batched b", 1, 5, **chat))
+    jsonl = tmp_path / "big.jsonl"
+    jsonl.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    html = tmp_path / "big.html"
+    write_html(jsonl, html)
+    seen = open_page(html)
+    page = seen.page
+    selected = page.locator("#tree .row.sel")
+    assert selected.get_attribute("data-span-id") == f"{402:016x}"  # lines[401] is step 400, span id 402
+    assert "boom" in (page.locator("#details [data-part='error']").text_content() or "")
+    more = page.locator("#tree .row.more")
+    assert more.count() == 1 and "49 more" in (more.text_content() or "")
+    more.click()
+    assert page.locator("#tree .row.more").count() == 0
+    assert len(_rows(page)) == 451
+    page.locator("#tree .row[data-span-id]", has_text="step 0").locator(".tog").click()
+    concurrent = page.locator("#tree .row", has_text="∥ concurrent")
+    assert concurrent.count() == 2
     _assert_clean(seen, html)
