@@ -100,8 +100,10 @@ def test_missing_path_directory_and_binary_file_are_refused(tmp_path: Path) -> N
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "import sys; from rlm_toolkit.exporters._view_cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
+    """The installed ``rlm-view`` console script (pyproject's [project.scripts])."""
+    script = Path(sys.executable).parent / "rlm-view"
+    assert script.exists(), "rlm-view is not installed next to this python (pip install -e .)"
+    return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=60)
 
 
 def test_rlm_view_writes_next_to_the_file_and_prints_the_path(tmp_path: Path) -> None:
