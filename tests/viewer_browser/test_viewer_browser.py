@@ -51,9 +51,12 @@ def _assert_clean(seen: Page, html: Path) -> None:
     assert seen.dialogs == []
 
 
+@pytest.mark.parametrize("conventions", ["v1.41", "gen_ai_latest_experimental"])
 def test_a_recursive_run_shows_its_tree_code_output_and_totals(
-    server: OpenAIServer, open_page: Any, tmp_path: Path
+    server: OpenAIServer, open_page: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, conventions: str
 ) -> None:
+    if conventions != "v1.41":  # both convention modes: the page reads either name set
+        monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", conventions)
     jsonl = tmp_path / "run.jsonl"
     result = run_to_jsonl(server, jsonl, content=True, question=QUESTION, context=make_haystack(200_000))
     assert result.status == "final" and result.depth == 1
