@@ -27,7 +27,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
-def make_run(path: Path, spans: int) -> int:
+def make_run(path: Path, spans: int, content: bool = True) -> int:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(JSONLSpanExporter(path)))
     tracer = provider.get_tracer("benchmark")
@@ -50,6 +50,8 @@ def make_run(path: Path, spans: int) -> int:
                 "gen_ai.input.messages": message,
                 "gen_ai.output.messages": message,
             }
+            if not content:
+                chat = {k: v for k, v in chat.items() if "messages" not in k}
             with tracer.start_as_current_span("chat gpt-4o-mini", attributes=chat):
                 written += 1
             tool = {
@@ -58,6 +60,8 @@ def make_run(path: Path, spans: int) -> int:
                 "gen_ai.tool.call.arguments": code,
                 "gen_ai.tool.call.result": "['The secret launch code is 7319-ALPHA.']\n" * 2,
             }
+            if not content:
+                tool = {k: v for k, v in tool.items() if "call" not in k}
             with tracer.start_as_current_span("execute_tool repl", attributes=tool):
                 written += 1
                 with tracer.start_as_current_span("chat gpt-4o-mini", attributes=chat):
@@ -76,6 +80,7 @@ def main() -> int:
     parser.add_argument("--spans", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--no-content", action="store_true", help="spans without captured text")
     args = parser.parse_args()
     if not os.path.exists(args.chromium):
         print(f"viewer.py: no Chromium at {args.chromium} (apt-get install -y chromium)", file=sys.stderr)
@@ -84,7 +89,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         jsonl, html = Path(tmp) / "big.jsonl", Path(tmp) / "big.html"
-        count = make_run(jsonl, args.spans)
+        count = make_run(jsonl, args.spans, content=not args.no_content)
         write_html(jsonl, html)
         size = html.stat().st_size
         times: list[float] = []
