@@ -17,9 +17,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-## demo: the main job on the embedded default (offline model server, telemetry in the terminal)
+## demo: the main job on the embedded default (offline model server, telemetry in the terminal),
+## also written to .demo/demo.jsonl (content captured: it is the offline model's text) and shown
+## as one self-contained HTML page by rlm-view
+DEMO_JSONL := $(CURDIR)/.demo/demo.jsonl
 demo: $(STAMP)
-	$(BIN)/rlm-instrument python examples/demo_app.py
+	@mkdir -p $(dir $(DEMO_JSONL)) && rm -f $(DEMO_JSONL)
+	$(BIN)/rlm-instrument --capture-content true --jsonl $(DEMO_JSONL) python $(CURDIR)/examples/demo_app.py
+	@echo "Trajectory viewer (open in a browser): $$($(BIN)/rlm-view $(DEMO_JSONL))"
 
 ## test: lint, type-check and the whole test suite
 test: lint typecheck unit
