@@ -13,7 +13,7 @@ from rlm_toolkit._safety import contain
 from rlm_toolkit.genai import Scope, TelemetryHandler, use_scope
 from rlm_toolkit.runtime import _retry
 from rlm_toolkit.runtime._answer_stream import AnswerStream
-from rlm_toolkit.runtime._async_client import async_factory
+from rlm_toolkit.runtime._async_client import PerLoop, async_factory
 from rlm_toolkit.runtime._budget import RLMConfig
 from rlm_toolkit.runtime._calls import acomplete, complete
 from rlm_toolkit.runtime._drive import adrive, build_result, drive, failed_result
@@ -75,6 +75,7 @@ class RLM:
         self._async_client = async_client
         self._client_factory: Callable[[], Any] | None = None
         self._async_factory: Callable[[], Any] | None = None
+        self._async_built: PerLoop | None = None
         self._lock = threading.Lock()
         self._strategy: Strategy = _default_strategy(strategy, config, sub_model)
         self._meter_provider = meter_provider
@@ -148,16 +149,15 @@ class RLM:
     @property
     def async_client(self) -> Any:
         """The async client: given, built from the options, or derived from the sync client."""
-        if self._async_client is None:
-            with self._lock:
-                if self._async_client is None:
-                    factory = self._async_factory or async_factory(self._client)
-                    if factory is None:
-                        raise TypeError(
-                            "this RLM has no async client; pass async_client=openai.AsyncOpenAI(...)"
-                        )
-                    self._async_client = factory()
-        return self._async_client
+        if self._async_client is not None:
+            return self._async_client  # the user's own: used as is
+        with self._lock:
+            if self._async_built is None:
+                factory = self._async_factory or async_factory(self._client)
+                if factory is None:
+                    raise TypeError("this RLM has no async client; pass async_client=openai.AsyncOpenAI(...)")
+                self._async_built = PerLoop(factory)
+        return self._async_built.get()  # one per event loop: a client outlives no asyncio.run()
 
     # -- runs -----------------------------------------------------------------------------------
     def run(self, prompt: str, context: Context = None, *, raise_on_error: bool = True) -> RLMResult:
