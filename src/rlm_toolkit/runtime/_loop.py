@@ -22,7 +22,10 @@ import json
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from rlm_toolkit.runtime._budget import Budget, BudgetExceeded, RLMConfig
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
+
+from rlm_toolkit.attributes import GEN_AI_USAGE_COST, RLM_RUN_ITERATIONS, RLM_RUN_STATUS
+from rlm_toolkit.runtime._budget import STATUS_ERROR, Budget, BudgetExceeded, RLMConfig
 from rlm_toolkit.runtime._drive import cost_of
 from rlm_toolkit.runtime._recursive import Execute, Outcome, RecursivePlan
 from rlm_toolkit.runtime._result import RLMResult, Usage
@@ -153,7 +156,7 @@ class SyncQueries(_Queries):
             with span.current():
                 outcome = run_sync(tree, plan, context, depth, span)
         except BaseException as exc:
-            span.fail(exc)
+            span.fail(exc, failed_run(tree, plan, span, exc, before)[1])
             raise
         span.finish(
             run_result(tree, plan, outcome, span, before), tree.steps.ended(outcome, tree.budget, root=False)
@@ -213,7 +216,7 @@ class AsyncQueries(_Queries):
                 with span.current():
                     outcome = await run_async(tree, plan, context, depth, span)
             except BaseException as exc:
-                span.fail(exc)
+                span.fail(exc, failed_run(tree, plan, span, exc, before)[1])
                 raise
             result = run_result(tree, plan, outcome, span, before)
             span.finish(result, tree.steps.ended(outcome, tree.budget, root=False))
@@ -345,6 +348,25 @@ async def root_async(
     before = tree.budget.totals()
     outcome = await run_async(tree, plan, context, 0, span)
     return _root_end(tree, plan, outcome, span, before)
+
+
+def failed_run(
+    tree: Tree, plan: RecursivePlan, span: RunSpan, error: BaseException, before: tuple[Usage, float, bool] | None = None
+) -> tuple[RLMResult, dict[str, Any]]:
+    """A run that raised: what it spent (usage, cost, iterations, partial answer) as a failed
+    result, and the same figures as attributes for the failed run span."""
+    if before is None:
+        before = (Usage(known=True), 0.0, False)
+    result = dataclasses.replace(
+        run_result(tree, plan, Outcome(plan.partial, STATUS_ERROR, str(error)), span, before), error=error
+    )
+    attrs: dict[str, Any] = {RLM_RUN_STATUS: STATUS_ERROR, RLM_RUN_ITERATIONS: result.iterations}
+    if result.usage.known and result.usage.total_tokens:
+        attrs[GA.GEN_AI_USAGE_INPUT_TOKENS] = result.usage.prompt_tokens
+        attrs[GA.GEN_AI_USAGE_OUTPUT_TOKENS] = result.usage.completion_tokens
+    if result.cost is not None:
+        attrs[GEN_AI_USAGE_COST] = result.cost
+    return result, attrs
 
 
 def _root_end(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -17,7 +18,7 @@ from rlm_toolkit.runtime._async_client import PerLoop, async_factory
 from rlm_toolkit.runtime._budget import RLMConfig
 from rlm_toolkit.runtime._calls import acomplete, complete
 from rlm_toolkit.runtime._drive import adrive, build_result, drive, failed_result
-from rlm_toolkit.runtime._loop import Tree, root_async, root_sync
+from rlm_toolkit.runtime._loop import Tree, failed_run, root_async, root_sync
 from rlm_toolkit.runtime._options import split_options
 from rlm_toolkit.runtime._recursive import RecursiveStrategy
 from rlm_toolkit.runtime._result import RLMResult
@@ -189,7 +190,9 @@ class RLM:
                     run.steps,
                     call=lambda messages, model: complete(client, model, messages, stream),
                 )
-                run.ended(*root_sync(tree, recursive.recursive_plan(prompt, context), context, run.span))
+                plan = recursive.recursive_plan(prompt, context)
+                run.spent = functools.partial(failed_run, tree, plan, run.span)
+                run.ended(*root_sync(tree, plan, context, run.span))
         return run.result
 
     async def arun(self, prompt: str, context: Context = None, *, raise_on_error: bool = True) -> RLMResult:
@@ -216,6 +219,7 @@ class RLM:
                     loop=asyncio.get_running_loop(),
                 )
                 plan = recursive.recursive_plan(prompt, context)
+                run.spent = functools.partial(failed_run, tree, plan, run.span)
                 run.ended(*await root_async(tree, plan, context, run.span))
         return run.result
 
@@ -257,10 +261,12 @@ class RLM:
                 with span.current():
                     yield run
             except BaseException as exc:
-                span.fail(exc)
+                # A recursive run reports what it spent before failing (cost, tokens, partial answer).
+                spent = run.spent(exc) if run.spent is not None else None
+                span.fail(exc, spent[1] if spent is not None else None)
                 if raise_on_error or not isinstance(exc, Exception):
                     raise
-                run.result = failed_result(self.model, exc, span.trace_id)
+                run.result = spent[0] if spent is not None else failed_result(self.model, exc, span.trace_id)
                 return
             if run.extra is None:
                 run.result = build_result(self.model, run.answer, run.completions, span.trace_id)
@@ -298,7 +304,7 @@ class RLM:
 class _Run:
     """What the body of :meth:`RLM._running` produced, and the result built from it."""
 
-    __slots__ = ("_steps", "answer", "completions", "extra", "result", "span")
+    __slots__ = ("_steps", "answer", "completions", "extra", "result", "span", "spent")
 
     def __init__(self, span: RunSpan, steps: Steps | None) -> None:
         self.span = span
@@ -308,6 +314,8 @@ class _Run:
         self.result: RLMResult
         #: Set by a recursive run: the run span's extra attributes (and ``result`` is final).
         self.extra: dict[str, Any] | None = None
+        #: Set by a recursive run: its result and span attributes if it fails (what it spent).
+        self.spent: Callable[[BaseException], tuple[RLMResult, dict[str, Any]]] | None = None
 
     @property
     def steps(self) -> Steps:
