@@ -177,6 +177,17 @@ class Budget:
             if self._deadline is not None and self._clock() >= self._deadline:
                 self._exhaust(STATUS_TIMEOUT, f"run time limit reached ({config.max_seconds} s)")
 
+    def time_up(self, message: str) -> None:
+        """A wait outlived the deadline: end the run with status ``timeout`` (raises)."""
+        with self._lock:
+            if self.exhausted is None:
+                self._exhaust(
+                    STATUS_TIMEOUT, f"run time limit reached ({self.config.max_seconds} s): {message}"
+                )
+            exhausted = self.exhausted
+        assert exhausted is not None  # set above, or by an earlier limit
+        raise BudgetExceeded(exhausted.status, str(exhausted))
+
     def _exhaust(self, status: str, message: str) -> None:
         self.exhausted = BudgetExceeded(status, message)
         raise self.exhausted

@@ -19,12 +19,14 @@ import contextvars
 import dataclasses
 import functools
 import json
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 
 from rlm_toolkit.attributes import GEN_AI_USAGE_COST, RLM_RUN_ITERATIONS, RLM_RUN_STATUS
+from rlm_toolkit.runtime._bounds import CLOSE_GRACE_S, MIN_WAIT_S, TimeUp, fan_out, wait_async, wait_sync
 from rlm_toolkit.runtime._budget import STATUS_ERROR, Budget, BudgetExceeded, RLMConfig
 from rlm_toolkit.runtime._drive import cost_of
 from rlm_toolkit.runtime._recursive import Execute, Outcome, RecursivePlan
@@ -48,8 +50,8 @@ class Tree:
         model: str,
         steps: Steps,
         *,
-        call: Callable[[Messages, str], Completion] | None = None,
-        acall: Callable[[Messages, str], Awaitable[Completion]] | None = None,
+        call: Callable[[Messages, str, float | None], Completion] | None = None,
+        acall: Callable[[Messages, str, float | None], Awaitable[Completion]] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.config = config
@@ -62,27 +64,33 @@ class Tree:
         self.loop = loop
 
     def complete(self, messages: Messages, model: str) -> Completion:
-        assert self._call is not None
-        completion = self._call(messages, model)
+        """One model call, waited for at most the run's time left (request timeout included)."""
+        call = self._call
+        assert call is not None
+        left = self.budget.seconds_left()
+        try:
+            completion = wait_sync(lambda: call(messages, model, left), left)
+        except TimeUp as exc:
+            self.budget.time_up(str(exc))
+            raise
         self.budget.record(completion, model, cost_of(completion, model))
         return completion
 
     async def acomplete(self, messages: Messages, model: str) -> Completion:
-        assert self._acall is not None
-        completion = await self._acall(messages, model)
+        acall = self._acall
+        assert acall is not None
+        left = self.budget.seconds_left()
+        try:
+            completion = await wait_async(lambda: acall(messages, model, left), left)
+        except TimeUp as exc:
+            self.budget.time_up(str(exc))
+            raise
         self.budget.record(completion, model, cost_of(completion, model))
         return completion
 
     def new_sandbox(self) -> Sandbox:
-        """A sandbox for one run; with a run deadline, no execution may outlive it."""
-        limits = self.config.sandbox_limits or SandboxLimits()
-        left = self.budget.seconds_left()
-        if left is not None:
-            left = max(left, 0.05)  # a positive limit; the budget check stops the run anyway
-            limits = dataclasses.replace(
-                limits, wall_seconds=min(limits.wall_seconds, left), cpu_seconds=min(limits.cpu_seconds, left)
-            )
-        return Sandbox(limits=limits)
+        """A sandbox for one run (each execution's wall limit is set from the time left)."""
+        return Sandbox(limits=self.config.sandbox_limits or SandboxLimits())
 
 
 def _as_text(context: Any) -> str:
@@ -141,11 +149,8 @@ class SyncQueries(_Queries):
     def _fan_out(self, batches: list[Messages], model: str) -> list[str]:
         if len(batches) == 1:
             return [self._one(batches[0], model)]
-        workers = min(self.tree.config.batch_parallelism, len(batches))
-        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="rlm-llm-query") as pool:
-            # A context copy per call: each sub-call span is a child of the current execution.
-            futures = [pool.submit(contextvars.copy_context().run, self._one, m, model) for m in batches]
-            return [f.result() for f in futures]
+        # Daemon threads: a Ctrl-C (or an error) returns at once, without waiting for calls in flight.
+        return fan_out(lambda m: self._one(m, model), batches, self.tree.config.batch_parallelism)
 
     def _nested(self, prompt: str, context: Any, depth: int) -> str:
         tree = self.tree
@@ -165,7 +170,20 @@ class SyncQueries(_Queries):
 
 
 class AsyncQueries(_Queries):
-    """Called on the worker thread of an ``arun``'s sandbox call; runs the work on the run's loop."""
+    """Called on the worker thread of an ``arun``'s sandbox call; runs the work on the run's loop.
+
+    The tasks it starts (sub-calls, nested runs) are kept until they end, so a cancelled run
+    cancels them at once (:meth:`cancel`) instead of waiting for them.
+    """
+
+    def __init__(self, tree: Tree, depth: int) -> None:
+        super().__init__(tree, depth)
+        self._tasks: set[asyncio.Task[Any]] = set()  # touched on the loop thread only
+
+    def cancel(self) -> None:
+        """Cancel every sub-call and nested run in flight (on the loop thread)."""
+        for task in list(self._tasks):
+            task.cancel()
 
     def _on_loop(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         loop = self.tree.loop
@@ -175,12 +193,14 @@ class AsyncQueries(_Queries):
 
         def start() -> None:  # runs on the loop, inside ctx: the task inherits it
             task = loop.create_task(make())
+            self._tasks.add(task)
 
             def finished(t: asyncio.Task[T]) -> None:
+                self._tasks.discard(t)
                 if t.cancelled():
                     done.cancel()
                 elif t.exception() is not None:
-                    done.set_exception(t.exception())  # type: ignore[arg-type]
+                    done.set_exception(t.exception())
                 else:
                     done.set_result(t.result())
 
@@ -226,9 +246,24 @@ class AsyncQueries(_Queries):
 
 
 def _execute(tree: Tree, sandbox: Sandbox, step: Execute, handler: _Queries, depth: int) -> ExecutionResult:
-    with tree.steps.execution(step, depth, sandbox.level) as tool:
-        result = sandbox.execute(step.code, handler)
-        tool.finish(result)
+    left = tree.budget.seconds_left()
+    timer: threading.Timer | None = None
+    if left is not None:
+        # The execution's wall limit is the time left; past it (plus a grace) a timer closes the
+        # sandbox, which also ends code that waits on a sub-call (wall time excludes that wait).
+        base = tree.config.sandbox_limits or SandboxLimits()
+        wall = max(min(base.wall_seconds, left), MIN_WAIT_S)
+        sandbox.limits = dataclasses.replace(sandbox.limits, wall_seconds=wall)
+        timer = threading.Timer(wall + CLOSE_GRACE_S, sandbox.close)
+        timer.daemon = True
+        timer.start()
+    try:
+        with tree.steps.execution(step, depth, sandbox.level) as tool:
+            result = sandbox.execute(step.code, handler)
+            tool.finish(result)
+    finally:
+        if timer is not None:
+            timer.cancel()
     return result
 
 
@@ -274,11 +309,11 @@ async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, s
         return loop.run_in_executor(thread, functools.partial(contextvars.copy_context().run, fn, *args))
 
     sandbox = tree.new_sandbox()
+    handler = AsyncQueries(tree, depth)
     try:
         await in_thread(sandbox.start)
         tree.steps.sandbox_level(span, sandbox.level)
         await in_thread(sandbox.set_context, context)
-        handler = AsyncQueries(tree, depth)
         steps = plan.steps()
         try:
             step = next(steps)
@@ -287,13 +322,7 @@ async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, s
                 if isinstance(step, LLMRequest):
                     reply: Any = await tree.acomplete(step.messages, tree.model)
                 else:
-                    try:
-                        reply = await in_thread(_execute, tree, sandbox, step, handler, depth)
-                    except asyncio.CancelledError:
-                        # The run is cancelled: end the running code now rather than at its limit
-                        # (close() from another thread kills the worker; execute() then returns).
-                        sandbox.close()
-                        raise
+                    reply = await in_thread(_execute, tree, sandbox, step, handler, depth)
                 step = steps.send(reply)
         except StopIteration as stop:
             outcome: Outcome = stop.value
@@ -301,6 +330,12 @@ async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, s
         except BudgetExceeded as exc:
             steps.close()
             return plan.stopped(exc.status, str(exc))
+    except asyncio.CancelledError:
+        # The run is cancelled: stop its sub-calls and nested runs now, and end the running
+        # code (close() from another thread kills the worker; execute() then returns).
+        handler.cancel()
+        sandbox.close()
+        raise
     finally:
         try:
             await in_thread(sandbox.close)
@@ -351,7 +386,11 @@ async def root_async(
 
 
 def failed_run(
-    tree: Tree, plan: RecursivePlan, span: RunSpan, error: BaseException, before: tuple[Usage, float, bool] | None = None
+    tree: Tree,
+    plan: RecursivePlan,
+    span: RunSpan,
+    error: BaseException,
+    before: tuple[Usage, float, bool] | None = None,
 ) -> tuple[RLMResult, dict[str, Any]]:
     """A run that raised: what it spent (usage, cost, iterations, partial answer) as a failed
     result, and the same figures as attributes for the failed run span."""

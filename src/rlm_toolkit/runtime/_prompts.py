@@ -109,7 +109,9 @@ def _prose_final(prose: str) -> tuple[str, str] | None:
                 continue
             for end in range(index, len(lines)):
                 if lines[end].rstrip(" \t\r").endswith(")"):
-                    body = "\n".join([line[len("FINAL(") :], *lines[index:end], lines[end].rstrip(" \t\r")[:-1]])
+                    body = "\n".join(
+                        [line[len("FINAL(") :], *lines[index:end], lines[end].rstrip(" \t\r")[:-1]]
+                    )
                     text_final = ("text", _unquote(body.strip()))
                     index = end + 1
                     break

@@ -15,6 +15,7 @@ from rlm_toolkit.genai import Scope, TelemetryHandler, use_scope
 from rlm_toolkit.runtime import _retry
 from rlm_toolkit.runtime._answer_stream import AnswerStream
 from rlm_toolkit.runtime._async_client import PerLoop, async_factory
+from rlm_toolkit.runtime._bounds import with_timeout
 from rlm_toolkit.runtime._budget import RLMConfig
 from rlm_toolkit.runtime._calls import acomplete, complete
 from rlm_toolkit.runtime._drive import adrive, build_result, drive, failed_result
@@ -188,7 +189,9 @@ class RLM:
                     recursive.config,
                     self.model,
                     run.steps,
-                    call=lambda messages, model: complete(client, model, messages, stream),
+                    call=lambda messages, model, timeout: complete(
+                        with_timeout(client, timeout), model, messages, stream
+                    ),
                 )
                 plan = recursive.recursive_plan(prompt, context)
                 run.spent = functools.partial(failed_run, tree, plan, run.span)
@@ -215,7 +218,9 @@ class RLM:
                     recursive.config,
                     self.model,
                     run.steps,
-                    acall=lambda messages, model: acomplete(client, model, messages, stream),
+                    acall=lambda messages, model, timeout: acomplete(
+                        with_timeout(client, timeout), model, messages, stream
+                    ),
                     loop=asyncio.get_running_loop(),
                 )
                 plan = recursive.recursive_plan(prompt, context)
