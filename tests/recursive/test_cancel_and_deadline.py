@@ -99,13 +99,9 @@ def test_max_seconds_bounds_a_hung_root_call(server: OpenAIServer, otel: Otel, m
     server.queue_fault("slow", delay=SLOW)
     rlm = make_rlm(server, otel, config=RLMConfig(max_seconds=1.0))
     started = time.monotonic()
-    if mode == "sync":
-        result = rlm.run("q", context="ctx")
-    else:
-        result = asyncio.run(rlm.arun("q", context="ctx"))
+    result = rlm.run("q", context="ctx") if mode == "sync" else asyncio.run(rlm.arun("q", context="ctx"))
     assert time.monotonic() - started < 1.0 + 2.0
     assert result.status == "timeout"
-    assert "time limit" in str((result.transcript, result.status)) or result.status == "timeout"
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

@@ -28,7 +28,9 @@ class FaultAfterCode:
 
 
 @pytest.mark.parametrize("raise_on_error", [False, True])
-def test_a_run_failing_on_turn_two_reports_turn_one(server: OpenAIServer, otel: Otel, raise_on_error: bool) -> None:
+def test_a_run_failing_on_turn_two_reports_turn_one(
+    server: OpenAIServer, otel: Otel, raise_on_error: bool
+) -> None:
     # Before: cost None, 0 tokens, no partial answer (and nothing on the failed run span).
     server.queue_reply(repl('answer["content"] = "half done"\nprint(llm_query("sub"))'))
     rlm = make_rlm(server, otel, FaultAfterCode(server), max_retries=0)

@@ -16,7 +16,9 @@ def test_one_rlm_across_several_asyncio_runs(server: OpenAIServer, otel: Otel) -
     # Before: every second asyncio.run() failed with "Event loop is closed" (the cached async
     # client was bound to the first loop).
     rlm = make_rlm(server, otel)
-    answers = [asyncio.run(rlm.arun("What is the secret code?", context="the secret code is 7")) for _ in range(3)]
+    answers = [
+        asyncio.run(rlm.arun("What is the secret code?", context="the secret code is 7")) for _ in range(3)
+    ]
     assert [a.status for a in answers] == ["final"] * 3
     assert [asyncio.run(rlm.arun("hi")).error for _ in range(2)] == [None, None]
 

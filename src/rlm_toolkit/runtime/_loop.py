@@ -58,6 +58,7 @@ class Tree:
         self.budget = Budget(config)
         self.model = model
         self.sub_model = config.sub_model or model
+        self.allowed_models = frozenset((model, self.sub_model, *config.allowed_models))
         self.steps = steps
         self._call = call
         self._acall = acall
@@ -121,6 +122,12 @@ class _Queries:
 
     def llm_query(self, prompts: list[str], model: str | None) -> list[str]:
         tree = self.tree
+        if model is not None and model not in tree.allowed_models:
+            allowed = ", ".join(sorted(tree.allowed_models))
+            raise ValueError(
+                f"llm_query: model {model!r} is not allowed here (allowed: {allowed}); "
+                "the app can allow more with RLMConfig(allowed_models=(...))"
+            )
         tree.budget.take_subcalls(len(prompts))
         chosen = model or tree.sub_model
         return self._fan_out([[{"role": "user", "content": p}] for p in prompts], chosen)
@@ -143,8 +150,13 @@ class _Queries:
 
 class SyncQueries(_Queries):
     def _one(self, messages: Messages, model: str) -> str:
-        self.tree.budget.check()
-        return self.tree.complete(messages, model).content
+        budget = self.tree.budget
+        budget.check()
+        share = budget.reserve()  # batched calls in flight count before they are sent
+        try:
+            return self.tree.complete(messages, model).content
+        finally:
+            budget.release(share)
 
     def _fan_out(self, batches: list[Messages], model: str) -> list[str]:
         if len(batches) == 1:
@@ -213,12 +225,20 @@ class AsyncQueries(_Queries):
         tree = self.tree
         limit = asyncio.Semaphore(tree.config.batch_parallelism) if len(batches) > 1 else None
 
+        async def reserved(messages: Messages) -> str:
+            budget = tree.budget
+            budget.check()
+            share = budget.reserve()  # batched calls in flight count before they are sent
+            try:
+                return (await tree.acomplete(messages, model)).content
+            finally:
+                budget.release(share)
+
         async def one(messages: Messages) -> str:
-            tree.budget.check()
             if limit is None:
-                return (await tree.acomplete(messages, model)).content
+                return await reserved(messages)
             async with limit:
-                return (await tree.acomplete(messages, model)).content
+                return await reserved(messages)
 
         async def all_of() -> list[str]:
             return list(await asyncio.gather(*(one(m) for m in batches)))
