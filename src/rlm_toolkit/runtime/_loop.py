@@ -29,6 +29,7 @@ from rlm_toolkit.attributes import GEN_AI_USAGE_COST, RLM_RUN_ITERATIONS, RLM_RU
 from rlm_toolkit.runtime._bounds import CLOSE_GRACE_S, MIN_WAIT_S, TimeUp, fan_out, wait_async, wait_sync
 from rlm_toolkit.runtime._budget import STATUS_ERROR, Budget, BudgetExceeded, RLMConfig
 from rlm_toolkit.runtime._drive import cost_of
+from rlm_toolkit.runtime._exit import OpenRun
 from rlm_toolkit.runtime._recursive import Execute, Outcome, RecursivePlan
 from rlm_toolkit.runtime._result import RLMResult, Usage
 from rlm_toolkit.runtime._run_span import RunSpan
@@ -63,6 +64,8 @@ class Tree:
         self._call = call
         self._acall = acall
         self.loop = loop
+        #: Spans and sandboxes open right now, ended by the exit hooks if the process ends.
+        self.open = OpenRun()
 
     def complete(self, messages: Messages, model: str) -> Completion:
         """One model call, waited for at most the run's time left (request timeout included)."""
@@ -170,7 +173,7 @@ class SyncQueries(_Queries):
         before = tree.budget.totals()
         plan = RecursivePlan(prompt, context, tree.config)
         try:
-            with span.current():
+            with span.current(), tree.open.span(span):
                 outcome = run_sync(tree, plan, context, depth, span)
         except BaseException as exc:
             span.fail(exc, failed_run(tree, plan, span, exc, before)[1])
@@ -253,7 +256,7 @@ class AsyncQueries(_Queries):
             before = tree.budget.totals()
             plan = RecursivePlan(prompt, context, tree.config)
             try:
-                with span.current():
+                with span.current(), tree.open.span(span):
                     outcome = await run_async(tree, plan, context, depth, span)
             except BaseException as exc:
                 span.fail(exc, failed_run(tree, plan, span, exc, before)[1])
@@ -278,7 +281,7 @@ def _execute(tree: Tree, sandbox: Sandbox, step: Execute, handler: _Queries, dep
         timer.daemon = True
         timer.start()
     try:
-        with tree.steps.execution(step, depth, sandbox.level) as tool:
+        with tree.steps.execution(step, depth, sandbox.level) as tool, tree.open.span(tool):
             result = sandbox.execute(step.code, handler)
             tool.finish(result)
     finally:
@@ -290,7 +293,7 @@ def _execute(tree: Tree, sandbox: Sandbox, step: Execute, handler: _Queries, dep
 def run_sync(tree: Tree, plan: RecursivePlan, context: Any, depth: int, span: RunSpan) -> Outcome:
     """Run ``plan`` to its outcome with a fresh sandbox holding ``context`` (closed after)."""
     tree.budget.reach(depth)
-    with tree.new_sandbox() as sandbox:
+    with tree.new_sandbox() as sandbox, tree.open.sandbox(sandbox):
         sandbox.start()
         tree.steps.sandbox_level(span, sandbox.level)
         sandbox.set_context(context)
@@ -330,6 +333,8 @@ async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, s
 
     sandbox = tree.new_sandbox()
     handler = AsyncQueries(tree, depth)
+    held = tree.open.sandbox(sandbox)
+    held.__enter__()
     try:
         await in_thread(sandbox.start)
         tree.steps.sandbox_level(span, sandbox.level)
@@ -360,6 +365,7 @@ async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, s
         try:
             await in_thread(sandbox.close)
         finally:
+            held.__exit__(None, None, None)
             thread.shutdown(wait=False)
 
 
@@ -392,7 +398,8 @@ def root_sync(
     """A root run: its result and the run span's extra attributes (``RLM.run`` ends the span)."""
     tree.steps.started(span, context, 0, tree.config)
     before = tree.budget.totals()
-    outcome = run_sync(tree, plan, context, 0, span)
+    with tree.open.tracked(), tree.open.span(span):
+        outcome = run_sync(tree, plan, context, 0, span)
     return _root_end(tree, plan, outcome, span, before)
 
 
@@ -401,7 +408,8 @@ async def root_async(
 ) -> tuple[RLMResult, dict[str, Any]]:
     tree.steps.started(span, context, 0, tree.config)
     before = tree.budget.totals()
-    outcome = await run_async(tree, plan, context, 0, span)
+    with tree.open.tracked(), tree.open.span(span):
+        outcome = await run_async(tree, plan, context, 0, span)
     return _root_end(tree, plan, outcome, span, before)
 
 
