@@ -61,6 +61,9 @@ class RLMConfig:
     max_corrections: int = 3
     #: REPL output (characters) fed back to the model per execution.
     max_output_chars: int = 10_000
+    #: Characters of the root prompt (all messages) per call: past it, the REPL output of the
+    #: oldest turns is cut first (the system prompt, the question and the latest turn stay).
+    max_prompt_chars: int = 400_000
     #: Concurrent sub-calls of one ``llm_query_batched``.
     batch_parallelism: int = 8
     #: Sandbox limits per execution (CPU, wall time, memory, output, sub-calls per execution);
@@ -73,6 +76,7 @@ class RLMConfig:
             "max_depth",
             "max_corrections",
             "max_output_chars",
+            "max_prompt_chars",
             "batch_parallelism",
         ):
             value = getattr(self, name)

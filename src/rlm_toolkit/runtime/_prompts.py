@@ -182,3 +182,25 @@ def _trim(text: str, max_chars: int) -> str:
     if len(text) <= max_chars:
         return text
     return text[:max_chars] + f"\n... [{len(text) - max_chars:,} more characters cut]"
+
+
+#: What replaces a turn's message cut to keep the root prompt bounded.
+CUT_NOTE = "[this earlier message was cut to keep the conversation within its size limit]"
+
+
+def bounded(messages: list[dict[str, Any]], max_chars: int) -> list[dict[str, Any]]:
+    """``messages`` within ``max_chars`` characters: the oldest turns' messages (after the
+    system prompt and the question; never the latest two) are replaced by :data:`CUT_NOTE`,
+    oldest first, until the total fits. One pass: linear in the number of messages."""
+    sizes = [len(str(m.get("content", ""))) for m in messages]
+    total = sum(sizes)
+    if total <= max_chars:
+        return messages
+    out = list(messages)
+    for index in range(2, max(len(out) - 2, 2)):
+        if total <= max_chars:
+            break
+        if sizes[index] > len(CUT_NOTE):
+            total -= sizes[index] - len(CUT_NOTE)
+            out[index] = {**out[index], "content": CUT_NOTE}
+    return out
