@@ -10,6 +10,9 @@ silently sending different requests.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -99,3 +102,32 @@ def async_factory(client: Any) -> Callable[[], Any] | None:
         raise _refuse(client)
 
     return refuse
+
+
+class PerLoop:
+    """An async client built by ``factory`` once per event loop.
+
+    An ``AsyncOpenAI`` keeps an HTTP connection pool bound to the loop it first ran on; after
+    that loop closes (the end of an ``asyncio.run()``) every request fails with "Event loop is
+    closed". So one ``RLM`` used across several ``asyncio.run()`` calls gets a fresh client for
+    each new loop (the previous one is dropped: its loop, and so its connections, are gone).
+    Outside a running loop the last client built is returned (or a first one).
+    """
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self._client: Any = None
+
+    def get(self) -> Any:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._lock:
+            bound = self._loop() if self._loop is not None else None
+            if self._client is None or (loop is not None and bound is not loop):
+                self._client = self._factory()
+                self._loop = weakref.ref(loop) if loop is not None else None
+            return self._client

@@ -45,17 +45,25 @@ class RLMConfig:
     max_depth: int = 1
     #: Input + output tokens over the tree.
     max_tokens: int | None = None
-    #: Estimated cost in USD over the tree (unpriced models count as 0; see ``RLMResult.cost``).
+    #: Estimated cost in USD over the tree. A call whose model has no price stops the run
+    #: (status ``budget``): unpriced spending cannot hide under a cost budget. Each sub-call
+    #: reserves the largest cost of one call seen so far before it is sent (see :class:`Budget`).
     max_cost_usd: float | None = None
     #: Wall-clock seconds for the whole run.
     max_seconds: float | None = None
     #: Model for ``llm_query`` sub-calls (default: the RLM's model).
     sub_model: str | None = None
+    #: Models the code may name in ``llm_query(p, model=...)`` besides the RLM's model and
+    #: ``sub_model`` (the default allows only those two); another name is an error in the code.
+    allowed_models: tuple[str, ...] = ()
     #: Replies with neither code nor a final answer that get a corrective message before the
     #: run gives up with status ``max_iterations``; each such reply also counts as an iteration.
     max_corrections: int = 3
     #: REPL output (characters) fed back to the model per execution.
     max_output_chars: int = 10_000
+    #: Characters of the root prompt (all messages) per call: past it, the REPL output of the
+    #: oldest turns is cut first (the system prompt, the question and the latest turn stay).
+    max_prompt_chars: int = 400_000
     #: Concurrent sub-calls of one ``llm_query_batched``.
     batch_parallelism: int = 8
     #: Sandbox limits per execution (CPU, wall time, memory, output, sub-calls per execution);
@@ -68,6 +76,7 @@ class RLMConfig:
             "max_depth",
             "max_corrections",
             "max_output_chars",
+            "max_prompt_chars",
             "batch_parallelism",
         ):
             value = getattr(self, name)
@@ -85,6 +94,12 @@ class RLMConfig:
             )
         if self.sub_model is not None and (not isinstance(self.sub_model, str) or not self.sub_model):
             raise ValueError(f"RLMConfig sub_model must be a model name, got {self.sub_model!r}")
+        if not isinstance(self.allowed_models, tuple) or not all(
+            isinstance(m, str) and m for m in self.allowed_models
+        ):
+            raise ValueError(
+                f"RLMConfig allowed_models must be a tuple of model names, got {self.allowed_models!r}"
+            )
         for name in ("max_subcalls", "max_tokens", "max_cost_usd", "max_seconds"):
             value = getattr(self, name)
             if value is not None and (
@@ -126,6 +141,9 @@ class Budget:
         self.subcalls = 0
         self.depth = 0
         self._by_model: dict[str, ModelUsage] = {}
+        #: Cost reserved by sub-calls in flight, and the largest cost of one call seen so far.
+        self.reserved = 0.0
+        self.largest_call = 0.0
         #: Set when a limit was hit (first one wins): the run ends with this status.
         self.exhausted: BudgetExceeded | None = None
 
@@ -148,6 +166,35 @@ class Budget:
             if cost is not None:
                 self.cost += cost
                 self.priced = True
+                self.largest_call = max(self.largest_call, cost)
+            elif self.config.max_cost_usd is not None and self.exhausted is None:
+                # Unpriced spending would not count against the cost budget: stop instead.
+                self.exhausted = BudgetExceeded(
+                    STATUS_BUDGET, f"cost budget: model {name!r} has no price, so its cost cannot be counted"
+                )
+
+    def reserve(self) -> float:
+        """Before sending a sub-call under a cost budget: reserve the largest cost of one call
+        seen so far, or raise :class:`BudgetExceeded` if spent + reserved + that would pass the
+        budget. Returns the amount to :meth:`release` once the call is recorded."""
+        limit = self.config.max_cost_usd
+        if limit is None:
+            return 0.0
+        with self._lock:
+            share = self.largest_call
+            if self.reserved > 0 and self.cost + self.reserved + share > limit:
+                self._exhaust(
+                    STATUS_BUDGET,
+                    f"cost budget used up (${self.cost:.6f} spent and ${self.reserved:.6f} in flight "
+                    f"of ${limit})",
+                )
+            self.reserved += share
+            return share
+
+    def release(self, share: float) -> None:
+        if share:
+            with self._lock:
+                self.reserved = max(self.reserved - share, 0.0)
 
     def reach(self, depth: int) -> None:
         with self._lock:
@@ -176,6 +223,17 @@ class Budget:
                 )
             if self._deadline is not None and self._clock() >= self._deadline:
                 self._exhaust(STATUS_TIMEOUT, f"run time limit reached ({config.max_seconds} s)")
+
+    def time_up(self, message: str) -> None:
+        """A wait outlived the deadline: end the run with status ``timeout`` (raises)."""
+        with self._lock:
+            if self.exhausted is None:
+                self._exhaust(
+                    STATUS_TIMEOUT, f"run time limit reached ({self.config.max_seconds} s): {message}"
+                )
+            exhausted = self.exhausted
+        assert exhausted is not None  # set above, or by an earlier limit
+        raise BudgetExceeded(exhausted.status, str(exhausted))
 
     def _exhaust(self, status: str, message: str) -> None:
         self.exhausted = BudgetExceeded(status, message)

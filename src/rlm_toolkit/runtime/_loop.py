@@ -19,11 +19,17 @@ import contextvars
 import dataclasses
 import functools
 import json
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from rlm_toolkit.runtime._budget import Budget, BudgetExceeded, RLMConfig
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
+
+from rlm_toolkit.attributes import GEN_AI_USAGE_COST, RLM_RUN_ITERATIONS, RLM_RUN_STATUS
+from rlm_toolkit.runtime._bounds import CLOSE_GRACE_S, MIN_WAIT_S, TimeUp, fan_out, wait_async, wait_sync
+from rlm_toolkit.runtime._budget import STATUS_ERROR, Budget, BudgetExceeded, RLMConfig
 from rlm_toolkit.runtime._drive import cost_of
+from rlm_toolkit.runtime._exit import OpenRun
 from rlm_toolkit.runtime._recursive import Execute, Outcome, RecursivePlan
 from rlm_toolkit.runtime._result import RLMResult, Usage
 from rlm_toolkit.runtime._run_span import RunSpan
@@ -45,41 +51,50 @@ class Tree:
         model: str,
         steps: Steps,
         *,
-        call: Callable[[Messages, str], Completion] | None = None,
-        acall: Callable[[Messages, str], Awaitable[Completion]] | None = None,
+        call: Callable[[Messages, str, float | None], Completion] | None = None,
+        acall: Callable[[Messages, str, float | None], Awaitable[Completion]] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.config = config
         self.budget = Budget(config)
         self.model = model
         self.sub_model = config.sub_model or model
+        self.allowed_models = frozenset((model, self.sub_model, *config.allowed_models))
         self.steps = steps
         self._call = call
         self._acall = acall
         self.loop = loop
+        #: Spans and sandboxes open right now, ended by the exit hooks if the process ends.
+        self.open = OpenRun()
 
     def complete(self, messages: Messages, model: str) -> Completion:
-        assert self._call is not None
-        completion = self._call(messages, model)
+        """One model call, waited for at most the run's time left (request timeout included)."""
+        call = self._call
+        assert call is not None
+        left = self.budget.seconds_left()
+        try:
+            completion = wait_sync(lambda: call(messages, model, left), left)
+        except TimeUp as exc:
+            self.budget.time_up(str(exc))
+            raise
         self.budget.record(completion, model, cost_of(completion, model))
         return completion
 
     async def acomplete(self, messages: Messages, model: str) -> Completion:
-        assert self._acall is not None
-        completion = await self._acall(messages, model)
+        acall = self._acall
+        assert acall is not None
+        left = self.budget.seconds_left()
+        try:
+            completion = await wait_async(lambda: acall(messages, model, left), left)
+        except TimeUp as exc:
+            self.budget.time_up(str(exc))
+            raise
         self.budget.record(completion, model, cost_of(completion, model))
         return completion
 
     def new_sandbox(self) -> Sandbox:
-        """A sandbox for one run; with a run deadline, no execution may outlive it."""
-        limits = self.config.sandbox_limits or SandboxLimits()
-        left = self.budget.seconds_left()
-        if left is not None:
-            left = max(left, 0.05)  # a positive limit; the budget check stops the run anyway
-            limits = dataclasses.replace(
-                limits, wall_seconds=min(limits.wall_seconds, left), cpu_seconds=min(limits.cpu_seconds, left)
-            )
-        return Sandbox(limits=limits)
+        """A sandbox for one run (each execution's wall limit is set from the time left)."""
+        return Sandbox(limits=self.config.sandbox_limits or SandboxLimits())
 
 
 def _as_text(context: Any) -> str:
@@ -110,6 +125,12 @@ class _Queries:
 
     def llm_query(self, prompts: list[str], model: str | None) -> list[str]:
         tree = self.tree
+        if model is not None and model not in tree.allowed_models:
+            allowed = ", ".join(sorted(tree.allowed_models))
+            raise ValueError(
+                f"llm_query: model {model!r} is not allowed here (allowed: {allowed}); "
+                "the app can allow more with RLMConfig(allowed_models=(...))"
+            )
         tree.budget.take_subcalls(len(prompts))
         chosen = model or tree.sub_model
         return self._fan_out([[{"role": "user", "content": p}] for p in prompts], chosen)
@@ -132,17 +153,19 @@ class _Queries:
 
 class SyncQueries(_Queries):
     def _one(self, messages: Messages, model: str) -> str:
-        self.tree.budget.check()
-        return self.tree.complete(messages, model).content
+        budget = self.tree.budget
+        budget.check()
+        share = budget.reserve()  # batched calls in flight count before they are sent
+        try:
+            return self.tree.complete(messages, model).content
+        finally:
+            budget.release(share)
 
     def _fan_out(self, batches: list[Messages], model: str) -> list[str]:
         if len(batches) == 1:
             return [self._one(batches[0], model)]
-        workers = min(self.tree.config.batch_parallelism, len(batches))
-        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="rlm-llm-query") as pool:
-            # A context copy per call: each sub-call span is a child of the current execution.
-            futures = [pool.submit(contextvars.copy_context().run, self._one, m, model) for m in batches]
-            return [f.result() for f in futures]
+        # Daemon threads: a Ctrl-C (or an error) returns at once, without waiting for calls in flight.
+        return fan_out(lambda m: self._one(m, model), batches, self.tree.config.batch_parallelism)
 
     def _nested(self, prompt: str, context: Any, depth: int) -> str:
         tree = self.tree
@@ -150,10 +173,10 @@ class SyncQueries(_Queries):
         before = tree.budget.totals()
         plan = RecursivePlan(prompt, context, tree.config)
         try:
-            with span.current():
+            with span.current(), tree.open.span(span):
                 outcome = run_sync(tree, plan, context, depth, span)
         except BaseException as exc:
-            span.fail(exc)
+            span.fail(exc, failed_run(tree, plan, span, exc, before)[1])
             raise
         span.finish(
             run_result(tree, plan, outcome, span, before), tree.steps.ended(outcome, tree.budget, root=False)
@@ -162,7 +185,20 @@ class SyncQueries(_Queries):
 
 
 class AsyncQueries(_Queries):
-    """Called on the worker thread of an ``arun``'s sandbox call; runs the work on the run's loop."""
+    """Called on the worker thread of an ``arun``'s sandbox call; runs the work on the run's loop.
+
+    The tasks it starts (sub-calls, nested runs) are kept until they end, so a cancelled run
+    cancels them at once (:meth:`cancel`) instead of waiting for them.
+    """
+
+    def __init__(self, tree: Tree, depth: int) -> None:
+        super().__init__(tree, depth)
+        self._tasks: set[asyncio.Task[Any]] = set()  # touched on the loop thread only
+
+    def cancel(self) -> None:
+        """Cancel every sub-call and nested run in flight (on the loop thread)."""
+        for task in list(self._tasks):
+            task.cancel()
 
     def _on_loop(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         loop = self.tree.loop
@@ -172,12 +208,14 @@ class AsyncQueries(_Queries):
 
         def start() -> None:  # runs on the loop, inside ctx: the task inherits it
             task = loop.create_task(make())
+            self._tasks.add(task)
 
             def finished(t: asyncio.Task[T]) -> None:
+                self._tasks.discard(t)
                 if t.cancelled():
                     done.cancel()
                 elif t.exception() is not None:
-                    done.set_exception(t.exception())  # type: ignore[arg-type]
+                    done.set_exception(t.exception())
                 else:
                     done.set_result(t.result())
 
@@ -190,12 +228,20 @@ class AsyncQueries(_Queries):
         tree = self.tree
         limit = asyncio.Semaphore(tree.config.batch_parallelism) if len(batches) > 1 else None
 
+        async def reserved(messages: Messages) -> str:
+            budget = tree.budget
+            budget.check()
+            share = budget.reserve()  # batched calls in flight count before they are sent
+            try:
+                return (await tree.acomplete(messages, model)).content
+            finally:
+                budget.release(share)
+
         async def one(messages: Messages) -> str:
-            tree.budget.check()
             if limit is None:
-                return (await tree.acomplete(messages, model)).content
+                return await reserved(messages)
             async with limit:
-                return (await tree.acomplete(messages, model)).content
+                return await reserved(messages)
 
         async def all_of() -> list[str]:
             return list(await asyncio.gather(*(one(m) for m in batches)))
@@ -210,10 +256,10 @@ class AsyncQueries(_Queries):
             before = tree.budget.totals()
             plan = RecursivePlan(prompt, context, tree.config)
             try:
-                with span.current():
+                with span.current(), tree.open.span(span):
                     outcome = await run_async(tree, plan, context, depth, span)
             except BaseException as exc:
-                span.fail(exc)
+                span.fail(exc, failed_run(tree, plan, span, exc, before)[1])
                 raise
             result = run_result(tree, plan, outcome, span, before)
             span.finish(result, tree.steps.ended(outcome, tree.budget, root=False))
@@ -223,16 +269,31 @@ class AsyncQueries(_Queries):
 
 
 def _execute(tree: Tree, sandbox: Sandbox, step: Execute, handler: _Queries, depth: int) -> ExecutionResult:
-    with tree.steps.execution(step, depth, sandbox.level) as tool:
-        result = sandbox.execute(step.code, handler)
-        tool.finish(result)
+    left = tree.budget.seconds_left()
+    timer: threading.Timer | None = None
+    if left is not None:
+        # The execution's wall limit is the time left; past it (plus a grace) a timer closes the
+        # sandbox, which also ends code that waits on a sub-call (wall time excludes that wait).
+        base = tree.config.sandbox_limits or SandboxLimits()
+        wall = max(min(base.wall_seconds, left), MIN_WAIT_S)
+        sandbox.limits = dataclasses.replace(sandbox.limits, wall_seconds=wall)
+        timer = threading.Timer(wall + CLOSE_GRACE_S, sandbox.close)
+        timer.daemon = True
+        timer.start()
+    try:
+        with tree.steps.execution(step, depth, sandbox.level) as tool, tree.open.span(tool):
+            result = sandbox.execute(step.code, handler)
+            tool.finish(result)
+    finally:
+        if timer is not None:
+            timer.cancel()
     return result
 
 
 def run_sync(tree: Tree, plan: RecursivePlan, context: Any, depth: int, span: RunSpan) -> Outcome:
     """Run ``plan`` to its outcome with a fresh sandbox holding ``context`` (closed after)."""
     tree.budget.reach(depth)
-    with tree.new_sandbox() as sandbox:
+    with tree.new_sandbox() as sandbox, tree.open.sandbox(sandbox):
         sandbox.start()
         tree.steps.sandbox_level(span, sandbox.level)
         sandbox.set_context(context)
@@ -271,11 +332,13 @@ async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, s
         return loop.run_in_executor(thread, functools.partial(contextvars.copy_context().run, fn, *args))
 
     sandbox = tree.new_sandbox()
+    handler = AsyncQueries(tree, depth)
+    held = tree.open.sandbox(sandbox)
+    held.__enter__()
     try:
         await in_thread(sandbox.start)
         tree.steps.sandbox_level(span, sandbox.level)
         await in_thread(sandbox.set_context, context)
-        handler = AsyncQueries(tree, depth)
         steps = plan.steps()
         try:
             step = next(steps)
@@ -284,13 +347,7 @@ async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, s
                 if isinstance(step, LLMRequest):
                     reply: Any = await tree.acomplete(step.messages, tree.model)
                 else:
-                    try:
-                        reply = await in_thread(_execute, tree, sandbox, step, handler, depth)
-                    except asyncio.CancelledError:
-                        # The run is cancelled: end the running code now rather than at its limit
-                        # (close() from another thread kills the worker; execute() then returns).
-                        sandbox.close()
-                        raise
+                    reply = await in_thread(_execute, tree, sandbox, step, handler, depth)
                 step = steps.send(reply)
         except StopIteration as stop:
             outcome: Outcome = stop.value
@@ -298,10 +355,17 @@ async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, s
         except BudgetExceeded as exc:
             steps.close()
             return plan.stopped(exc.status, str(exc))
+    except asyncio.CancelledError:
+        # The run is cancelled: stop its sub-calls and nested runs now, and end the running
+        # code (close() from another thread kills the worker; execute() then returns).
+        handler.cancel()
+        sandbox.close()
+        raise
     finally:
         try:
             await in_thread(sandbox.close)
         finally:
+            held.__exit__(None, None, None)
             thread.shutdown(wait=False)
 
 
@@ -334,7 +398,8 @@ def root_sync(
     """A root run: its result and the run span's extra attributes (``RLM.run`` ends the span)."""
     tree.steps.started(span, context, 0, tree.config)
     before = tree.budget.totals()
-    outcome = run_sync(tree, plan, context, 0, span)
+    with tree.open.tracked(), tree.open.span(span):
+        outcome = run_sync(tree, plan, context, 0, span)
     return _root_end(tree, plan, outcome, span, before)
 
 
@@ -343,8 +408,32 @@ async def root_async(
 ) -> tuple[RLMResult, dict[str, Any]]:
     tree.steps.started(span, context, 0, tree.config)
     before = tree.budget.totals()
-    outcome = await run_async(tree, plan, context, 0, span)
+    with tree.open.tracked(), tree.open.span(span):
+        outcome = await run_async(tree, plan, context, 0, span)
     return _root_end(tree, plan, outcome, span, before)
+
+
+def failed_run(
+    tree: Tree,
+    plan: RecursivePlan,
+    span: RunSpan,
+    error: BaseException,
+    before: tuple[Usage, float, bool] | None = None,
+) -> tuple[RLMResult, dict[str, Any]]:
+    """A run that raised: what it spent (usage, cost, iterations, partial answer) as a failed
+    result, and the same figures as attributes for the failed run span."""
+    if before is None:
+        before = (Usage(known=True), 0.0, False)
+    result = dataclasses.replace(
+        run_result(tree, plan, Outcome(plan.partial, STATUS_ERROR, str(error)), span, before), error=error
+    )
+    attrs: dict[str, Any] = {RLM_RUN_STATUS: STATUS_ERROR, RLM_RUN_ITERATIONS: result.iterations}
+    if result.usage.known and result.usage.total_tokens:
+        attrs[GA.GEN_AI_USAGE_INPUT_TOKENS] = result.usage.prompt_tokens
+        attrs[GA.GEN_AI_USAGE_OUTPUT_TOKENS] = result.usage.completion_tokens
+    if result.cost is not None:
+        attrs[GEN_AI_USAGE_COST] = result.cost
+    return result, attrs
 
 
 def _root_end(

@@ -41,10 +41,9 @@ CORRECTION = (
     "block to work on `context`, or finish with FINAL(answer) in code."
 )
 
-_BLOCK_RE = re.compile(r"```(?:repl|python|py)[ \t]*\r?\n(.*?)```", re.DOTALL)
-# FINAL written in prose: on a line of its own, as the paper's reference implementation reads it.
-_PROSE_FINAL_RE = re.compile(r"^[ \t]*FINAL\((?P<text>.*)\)[ \t]*$", re.MULTILINE | re.DOTALL)
-_PROSE_FINAL_VAR_RE = re.compile(r"^[ \t]*FINAL_VAR\((?P<name>[^)]*)\)[ \t]*$", re.MULTILINE)
+# A code block's opener after its ```: the language tag and the end of that line.
+_OPENER_RE = re.compile(r"(?:repl|python|py)[ \t]*\r?\n")
+_FENCE = "```"
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -58,21 +57,67 @@ class Reply:
 
 
 def parse_reply(text: str) -> Reply:
-    code = tuple(
-        block for block in (m.group(1).strip("\n") for m in _BLOCK_RE.finditer(text)) if block.strip()
-    )
-    prose = _BLOCK_RE.sub("", text)
-    final: tuple[str, str] | None = None
-    var = _PROSE_FINAL_VAR_RE.search(prose)
-    if var is not None:
-        name = var.group("name").strip().strip("'\"")
-        if _NAME_RE.fullmatch(name):
-            final = ("var", name)
-    if final is None:
-        match = _PROSE_FINAL_RE.search(prose)
-        if match is not None:
-            final = ("text", _unquote(match.group("text").strip()))
-    return Reply(code, final)
+    """Split a reply into code blocks and a prose ``FINAL``; linear in ``len(text)``.
+
+    Every scan moves forward only (``str.find`` and anchored matches), so a hostile reply of
+    many unclosed fences or ``FINAL(`` lines costs one pass, never a regex backtrack per line.
+    """
+    code: list[str] = []
+    prose: list[str] = []
+    pos = 0
+    start = 0  # where the prose not yet copied begins
+    while True:
+        fence = text.find(_FENCE, pos)
+        if fence < 0:
+            break
+        opener = _OPENER_RE.match(text, fence + 3)
+        if opener is None:
+            pos = fence + 1
+            continue
+        close = text.find(_FENCE, opener.end())
+        if close < 0:
+            break  # no fence closes after here, so no later block can either
+        block = text[opener.end() : close].strip("\n")
+        if block.strip():
+            code.append(block)
+        prose.append(text[start:fence])
+        pos = start = close + 3
+    prose.append(text[start:])
+    return Reply(tuple(code), _prose_final("".join(prose)))
+
+
+def _prose_final(prose: str) -> tuple[str, str] | None:
+    """``FINAL_VAR(name)`` or ``FINAL(answer)`` written on a line of its own (the first wins).
+
+    ``FINAL(answer)`` ends at the first line that closes it: the same line when it ends in
+    ``)``, else the first later line that does; text after that line is not part of the answer.
+    """
+    lines = prose.split("\n")
+    text_final: tuple[str, str] | None = None
+    index = 0
+    while index < len(lines):
+        line = lines[index].strip(" \t\r")
+        index += 1
+        if line.startswith("FINAL_VAR(") and line.endswith(")"):
+            name = line[len("FINAL_VAR(") : -1].strip().strip("'\"")
+            if ")" not in line[len("FINAL_VAR(") : -1] and _NAME_RE.fullmatch(name):
+                return ("var", name)
+            continue
+        if text_final is None and line.startswith("FINAL("):
+            if line.endswith(")"):
+                text_final = ("text", _unquote(line[len("FINAL(") : -1].strip()))
+                continue
+            for end in range(index, len(lines)):
+                if lines[end].rstrip(" \t\r").endswith(")"):
+                    body = "\n".join(
+                        [line[len("FINAL(") :], *lines[index:end], lines[end].rstrip(" \t\r")[:-1]]
+                    )
+                    text_final = ("text", _unquote(body.strip()))
+                    index = end + 1
+                    break
+            else:
+                break  # never closed: no later line closes anything either
+    return text_final
 
 
 def _unquote(text: str) -> str:
@@ -137,3 +182,25 @@ def _trim(text: str, max_chars: int) -> str:
     if len(text) <= max_chars:
         return text
     return text[:max_chars] + f"\n... [{len(text) - max_chars:,} more characters cut]"
+
+
+#: What replaces a turn's message cut to keep the root prompt bounded.
+CUT_NOTE = "[this earlier message was cut to keep the conversation within its size limit]"
+
+
+def bounded(messages: list[dict[str, Any]], max_chars: int) -> list[dict[str, Any]]:
+    """``messages`` within ``max_chars`` characters: the oldest turns' messages (after the
+    system prompt and the question; never the latest two) are replaced by :data:`CUT_NOTE`,
+    oldest first, until the total fits. One pass: linear in the number of messages."""
+    sizes = [len(str(m.get("content", ""))) for m in messages]
+    total = sum(sizes)
+    if total <= max_chars:
+        return messages
+    out = list(messages)
+    for index in range(2, max(len(out) - 2, 2)):
+        if total <= max_chars:
+            break
+        if sizes[index] > len(CUT_NOTE):
+            total -= sizes[index] - len(CUT_NOTE)
+            out[index] = {**out[index], "content": CUT_NOTE}
+    return out

@@ -83,7 +83,9 @@ class RecursivePlan:
         corrections = 0
         while self.iterations < config.max_iterations:
             self.iterations += 1
-            completion: Completion = yield LLMRequest(list(self.messages))
+            completion: Completion = yield LLMRequest(
+                _prompts.bounded(self.messages, config.max_prompt_chars)
+            )
             self.last = completion
             self.messages.append({"role": "assistant", "content": completion.content})
             reply = _prompts.parse_reply(completion.content)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -13,11 +14,12 @@ from rlm_toolkit._providers import openai_provider
 from rlm_toolkit.genai import Scope, TelemetryHandler, use_scope
 from rlm_toolkit.runtime import _retry
 from rlm_toolkit.runtime._answer_stream import AnswerStream
-from rlm_toolkit.runtime._async_client import async_factory
+from rlm_toolkit.runtime._async_client import PerLoop, async_factory
+from rlm_toolkit.runtime._bounds import with_timeout
 from rlm_toolkit.runtime._budget import RLMConfig
 from rlm_toolkit.runtime._calls import acomplete, complete
 from rlm_toolkit.runtime._drive import adrive, build_result, drive, failed_result
-from rlm_toolkit.runtime._loop import Tree, root_async, root_sync
+from rlm_toolkit.runtime._loop import Tree, failed_run, root_async, root_sync
 from rlm_toolkit.runtime._options import split_options
 from rlm_toolkit.runtime._provider import ModelProvider
 from rlm_toolkit.runtime._recursive import RecursiveStrategy
@@ -76,6 +78,7 @@ class RLM:
         self._async_client = async_client
         self._client_factory: Callable[[], Any] | None = None
         self._async_factory: Callable[[], Any] | None = None
+        self._async_built: PerLoop | None = None
         self._lock = threading.Lock()
         self._strategy: Strategy = _default_strategy(strategy, config, sub_model)
         self._meter_provider = meter_provider
@@ -152,16 +155,15 @@ class RLM:
     @property
     def async_client(self) -> Any:
         """The async client: given, built from the options, or derived from the sync client."""
-        if self._async_client is None:
-            with self._lock:
-                if self._async_client is None:
-                    factory = self._async_factory or async_factory(self._client)
-                    if factory is None:
-                        raise TypeError(
-                            "this RLM has no async client; pass async_client=openai.AsyncOpenAI(...)"
-                        )
-                    self._async_client = factory()
-        return self._async_client
+        if self._async_client is not None:
+            return self._async_client  # the user's own: used as is
+        with self._lock:
+            if self._async_built is None:
+                factory = self._async_factory or async_factory(self._client)
+                if factory is None:
+                    raise TypeError("this RLM has no async client; pass async_client=openai.AsyncOpenAI(...)")
+                self._async_built = PerLoop(factory)
+        return self._async_built.get()  # one per event loop: a client outlives no asyncio.run()
 
     # -- runs -----------------------------------------------------------------------------------
     def run(self, prompt: str, context: Context = None, *, raise_on_error: bool = True) -> RLMResult:
@@ -191,9 +193,13 @@ class RLM:
                     recursive.config,
                     self.model,
                     run.steps,
-                    call=lambda messages, model: complete(create, model, messages, stream),
+                    call=lambda messages, model, timeout: complete(
+                        with_timeout(create, timeout), model, messages, stream
+                    ),
                 )
-                run.ended(*root_sync(tree, recursive.recursive_plan(prompt, context), context, run.span))
+                plan = recursive.recursive_plan(prompt, context)
+                run.spent = functools.partial(failed_run, tree, plan, run.span)
+                run.ended(*root_sync(tree, plan, context, run.span))
         return run.result
 
     async def arun(self, prompt: str, context: Context = None, *, raise_on_error: bool = True) -> RLMResult:
@@ -216,10 +222,13 @@ class RLM:
                     recursive.config,
                     self.model,
                     run.steps,
-                    acall=lambda messages, model: acomplete(create, model, messages, stream),
+                    acall=lambda messages, model, timeout: acomplete(
+                        with_timeout(create, timeout), model, messages, stream
+                    ),
                     loop=asyncio.get_running_loop(),
                 )
                 plan = recursive.recursive_plan(prompt, context)
+                run.spent = functools.partial(failed_run, tree, plan, run.span)
                 run.ended(*await root_async(tree, plan, context, run.span))
         return run.result
 
@@ -261,10 +270,12 @@ class RLM:
                 with span.current():
                     yield run
             except BaseException as exc:
-                span.fail(exc)
+                # A recursive run reports what it spent before failing (cost, tokens, partial answer).
+                spent = run.spent(exc) if run.spent is not None else None
+                span.fail(exc, spent[1] if spent is not None else None)
                 if raise_on_error or not isinstance(exc, Exception):
                     raise
-                run.result = failed_result(self.model, exc, span.trace_id)
+                run.result = spent[0] if spent is not None else failed_result(self.model, exc, span.trace_id)
                 return
             if run.extra is None:
                 run.result = build_result(self.model, run.answer, run.completions, span.trace_id)
@@ -302,7 +313,7 @@ class RLM:
 class _Run:
     """What the body of :meth:`RLM._running` produced, and the result built from it."""
 
-    __slots__ = ("_steps", "answer", "completions", "extra", "result", "span")
+    __slots__ = ("_steps", "answer", "completions", "extra", "result", "span", "spent")
 
     def __init__(self, span: RunSpan, steps: Steps | None) -> None:
         self.span = span
@@ -312,6 +323,8 @@ class _Run:
         self.result: RLMResult
         #: Set by a recursive run: the run span's extra attributes (and ``result`` is final).
         self.extra: dict[str, Any] | None = None
+        #: Set by a recursive run: its result and span attributes if it fails (what it spent).
+        self.spent: Callable[[BaseException], tuple[RLMResult, dict[str, Any]]] | None = None
 
     @property
     def steps(self) -> Steps:

@@ -10,11 +10,14 @@ same design with code executions as a second kind of step.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rlm_toolkit.runtime._result import Usage
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,12 @@ class Completion:
     model: str | None
     #: The USD cost its LLM span carries (``gen_ai.usage.cost``); None: unpriced or unreported.
     cost: float | None = None
+
+    def __post_init__(self) -> None:
+        # The boundary for model text: a lone surrogate (a bad JSON escape in a reply) becomes
+        # U+FFFD here, so no answer, transcript or sandbox message holds an unencodable str.
+        if _SURROGATE.search(self.content) is not None:
+            object.__setattr__(self, "content", _SURROGATE.sub("\ufffd", self.content))
 
 
 Plan = Generator[LLMRequest, Completion, str]

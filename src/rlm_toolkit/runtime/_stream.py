@@ -34,7 +34,7 @@ from rlm_toolkit.attributes import (
     STREAM_END_ERROR,
 )
 from rlm_toolkit.genai import Scope, TelemetryHandler, stream_state_of
-from rlm_toolkit.genai._reaper import abandon, ensure_started
+from rlm_toolkit.genai._reaper import abandon, ensure_started, track, untrack
 from rlm_toolkit.runtime._calls import STREAM_ARGS, ChunkAccumulator
 from rlm_toolkit.runtime._drive import build_result
 from rlm_toolkit.runtime._result import RLMResult
@@ -92,6 +92,7 @@ class _StreamRun:
             try:
                 if self._run is None:
                     self._run = RunSpan(self._handler, self._scope, self._model, self._prompt, self._context)
+                    track(self)  # a stream still open at exit ends there (at_exit)
                     with self._run.current():
                         self._chunks = self._client(model=self._model, messages=self._messages, **STREAM_ARGS)
                 with self._run.current():
@@ -104,6 +105,13 @@ class _StreamRun:
                 raise
         self.end(STREAM_END_COMPLETED)
         return None
+
+    def at_exit(self, exc: BaseException | None) -> None:
+        """The process is ending with this stream open: ``error`` with ``exc``, else ``abandoned``."""
+        if exc is not None:
+            self.end(STREAM_END_ERROR, exc)
+        else:
+            self.end(STREAM_END_ABANDONED)
 
     def abandoned(self, end_time: int, end_ns: int) -> None:
         """Called by the reaper thread for an :class:`RLMStream` garbage-collected unfinished."""
@@ -124,6 +132,7 @@ class _StreamRun:
         if self.done:
             return
         self.done = True
+        untrack(self)
         with self._scoped():
             self._end_inner(reason, exc, end_time, end_ns)
             run = self._run

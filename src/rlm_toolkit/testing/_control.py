@@ -39,10 +39,10 @@ def handle(script: Script, method: str, path: str, body: Any, bad_json: bool) ->
         return _error(f"POST {path} needs a JSON object body")
     try:
         if action == "replies":
-            unknown = set(body) - {"text", "tool_calls"}
+            unknown = set(body) - {"text", "tool_calls", "to"}
             if unknown:
-                return _error(f"unknown fields {sorted(unknown)} (expected text, tool_calls)")
-            script.push_reply(make_reply(body.get("text"), body.get("tool_calls")))
+                return _error(f"unknown fields {sorted(unknown)} (expected text, tool_calls, to)")
+            script.push_reply(make_reply(body.get("text"), body.get("tool_calls"), body.get("to", "any")))
         elif action == "faults":
             unknown = set(body) - _FAULT_ARGS
             if unknown or "kind" not in body:

@@ -9,7 +9,7 @@ import itertools
 import re
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
@@ -60,12 +60,65 @@ class ToolCall:
     id: str | None = None
 
 
+#: Whom a scripted reply is for (``OpenAIServer.queue_reply(..., to=...)``).
+REPLY_TARGETS = frozenset({"any", "root", "subcall"})
+#: First words of a recursive run's system prompt (as in ``_rlm_play``): a root-model call.
+_ROOT_MARK = "You are a recursive language model (RLM)"
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content blocks: the first text block
+        for block in content:
+            if isinstance(block, Mapping) and isinstance(block.get("text"), str):
+                return str(block["text"])
+    return ""
+
+
+def is_root_call(body: Any) -> bool:
+    """Whether a request is a recursive run's root-model call (its system prompt says so):
+    chat ``messages``, Responses ``input``/``instructions`` or the Messages API's ``system``."""
+    if not isinstance(body, Mapping):
+        return False
+    if _text_of(body.get("system")).startswith(_ROOT_MARK):
+        return True
+    if _text_of(body.get("instructions")).startswith(_ROOT_MARK):
+        return True
+    for key in ("messages", "input"):
+        items = body.get(key)
+        if isinstance(items, list) and items and isinstance(items[0], Mapping):
+            first = items[0]
+            if first.get("role") in ("system", "developer") and _text_of(first.get("content")).startswith(
+                _ROOT_MARK
+            ):
+                return True
+    return False
+
+
 @dataclass(frozen=True)
 class Reply:
-    """One scripted model reply: text, or tool calls, or both."""
+    """One scripted model reply: text, or tool calls, or both; and which requests it answers.
+
+    ``to``: ``"any"`` (the next request), ``"root"`` (a recursive run's root-model call) or
+    ``"subcall"`` (any other call: ``llm_query`` sub-calls); ``when``: a predicate on the
+    request's JSON body that must also hold.
+    """
 
     text: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    to: str = "any"
+    when: Callable[[Any], bool] | None = field(default=None, compare=False)
+
+    def matches(self, body: Any) -> bool:
+        if self.to != "any" and (self.to == "root") != is_root_call(body):
+            return False
+        if self.when is None:
+            return True
+        try:
+            return bool(self.when(body))
+        except Exception:  # a broken rule never matches (and never breaks the server)
+            return False
 
 
 @dataclass
@@ -144,12 +197,21 @@ def _tool_call(spec: Any) -> ToolCall:
     return ToolCall(name=name, arguments=arguments, id=call_id if isinstance(call_id, str) else None)
 
 
-def make_reply(text: str | None, tool_calls: Sequence[Any] | None) -> Reply:
+def make_reply(
+    text: str | None,
+    tool_calls: Sequence[Any] | None,
+    to: str = "any",
+    when: Callable[[Any], bool] | None = None,
+) -> Reply:
     if text is None and not tool_calls:
         raise ValueError("queue_reply needs text, tool_calls, or both")
     if text is not None and not isinstance(text, str):
         raise TypeError(f"reply text must be a str, not {type(text).__name__}")
-    return Reply(text=text, tool_calls=tuple(_tool_call(c) for c in tool_calls or ()))
+    if to not in REPLY_TARGETS:
+        raise ValueError(f"queue_reply to= must be one of {sorted(REPLY_TARGETS)}, got {to!r}")
+    if when is not None and not callable(when):
+        raise TypeError(f"queue_reply when= must be a function of the request body, got {when!r}")
+    return Reply(text=text, tool_calls=tuple(_tool_call(c) for c in tool_calls or ()), to=to, when=when)
 
 
 def make_fault(
@@ -201,9 +263,14 @@ class Script:
         with self._lock:
             self._replies.append(reply)
 
-    def pop_reply(self) -> Reply | None:
+    def pop_reply(self, body: Any = None) -> Reply | None:
+        """The first queued reply (FIFO) that answers a request with this JSON ``body``."""
         with self._lock:
-            return self._replies.popleft() if self._replies else None
+            for index, reply in enumerate(self._replies):
+                if reply.matches(body):
+                    del self._replies[index]
+                    return reply
+            return None
 
     def push_fault(self, fault: Fault) -> None:
         with self._lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -38,7 +38,7 @@ class OpenAIServer:
     same prompt always gives the same text and usage, streamed or not).
 
     Another process (an app under test, a shell) scripts the server over HTTP on the same port:
-    ``POST /_rlm/replies`` (``{"text": ..., "tool_calls": [...]}``), ``POST /_rlm/faults``
+    ``POST /_rlm/replies`` (``{"text": ..., "tool_calls": [...], "to": "root"}``), ``POST /_rlm/faults``
     (``{"kind": "rate_limit", "times": 1, ...}``: the arguments of :meth:`queue_fault`),
     ``GET /_rlm/requests``, ``GET /_rlm/pending`` and ``POST /_rlm/reset``; JSON in and out,
     400 with a message for bad input. Control requests are not recorded and never faulted.
@@ -143,15 +143,28 @@ class OpenAIServer:
         return self._token_delay
 
     # -- scripting -------------------------------------------------------------------------------
-    def queue_reply(self, text: str | None = None, *, tool_calls: Sequence[Any] | None = None) -> None:
+    def queue_reply(
+        self,
+        text: str | None = None,
+        *,
+        tool_calls: Sequence[Any] | None = None,
+        to: str = "any",
+        when: Callable[[Any], bool] | None = None,
+    ) -> None:
         """Script the next model reply (chat completions, Responses API, legacy completions).
 
         ``tool_calls`` is a list of ``{"name": ..., "arguments": "<json string>"}`` (an ``"id"``
         is optional; the OpenAI ``{"function": {...}}`` shape is accepted too). Replies are used
-        in FIFO order, one per choice (``n`` > 1 takes several); when the queue is empty the demo
-        model answers.
+        in FIFO order, one per choice (``n`` > 1 takes several); when no queued reply fits a
+        request the demo model answers it.
+
+        ``to`` addresses the reply in a recursive run: ``"root"`` answers only a root-model call
+        (a request whose system prompt is the RLM's), ``"subcall"`` only the other calls
+        (``llm_query`` sub-calls), ``"any"`` (the default) the next request. ``when`` is a rule
+        on the request: a function of its JSON body (a dict) that must return True. A reply
+        waits in the queue, in order, until a request it fits arrives; a raising rule never fits.
         """
-        self._script.push_reply(make_reply(text, tool_calls))
+        self._script.push_reply(make_reply(text, tool_calls, to, when))
 
     def queue_fault(
         self,

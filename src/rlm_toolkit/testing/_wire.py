@@ -79,7 +79,7 @@ class Call:
 
     def next_reply(self, messages: list[Any], variant: int) -> Reply:
         """The next queued reply, else the demo model's answer to ``messages``."""
-        scripted = self.script.pop_reply()
+        scripted = self.script.pop_reply(self.body)
         return scripted if scripted is not None else Reply(text=_model.reply_for(messages, variant))
 
     def int_param(self, *names: str, minimum: int = 0) -> int | None:
