@@ -1,6 +1,7 @@
 """What the latest GenAI conventions add to a recursive run's tool executions (issue #11):
-the ``gen_ai.execute_tool.duration`` histogram and the ``gen_ai.execute_tool.exception`` event
-on a failed execution; v1.41 mode emits neither."""
+the ``gen_ai.execute_tool.duration`` histogram and, on a failed execution, the
+``rlm.execute_tool.exception`` record (the conventions define no event for it); v1.41 mode
+emits neither."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_tool_duration_and_exception_event_per_mode(
     exceptions = [
         r.log_record
         for r in records.get_finished_logs()
-        if r.log_record.event_name == "gen_ai.execute_tool.exception"
+        if r.log_record.event_name == "rlm.execute_tool.exception"
     ]
     if semconv == "v1.41":
         assert points == [] and exceptions == []
