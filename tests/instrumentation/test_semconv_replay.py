@@ -115,9 +115,7 @@ LATEST = Mode(
     schema="https://opentelemetry.io/schemas/gen-ai/1.42.0",
     metrics={
         "gen_ai.client.inference.duration": Metric("Histogram", "s", operations=INFERENCE),
-        "gen_ai.client.embeddings.duration": Metric(
-            "Histogram", "s", operations=frozenset({"embeddings"})
-        ),
+        "gen_ai.client.embeddings.duration": Metric("Histogram", "s", operations=frozenset({"embeddings"})),
         "gen_ai.client.embeddings.operation.input_tokens": Metric(
             "Histogram", "{token}", operations=frozenset({"embeddings"}), on_failure=False
         ),
@@ -163,7 +161,9 @@ LATEST = Mode(
     events={
         "gen_ai.client.inference.operation.details": Event(BASE),
         "gen_ai.client.operation.exception": Event(
-            frozenset({"exception.type", "error.type"}), severity=13, forbidden=frozenset({"exception.message"})
+            frozenset({"exception.type", "error.type"}),
+            severity=13,
+            forbidden=frozenset({"exception.message"}),
         ),
     },
     failure_events=frozenset({"gen_ai.client.operation.exception"}),
