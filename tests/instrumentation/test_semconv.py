@@ -177,7 +177,10 @@ def test_whole_shape(mode_instrumented: Otel, mode: str, module_server: OpenAISe
             "gen_ai.client.inference.usage.cache_read.input_tokens": usage_sum(0),
             "gen_ai.client.inference.usage.reasoning.output_tokens": usage_sum(0),
             "gen_ai.client.inference.usage.cache_write.input_tokens": (
-                "{token}", "Sum", [(unknown(err_attrs), 0)], schema
+                "{token}",
+                "Sum",
+                [(unknown(err_attrs), 0)],
+                schema,
             ),
             # per-call histograms: successful calls only
             "gen_ai.client.inference.operation.input_tokens": ("{token}", "Histogram", [(ok, 2)], schema),
@@ -238,7 +241,13 @@ def test_whole_shape(mode_instrumented: Otel, mode: str, module_server: OpenAISe
             "chat gpt-4o-mini",
             schema,
             sorted(
-                [*common, "error.type", "http.response.status_code", "rlm.error.code", "rlm.error.provider_type"]
+                [
+                    *common,
+                    "error.type",
+                    "http.response.status_code",
+                    "rlm.error.code",
+                    "rlm.error.provider_type",
+                ]
             ),
         ),
     ]

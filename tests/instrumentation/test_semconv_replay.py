@@ -267,11 +267,10 @@ def collect(otel: Otel) -> Output:
 
 def _json_body(r1: Any, r2: Any) -> None:
     a, b = json.loads(r1.body or b"null"), json.loads(r2.body or b"null")
-    if isinstance(a, dict) and isinstance(b, dict):
-        # Newer SDKs ask embeddings for base64 by default (and decode it); the recording predates that.
-        if ("encoding_format" in a) != ("encoding_format" in b):
-            a.pop("encoding_format", None)
-            b.pop("encoding_format", None)
+    # Newer SDKs ask embeddings for base64 by default (and decode it); the recording predates that.
+    if isinstance(a, dict) and isinstance(b, dict) and ("encoding_format" in a) != ("encoding_format" in b):
+        a.pop("encoding_format", None)
+        b.pop("encoding_format", None)
     assert a == b
 
 
