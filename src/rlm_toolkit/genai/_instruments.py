@@ -30,6 +30,8 @@ from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, Final
 
 from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
+from opentelemetry.semconv.attributes import error_attributes
 
 from rlm_toolkit.attributes import METRIC_COST, METRIC_RETRIES
 from rlm_toolkit.genai._semconv import DEFAULT, EMBEDDINGS_OPERATIONS, MODALITY_UNKNOWN, Conventions
@@ -91,6 +93,7 @@ class Instruments:
     """
 
     __slots__ = (
+        "agent_duration",
         "conventions",
         "cost",
         "duration",
@@ -174,6 +177,14 @@ class Instruments:
         self.embeddings_input_tokens = _token_histogram(
             meter, names.embeddings_input_tokens, "Input tokens used per embeddings operation."
         )
+        self.agent_duration: Histogram | None = None
+        if names.agent_duration is not None:
+            self.agent_duration = meter.create_histogram(
+                name=names.agent_duration,
+                description="Duration of an agent invocation.",
+                unit="s",
+                explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+            )
         self.retries: Counter = meter.create_counter(
             name=METRIC_RETRIES,
             description="HTTP attempts the SDK retried.",
@@ -250,6 +261,17 @@ class Instruments:
             if histogram_or_none is not None and value is not None:
                 histogram_or_none.record(value, base)
 
+    def record_agent(self, seconds: float, attributes: Mapping[str, Any], error_type: str | None) -> None:
+        """One ended ``invoke_agent`` run on the mode's agent duration histogram (if any), with
+        the run span's ``attributes`` the conventions list for it and ``error.type``."""
+        histogram = self.agent_duration
+        if histogram is None:
+            return
+        attrs = {key: attributes[key] for key in _AGENT_KEYS if key in attributes}
+        if error_type is not None:
+            attrs[error_attributes.ERROR_TYPE] = error_type
+        histogram.record(seconds, attrs)
+
     def record_tokens(
         self,
         base: Mapping[str, Any],
@@ -280,6 +302,15 @@ class Instruments:
         ):
             if value and counter is not None:
                 counter.add(value, base)
+
+
+#: Run-span attributes the agent duration carries (operation, agent, model, provider).
+_AGENT_KEYS: Final = (
+    GA.GEN_AI_OPERATION_NAME,
+    GA.GEN_AI_AGENT_NAME,
+    GA.GEN_AI_REQUEST_MODEL,
+    GA.GEN_AI_PROVIDER_NAME,
+)
 
 
 def _token_histogram(meter: Meter, name: str | None, description: str) -> Histogram | None:

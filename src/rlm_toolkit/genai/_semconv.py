@@ -26,7 +26,8 @@ per file, dates are not):
 * ``model/gen-ai/metrics.yaml`` and ``changelog.d/+embeddings.breaking.md`` @ ``88eccb155ca7``
   -- ``gen_ai.client.inference.duration`` for inference operations only,
   ``gen_ai.client.embeddings.duration`` and ``gen_ai.client.embeddings.operation.input_tokens``
-  for embeddings, ``gen_ai.execute_tool.duration``,
+  for embeddings, ``gen_ai.execute_tool.duration``, ``gen_ai.invoke_agent.duration`` (each
+  agent invocation, a nested run included: its own ``invoke_agent`` span and point),
   ``gen_ai.client.inference.time_to_first_chunk`` / ``time_per_output_chunk``.
 * ``model/gen-ai/events.yaml`` @ ``0387091683b4`` -- ``gen_ai.client.operation.exception``
   (WARN, ``exception.type`` or ``exception.message``; we send the type only, a message can
@@ -109,6 +110,8 @@ class Conventions:
     operation_exception_event: str | None = None
     #: request attribute for the Responses API's ``reasoning.effort``
     reasoning_level_attribute: str = RLM_REQUEST_REASONING_EFFORT
+    #: duration histogram of an agent invocation (each ``invoke_agent`` run, nested ones too)
+    agent_duration: str | None = None
 
     @property
     def latest(self) -> bool:
@@ -155,6 +158,7 @@ LATEST: Final = Conventions(
     zero_usage_on_failure=True,
     operation_exception_event="gen_ai.client.operation.exception",
     reasoning_level_attribute="gen_ai.request.reasoning.level",
+    agent_duration="gen_ai.invoke_agent.duration",
 )
 
 _BY_NAME: Final = {MODE_DEFAULT: DEFAULT, "default": DEFAULT, MODE_LATEST: LATEST, OPT_IN_LATEST: LATEST}
