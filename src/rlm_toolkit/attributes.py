@@ -97,3 +97,12 @@ METRIC_RUN_COST: Final = "rlm.run.cost"
 RLM_ANTHROPIC_THINKING_BUDGET: Final = "rlm.anthropic.thinking.budget_tokens"
 #: ``thinking.type`` of the request: ``enabled``, ``adaptive`` or ``disabled``.
 RLM_ANTHROPIC_THINKING_TYPE: Final = "rlm.anthropic.thinking.type"
+#: A failed ``execute_tool`` step's WARN record (latest mode; the GenAI conventions define none).
+EVENT_TOOL_EXCEPTION: Final = "rlm.execute_tool.exception"
+#: The Responses API's ``reasoning.effort`` in v1.41 mode (latest: ``gen_ai.request.reasoning.level``).
+RLM_REQUEST_REASONING_EFFORT: Final = "rlm.request.reasoning.effort"
+#: The provider's error ``type`` (``invalid_request_error``...) and ``param``, beside ``rlm.error.code``.
+RLM_ERROR_PROVIDER_TYPE: Final = "rlm.error.provider_type"
+RLM_ERROR_PARAM: Final = "rlm.error.param"
+#: Number of vectors an embeddings call returned.
+RLM_EMBEDDINGS_VECTOR_COUNT: Final = "rlm.embeddings.vector_count"

@@ -37,6 +37,7 @@ NAMES = [
     "test_embeddings_with_dimensions",
     "test_embeddings_with_encoding_format",
     "test_responses_create_basic[content_mode0]",
+    "test_responses_create_api_error[content_mode0]",  # the provider blames a param (issue #20)
     "test_responses_create_streaming[content_mode0]",
     "test_responses_create_reports_reasoning_tokens[content_mode0]",
     "test_responses_create_aggregates_cache_tokens[content_mode0]",
@@ -80,11 +81,13 @@ def _details(usage: dict[str, Any], out: dict[str, Any], prefix: str) -> None:
 
 def _expected(path: str, request: dict[str, Any], status: int, body: str) -> dict[str, Any]:
     if status >= 400:
-        code = (json.loads(body).get("error") or {}).get("code")
+        error = json.loads(body).get("error") or {}
         return {
-            "error.type": "NotFoundError" if status == 404 else None,
+            "error.type": {400: "BadRequestError", 404: "NotFoundError"}.get(status),
             "http.response.status_code": status,
-            "rlm.error.code": code,  # the provider's code, beside the class
+            "rlm.error.code": error.get("code"),  # the provider's code, beside the class
+            "rlm.error.provider_type": error.get("type"),  # invalid_request_error (issue #20)
+            "rlm.error.param": error.get("param"),
         }
     if request.get("stream"):
         events = _sse(body)
@@ -117,6 +120,7 @@ def _expected(path: str, request: dict[str, Any], status: int, body: str) -> dic
         # base64 vectors (float32) are measured too (issue #11)
         dimensions = len(vector) if isinstance(vector, list) else len(base64.b64decode(vector)) // 4
         out["gen_ai.embeddings.dimension.count"] = dimensions
+        out["rlm.embeddings.vector_count"] = len(data["data"])  # issue #20
         return out
     if path.endswith("/responses"):
         usage = data["usage"]
@@ -150,6 +154,7 @@ def _method(client: Any, path: str) -> Any:
 
 #: duration metric of each convention mode (the whole shapes are pinned in test_semconv.py)
 DURATION = {"v1.41": "gen_ai.client.operation.duration", "latest": "gen_ai.client.inference.duration"}
+EMBEDDINGS_DURATION = "gen_ai.client.embeddings.duration"
 
 
 @pytest.fixture(params=sorted(DURATION))
@@ -198,6 +203,13 @@ async def test_replay(name: str, mode_instrumented: Otel) -> None:
     expected = _expected(path, request, status, body)
     assert {k: attrs.get(k) for k in expected} == expected
     mode = mode_instrumented.mode  # type: ignore[attr-defined]
+    # reasoning.effort: the conventions' request attribute in latest mode, ours in v1.41 mode
+    effort = (request.get("reasoning") or {}).get("effort")
+    level = {"latest": "gen_ai.request.reasoning.level", "v1.41": "rlm.request.reasoning.effort"}
+    assert attrs.get(level[mode]) == effort
+    assert level["v1.41" if mode == "latest" else "latest"] not in attrs
     metrics = mode_instrumented.metrics()
-    assert DURATION[mode] in metrics
+    # latest: embeddings are not an inference operation (their own duration metric)
+    duration = EMBEDDINGS_DURATION if mode == "latest" and path.endswith("/embeddings") else DURATION[mode]
+    assert duration in metrics
     assert DURATION["latest" if mode == "v1.41" else "v1.41"] not in metrics

@@ -20,7 +20,7 @@ from rlm_toolkit.testing import OpenAIServer
 from .conftest import Otel
 
 MESSAGES = [{"role": "user", "content": "Say hi"}]
-CORE_SCHEMA = DEFAULT.schema_url  # the newest core schema the installed package knows
+CORE_SCHEMA = "https://opentelemetry.io/schemas/1.41.0"  # the core release whose GenAI names v1.41 mode emits
 GENAI_SCHEMA = "https://opentelemetry.io/schemas/gen-ai/1.42.0"
 
 
@@ -155,6 +155,13 @@ def test_whole_shape(mode_instrumented: Otel, mode: str, module_server: OpenAISe
         return tuple(sorted((*base, *extra.items())))
 
     ok, err = attrs(ok_attrs), attrs(err_attrs)
+
+    def unknown(base: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+        return attrs(base, **{"gen_ai.token.modality": "unknown"})
+
+    def usage_sum(value: int) -> tuple[Any, ...]:
+        return ("{token}", "Sum", sorted([(unknown(ok_attrs), value), (unknown(err_attrs), 0)]), schema)
+
     duration = ("s", "Histogram", sorted([(ok, 2), (err, 1)]), schema)
     chunk = ("s", "Histogram", [(ok, 1)], schema)
     cost = ("USD", "Sum", [(ok, "sum>0")], schema)
@@ -163,9 +170,21 @@ def test_whole_shape(mode_instrumented: Otel, mode: str, module_server: OpenAISe
             "gen_ai.client.inference.duration": duration,
             "gen_ai.client.inference.time_to_first_chunk": chunk,
             "gen_ai.client.inference.time_per_output_chunk": chunk,
-            "gen_ai.client.inference.usage.input_tokens": ("{token}", "Sum", [(ok, seen["input"])], schema),
-            "gen_ai.client.inference.usage.output_tokens": ("{token}", "Sum", [(ok, seen["output"])], schema),
-            # the offline server reports 0 cached / 0 reasoning tokens: a counter adds nothing
+            # gen_ai.token.modality is Required: "unknown" (no per-modality breakdown); the
+            # failed call records 0 (no usage arrived); a reported 0 is recorded as 0
+            "gen_ai.client.inference.usage.input_tokens": usage_sum(seen["input"]),
+            "gen_ai.client.inference.usage.output_tokens": usage_sum(seen["output"]),
+            "gen_ai.client.inference.usage.cache_read.input_tokens": usage_sum(0),
+            "gen_ai.client.inference.usage.reasoning.output_tokens": usage_sum(0),
+            "gen_ai.client.inference.usage.cache_write.input_tokens": (
+                "{token}",
+                "Sum",
+                [(unknown(err_attrs), 0)],
+                schema,
+            ),
+            # per-call histograms: successful calls only
+            "gen_ai.client.inference.operation.input_tokens": ("{token}", "Histogram", [(ok, 2)], schema),
+            "gen_ai.client.inference.operation.output_tokens": ("{token}", "Histogram", [(ok, 2)], schema),
             "rlm.client.cost": cost,
         }
     else:
@@ -221,12 +240,30 @@ def test_whole_shape(mode_instrumented: Otel, mode: str, module_server: OpenAISe
         (
             "chat gpt-4o-mini",
             schema,
-            sorted([*common, "error.type", "http.response.status_code", "rlm.error.code"]),
+            sorted(
+                [
+                    *common,
+                    "error.type",
+                    "http.response.status_code",
+                    "rlm.error.code",
+                    "rlm.error.provider_type",
+                ]
+            ),
         ),
     ]
 
     records = otel.logs()
-    assert [r.event_name for r in records] == ["gen_ai.client.inference.operation.details"] * 3
+    details = "gen_ai.client.inference.operation.details"
+    failure = ["gen_ai.client.operation.exception"] if latest else []
+    assert [r.event_name for r in records] == [details, details, *failure, details]
+    if latest:  # WARN, in the failed span's context, the type only (a message can carry content)
+        record = records[2]
+        assert record.severity_number is not None and record.severity_number.value == 13
+        assert dict(record.attributes or {}) == {
+            "exception.type": "openai.RateLimitError",
+            "error.type": "RateLimitError",
+        }
+        assert record.span_id == otel.spans()[2].context.span_id
     scopes = {r.instrumentation_scope.schema_url for r in otel.logs_exporter.get_finished_logs()}
     assert scopes == {schema}
 

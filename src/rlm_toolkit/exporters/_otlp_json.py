@@ -78,6 +78,10 @@ def scope_json(scope: InstrumentationScope | None) -> JSON:
         out["version"] = scope.version
     if scope.attributes:
         out["attributes"] = key_values(scope.attributes)
+    # OTLP carries the schema URL on ScopeSpans/ScopeLogs/ScopeMetrics; a line inlines its scope,
+    # so the URL goes with it: which convention mode wrote a file stays readable.
+    if scope.schema_url:
+        out["schemaUrl"] = scope.schema_url
     return out
 
 

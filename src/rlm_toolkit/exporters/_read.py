@@ -61,7 +61,7 @@ def span_from_json(obj: Mapping[str, Any]) -> ReadableSpan:
         instrumentation_scope=InstrumentationScope(
             scope.get("name", ""),
             scope.get("version"),
-            None,
+            scope.get("schemaUrl"),
             decode_attributes(scope.get("attributes")) or None,
         ),
     )

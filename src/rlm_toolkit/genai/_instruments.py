@@ -30,9 +30,11 @@ from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, Final
 
 from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
+from opentelemetry.semconv.attributes import error_attributes
 
 from rlm_toolkit.attributes import METRIC_COST, METRIC_RETRIES
-from rlm_toolkit.genai._semconv import DEFAULT, Conventions
+from rlm_toolkit.genai._semconv import DEFAULT, EMBEDDINGS_OPERATIONS, MODALITY_UNKNOWN, Conventions
 
 #: Advised boundaries (seconds) for operation duration and time to first chunk.
 DURATION_BUCKETS: Final = (
@@ -91,9 +93,14 @@ class Instruments:
     """
 
     __slots__ = (
+        "agent_duration",
         "conventions",
         "cost",
         "duration",
+        "embeddings_duration",
+        "embeddings_input_tokens",
+        "operation_input_tokens",
+        "operation_output_tokens",
         "retries",
         "time_per_chunk",
         "time_to_first_chunk",
@@ -153,6 +160,31 @@ class Instruments:
                 unit="s",
                 explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
             )
+        self.operation_input_tokens = _token_histogram(
+            meter, names.operation_input_tokens, "Input tokens used per inference operation."
+        )
+        self.operation_output_tokens = _token_histogram(
+            meter, names.operation_output_tokens, "Output tokens used per inference operation."
+        )
+        self.embeddings_duration: Histogram | None = None
+        if names.embeddings_duration is not None:
+            self.embeddings_duration = meter.create_histogram(
+                name=names.embeddings_duration,
+                description="GenAI client embeddings operation duration.",
+                unit="s",
+                explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+            )
+        self.embeddings_input_tokens = _token_histogram(
+            meter, names.embeddings_input_tokens, "Input tokens used per embeddings operation."
+        )
+        self.agent_duration: Histogram | None = None
+        if names.agent_duration is not None:
+            self.agent_duration = meter.create_histogram(
+                name=names.agent_duration,
+                description="Duration of an agent invocation.",
+                unit="s",
+                explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+            )
         self.retries: Counter = meter.create_counter(
             name=METRIC_RETRIES,
             description="HTTP attempts the SDK retried.",
@@ -165,6 +197,80 @@ class Instruments:
             description="Estimated cost of GenAI calls from the bundled price table.",
             unit="USD",
         )
+
+    def record_call(
+        self,
+        operation: str,
+        duration: float,
+        failed: bool,
+        base: Mapping[str, Any],
+        input_attrs: Mapping[str, Any],
+        output_attrs: Mapping[str, Any],
+        input_tokens: int | None,
+        output_tokens: int | None,
+        cached_input_tokens: int | None,
+        cache_write_tokens: int | None,
+        reasoning_tokens: int | None,
+    ) -> None:
+        """Duration and token usage of one ended call, on the mode's instruments.
+
+        v1.41 (and any mode without embeddings metrics): ``duration`` and :meth:`record_tokens`.
+        Latest: embeddings go to the embeddings duration and input-token histograms; inference
+        calls to the inference duration, the usage counters (``gen_ai.token.modality`` =
+        ``unknown``: no provider we instrument reports a per-modality breakdown; a failed call
+        without usage records ``0``) and, for calls that did not fail, the per-call token
+        histograms."""
+        names = self.conventions
+        embeddings = self.embeddings_duration
+        if embeddings is not None and operation in EMBEDDINGS_OPERATIONS:
+            embeddings.record(duration, base)
+            histogram = self.embeddings_input_tokens
+            if histogram is not None and input_tokens is not None and not failed:
+                histogram.record(input_tokens, base)
+            return
+        self.duration.record(duration, base)
+        modality = names.token_modality_attribute
+        if modality is None:
+            self.record_tokens(
+                base, input_attrs, output_attrs, input_tokens, output_tokens,
+                cached_input_tokens, cache_write_tokens, reasoning_tokens,
+            )  # fmt: skip
+            return
+        usage_attrs = {**base, modality: MODALITY_UNKNOWN}
+        no_usage = input_tokens is None and output_tokens is None
+        zero = 0 if failed and no_usage and names.zero_usage_on_failure else None
+        for counter, value in (
+            (self.usage_input, input_tokens),
+            (self.usage_output, output_tokens),
+            (self.usage_cache_read, cached_input_tokens),
+            (self.usage_cache_write, cache_write_tokens),
+            (self.usage_reasoning, reasoning_tokens),
+        ):
+            if counter is None:
+                continue
+            if value is None:
+                value = zero
+            if value is not None:
+                counter.add(value, usage_attrs)
+        if failed:
+            return  # the per-call histograms are not recorded for failed operations
+        for histogram_or_none, value in (
+            (self.operation_input_tokens, input_tokens),
+            (self.operation_output_tokens, output_tokens),
+        ):
+            if histogram_or_none is not None and value is not None:
+                histogram_or_none.record(value, base)
+
+    def record_agent(self, seconds: float, attributes: Mapping[str, Any], error_type: str | None) -> None:
+        """One ended ``invoke_agent`` run on the mode's agent duration histogram (if any), with
+        the run span's ``attributes`` the conventions list for it and ``error.type``."""
+        histogram = self.agent_duration
+        if histogram is None:
+            return
+        attrs = {key: attributes[key] for key in _AGENT_KEYS if key in attributes}
+        if error_type is not None:
+            attrs[error_attributes.ERROR_TYPE] = error_type
+        histogram.record(seconds, attrs)
 
     def record_tokens(
         self,
@@ -196,6 +302,26 @@ class Instruments:
         ):
             if value and counter is not None:
                 counter.add(value, base)
+
+
+#: Run-span attributes the agent duration carries (operation, agent, model, provider).
+_AGENT_KEYS: Final = (
+    GA.GEN_AI_OPERATION_NAME,
+    GA.GEN_AI_AGENT_NAME,
+    GA.GEN_AI_REQUEST_MODEL,
+    GA.GEN_AI_PROVIDER_NAME,
+)
+
+
+def _token_histogram(meter: Meter, name: str | None, description: str) -> Histogram | None:
+    if name is None:
+        return None
+    return meter.create_histogram(
+        name=name,
+        description=description,
+        unit="{token}",
+        explicit_bucket_boundaries_advisory=[float(b) for b in TOKEN_BUCKETS],
+    )
 
 
 def _token_counter(meter: Meter, name: str | None, description: str) -> Counter | None:

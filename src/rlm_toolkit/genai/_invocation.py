@@ -29,6 +29,7 @@ from rlm_toolkit.attributes import (
 from rlm_toolkit.genai._content import to_json, truncate_messages, truncate_parts
 from rlm_toolkit.genai._context import Payload, Scope, payload_during
 from rlm_toolkit.genai._events import emit_event
+from rlm_toolkit.genai._failure import emit_operation_exception, provider_error_attributes
 from rlm_toolkit.genai._handler import TelemetryHandler
 
 _HTTP_STATUS = http_attributes.HTTP_RESPONSE_STATUS_CODE
@@ -244,12 +245,14 @@ class Invocation:
                 code = getattr(exc, "code", None)
                 if isinstance(code, str) and code:
                     attrs[RLM_ERROR_CODE] = code
+                provider_error_attributes(exc, attrs)
                 if extra:
                     attrs.update(extra)
                 span.set_attributes(attrs)
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, str(exc)[:1024] or error_type))
             self._record_metrics(duration, error_type, cost)
+            emit_operation_exception(self.handler, span, exc, error_type)
             if self.handler.content.on_event:
                 self._emit_details(error_type)
         except Exception as error:  # the span still ends below
@@ -406,8 +409,10 @@ class Invocation:
         key = self._metric_key(error_type)
         base, inp, out = _METRIC_ATTRS.get(key)
         instruments = self.handler.instruments
-        instruments.duration.record(duration, base)
-        instruments.record_tokens(
+        instruments.record_call(
+            self.operation,
+            duration,
+            error_type is not None,
             base,
             inp,
             out,

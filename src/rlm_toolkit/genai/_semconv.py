@@ -3,34 +3,40 @@
 Two modes, chosen once at instrument time (never per call):
 
 * ``v1.41`` (default): the names of the core semantic-conventions repository up to v1.41, as
-  the installed ``opentelemetry-semantic-conventions`` package spells them.
+  the installed ``opentelemetry-semantic-conventions`` package spells them; schema URL
+  ``https://opentelemetry.io/schemas/1.41.0`` (the names we emit, not the newest core schema
+  the package knows: core deprecated these GenAI names after 1.41).
 * ``latest`` (``OTEL_SEMCONV_STABILITY_OPT_IN`` contains ``gen_ai_latest_experimental``, the
   switch the official GenAI instrumentations read, or ``instrument(semconv="latest")``): the
-  names of the GenAI conventions' own repository (``open-telemetry/semantic-conventions-genai``,
-  schema ``https://opentelemetry.io/schemas/gen-ai/1.42.0``), which the installed package does not
-  define yet, so they are spelled here, in one place.
+  names of the GenAI conventions' own repository (``open-telemetry/semantic-conventions-genai``),
+  which the installed package does not define yet, so they are spelled here, in one place.
 
-What differs (everything else, span names and span attributes included, is the same):
+Version followed by ``latest`` (:data:`GENAI_SOURCE`): the repository's files as read on
+2026-12-05 through the project's code index (no dated clone was available, so commits are named
+per file, dates are not):
 
-=============================  ===============================================  ===================================================
-what                           v1.41                                            latest
-=============================  ===============================================  ===================================================
-schema URL                     newest ``opentelemetry.semconv.schemas`` entry   ``https://opentelemetry.io/schemas/gen-ai/1.42.0``
-call duration                  ``gen_ai.client.operation.duration``             ``gen_ai.client.inference.duration``
-time to first chunk            ``gen_ai.client.operation.time_to_first_chunk``  ``gen_ai.client.inference.time_to_first_chunk``
-time per output chunk          ``gen_ai.client.operation.time_per_output_chunk`` ``gen_ai.client.inference.time_per_output_chunk``
-tokens                         histogram ``gen_ai.client.token.usage`` with     counters ``gen_ai.client.inference.usage.input_tokens``,
-                               ``gen_ai.token.type`` = input / output           ``.output_tokens``, ``.cache_read.input_tokens``,
-                                                                                ``.cache_write.input_tokens``, ``.reasoning.output_tokens``
-cache-write tokens (span)      ``gen_ai.usage.cache_creation.input_tokens``     ``gen_ai.usage.cache_write.input_tokens``
-``execute_tool`` steps         span only                                        + histogram ``gen_ai.execute_tool.duration`` and the
-                                                                                ``gen_ai.execute_tool.exception`` event on failure
-=============================  ===============================================  ===================================================
+* ``model/gen-ai/token-metrics.yaml`` @ ``066d4a7f356f`` -- counters
+  ``gen_ai.client.inference.usage.{input,output,cache_read.input,cache_write.input,
+  reasoning.output}_tokens`` with ``gen_ai.token.modality`` Required, recorded for failed
+  calls too (``0`` with modality ``unknown`` when no usage arrived); per-call histograms
+  ``gen_ai.client.inference.operation.{input,output}_tokens`` (not for failed calls:
+  ``changelog.d/+token-histograms-failed.clarification.md`` @ ``fe1756a23766``). It replaced
+  ``usage-metrics.yaml`` @ ``2f4c6b1ccd79`` (histograms ``usage.{input,output}_tokens`` beside
+  ``usage.detailed.*`` counters).
+* ``model/gen-ai/metrics.yaml`` and ``changelog.d/+embeddings.breaking.md`` @ ``88eccb155ca7``
+  -- ``gen_ai.client.inference.duration`` for inference operations only,
+  ``gen_ai.client.embeddings.duration`` and ``gen_ai.client.embeddings.operation.input_tokens``
+  for embeddings, ``gen_ai.execute_tool.duration``, ``gen_ai.invoke_agent.duration`` (each
+  agent invocation, a nested run included: its own ``invoke_agent`` span and point),
+  ``gen_ai.client.inference.time_to_first_chunk`` / ``time_per_output_chunk``.
+* ``model/gen-ai/events.yaml`` @ ``0387091683b4`` -- ``gen_ai.client.operation.exception``
+  (WARN, ``exception.type`` or ``exception.message``; we send the type only, a message can
+  carry content). No event is defined for a failed tool execution, so ours is
+  ``rlm.execute_tool.exception``.
 
-Usage is recorded on failed calls in both modes (when the response or stream reported it).
-Where the names come from: the metric list of the GenAI repository's ``client-inference.md`` /
-``gen-ai-token-metrics.md`` and ``execute-tool.md`` (v0.1.0 and main), and issue #11 for the schema
-URL; the v1.41 names from ``opentelemetry.semconv._incubating``.
+Following the next rename is a change to :data:`DEFAULT` / :data:`LATEST` below (and the README
+table "Names per convention mode", which ``tests/instrumentation/test_semconv_replay.py`` keeps
+honest by replaying the recorded traffic against per-mode expectations).
 """
 
 from __future__ import annotations
@@ -42,8 +48,8 @@ from typing import Final
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
-from opentelemetry.semconv.schemas import Schemas
 
+from rlm_toolkit.attributes import EVENT_TOOL_EXCEPTION, RLM_REQUEST_REASONING_EFFORT
 from rlm_toolkit.environment_variables import OTEL_SEMCONV_STABILITY_OPT_IN
 
 _log = logging.getLogger(__name__)
@@ -54,12 +60,23 @@ MODE_LATEST: Final = "latest"
 OPT_IN_LATEST: Final = "gen_ai_latest_experimental"
 #: Schema URL of the GenAI conventions repository's first release (v1.42, June 2026).
 GENAI_SCHEMA_URL: Final = "https://opentelemetry.io/schemas/gen-ai/1.42.0"
+#: Schema URL of the core release whose GenAI names the default mode emits.
+CORE_SCHEMA_URL_1_41: Final = "https://opentelemetry.io/schemas/1.41.0"
+#: Where the latest mode's names were read (see the module docstring).
+GENAI_SOURCE: Final = (
+    "open-telemetry/semantic-conventions-genai: model/gen-ai/token-metrics.yaml@066d4a7f356f, "
+    "model/gen-ai/metrics.yaml@88eccb155ca7, model/gen-ai/events.yaml@0387091683b4"
+)
+#: ``gen_ai.token.modality`` value when the provider gives no per-modality breakdown.
+MODALITY_UNKNOWN: Final = "unknown"
+#: Operations the latest conventions' embeddings metrics cover (not the inference ones).
+EMBEDDINGS_OPERATIONS: Final = frozenset({GA.GenAiOperationNameValues.EMBEDDINGS.value})
 
 
 @dataclass(frozen=True)
 class Conventions:
     """The names one mode emits. Passed (inside ``Telemetry``) to the instruments and the
-    invocation; nothing reads the environment per call."""
+    invocation; nothing reads the environment per call. A ``None`` name: not emitted."""
 
     mode: str
     schema_url: str
@@ -79,20 +96,31 @@ class Conventions:
     #: latest: ``execute_tool`` duration histogram and exception event names (None: not emitted)
     tool_duration: str | None
     tool_exception_event: str | None
+    #: Required attribute of the usage counters (``gen_ai.token.modality``); None: not sent.
+    token_modality_attribute: str | None = None
+    #: per-call token histograms (successful inference calls only)
+    operation_input_tokens: str | None = None
+    operation_output_tokens: str | None = None
+    #: embeddings calls: duration and input-token histograms (None: the inference instruments)
+    embeddings_duration: str | None = None
+    embeddings_input_tokens: str | None = None
+    #: failed inference calls without usage still record 0 on the usage counters
+    zero_usage_on_failure: bool = False
+    #: WARN log record of a failed call (``exception.type`` only, never the message)
+    operation_exception_event: str | None = None
+    #: request attribute for the Responses API's ``reasoning.effort``
+    reasoning_level_attribute: str = RLM_REQUEST_REASONING_EFFORT
+    #: duration histogram of an agent invocation (each ``invoke_agent`` run, nested ones too)
+    agent_duration: str | None = None
 
     @property
     def latest(self) -> bool:
         return self.mode == MODE_LATEST
 
 
-def _newest_core_schema() -> str:
-    newest = max(Schemas, key=lambda s: tuple(int(p) for p in s.value.rsplit("/", 1)[-1].split(".")))
-    return str(newest.value)
-
-
 DEFAULT: Final = Conventions(
     mode=MODE_DEFAULT,
-    schema_url=_newest_core_schema(),
+    schema_url=CORE_SCHEMA_URL_1_41,
     duration=gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION,
     time_to_first_chunk=gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
     time_per_output_chunk=gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK,
@@ -121,7 +149,16 @@ LATEST: Final = Conventions(
     usage_reasoning="gen_ai.client.inference.usage.reasoning.output_tokens",
     cache_write_attribute="gen_ai.usage.cache_write.input_tokens",
     tool_duration="gen_ai.execute_tool.duration",
-    tool_exception_event="gen_ai.execute_tool.exception",
+    tool_exception_event=EVENT_TOOL_EXCEPTION,
+    token_modality_attribute="gen_ai.token.modality",
+    operation_input_tokens="gen_ai.client.inference.operation.input_tokens",
+    operation_output_tokens="gen_ai.client.inference.operation.output_tokens",
+    embeddings_duration="gen_ai.client.embeddings.duration",
+    embeddings_input_tokens="gen_ai.client.embeddings.operation.input_tokens",
+    zero_usage_on_failure=True,
+    operation_exception_event="gen_ai.client.operation.exception",
+    reasoning_level_attribute="gen_ai.request.reasoning.level",
+    agent_duration="gen_ai.invoke_agent.duration",
 )
 
 _BY_NAME: Final = {MODE_DEFAULT: DEFAULT, "default": DEFAULT, MODE_LATEST: LATEST, OPT_IN_LATEST: LATEST}

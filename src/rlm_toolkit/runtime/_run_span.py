@@ -7,6 +7,7 @@ its children. Prompt and result travel to in-process callbacks only through
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
@@ -41,11 +42,13 @@ class RunSpan:
     """Lifecycle of one run span: start, make current, then exactly one of finish/fail."""
 
     __slots__ = (
+        "_agent_attrs",
         "_capture",
         "_context",
         "_ended",
         "_payload",
         "_prompt",
+        "_start",
         "_trace_id",
         "handler",
         "scope",
@@ -67,6 +70,8 @@ class RunSpan:
         # Asked once per run, like once per LLM call: what the pipeline's consumers want.
         self._payload = handler.wants(scope).payload
         self._ended = False
+        self._start = time.perf_counter()
+        self._agent_attrs: dict[str, Any] = {}
         self.span: Span = INVALID_SPAN
         try:
             attrs: dict[str, Any] = {
@@ -83,6 +88,7 @@ class RunSpan:
             payload = self._new_payload() if self._payload else None
             if payload is not None:
                 payload.request = {"model": model, "prompt": prompt, "context": context}
+            self._agent_attrs = attrs
             with payload_during(payload):
                 self.span = handler.start_agent_span(SPAN_NAME, attrs)
         except Exception as exc:
@@ -146,6 +152,7 @@ class RunSpan:
                 payload.output_messages = [_text_message("assistant", result.answer, result.finish_reason)]
                 payload.response = result
                 payload.extra = {"prompt": self._prompt, "context": self._context, "result": result}
+            self.handler.instruments.record_agent(time.perf_counter() - self._start, self._agent_attrs, None)
             self._end(payload, end_time)
         except Exception as exc:
             contain("runtime: end run span", exc)
@@ -167,6 +174,10 @@ class RunSpan:
             payload = self._new_payload() if self._payload else None
             if payload is not None:
                 payload.error = error
+            error_type = type(error).__qualname__
+            self.handler.instruments.record_agent(
+                time.perf_counter() - self._start, self._agent_attrs, error_type
+            )
             self._end(payload, end_time)
         except Exception as exc:
             contain("runtime: end run span", exc)

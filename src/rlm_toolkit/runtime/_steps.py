@@ -101,9 +101,9 @@ class ToolStep:
 
     def _conventions_end(self, error_type: str | None) -> None:
         """What the latest GenAI conventions add to a tool execution (nothing in v1.41 mode):
-        the ``gen_ai.execute_tool.duration`` histogram and, on failure, the
-        ``gen_ai.execute_tool.exception`` event (a WARN record in the span's context; its error
-        type only, never the REPL's traceback text, which is content)."""
+        the ``gen_ai.execute_tool.duration`` histogram and, on failure, the mode's
+        ``tool_exception_event`` (``rlm.execute_tool.exception``: a WARN record in the span's
+        context; its error type only, never the REPL's traceback text, which is content)."""
         handler = self._steps.handler
         histogram = handler.instruments.tool_duration
         if histogram is None:

@@ -15,6 +15,9 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv._incubating.attributes import openai_attributes as OA
 
 from rlm_toolkit._safety import contain
+from rlm_toolkit.attributes import RLM_REQUEST_REASONING_EFFORT
+from rlm_toolkit.genai._semconv import DEFAULT as DEFAULT_CONVENTIONS
+from rlm_toolkit.genai._semconv import Conventions
 from rlm_toolkit.instrumentation.openai._sentinels import is_given
 
 Converter = Callable[[Any], Any]
@@ -55,6 +58,17 @@ def _text_format(value: Any) -> Any:
     return _output_type(value.get("format")) if isinstance(value, Mapping) else None
 
 
+def _reasoning_effort(value: Any) -> Any:
+    """``reasoning={"effort": "low", ...}`` (a mapping or the SDK's ``Reasoning``) -> ``"low"``."""
+    effort = value.get("effort") if isinstance(value, Mapping) else getattr(value, "effort", None)
+    return effort if isinstance(effort, str) and effort else None
+
+
+#: Table key of ``reasoning.effort``: replaced by the mode's attribute name
+#: (:attr:`Conventions.reasoning_level_attribute`) in :func:`request_attributes`.
+REASONING_KEY: Final = RLM_REQUEST_REASONING_EFFORT
+
+
 def _stream(value: Any) -> Any:
     return True if value is True else None
 
@@ -83,6 +97,7 @@ _RESPONSES: Final = (
     ("max_output_tokens", GA.GEN_AI_REQUEST_MAX_TOKENS, _identity),
     ("text", GA.GEN_AI_OUTPUT_TYPE, _text_format),
     ("text_format", GA.GEN_AI_OUTPUT_TYPE, _output_type),
+    ("reasoning", REASONING_KEY, _reasoning_effort),
 )
 _EMBEDDINGS: Final = (
     ("encoding_format", GA.GEN_AI_REQUEST_ENCODING_FORMATS, _encoding),
@@ -103,8 +118,13 @@ RESPONSES_PARAMS: Final = _params(_RESPONSES)
 EMBEDDINGS_PARAMS: Final = _params(_EMBEDDINGS)
 
 
-def request_attributes(kwargs: Mapping[str, Any], params: Params, base: dict[str, Any]) -> dict[str, Any]:
-    """``base`` plus the request parameters present in ``kwargs``.
+def request_attributes(
+    kwargs: Mapping[str, Any],
+    params: Params,
+    base: dict[str, Any],
+    conventions: Conventions = DEFAULT_CONVENTIONS,
+) -> dict[str, Any]:
+    """``base`` plus the request parameters present in ``kwargs`` (names of ``conventions``).
 
     Walks the call's kwargs (a chat call passes two or three) rather than the parameter table
     (a dozen lookups that mostly miss).
@@ -120,6 +140,8 @@ def request_attributes(kwargs: Mapping[str, Any], params: Params, base: dict[str
         if value is None or ranks.get(key, -1) > rank:
             continue
         ranks[key] = rank
+        if key is REASONING_KEY:
+            key = conventions.reasoning_level_attribute
         attrs[key] = value
     return attrs
 

@@ -11,6 +11,7 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv._incubating.attributes import openai_attributes as OA
 
+from rlm_toolkit.attributes import RLM_EMBEDDINGS_VECTOR_COUNT
 from rlm_toolkit.genai import Invocation
 
 
@@ -111,6 +112,7 @@ def embeddings_response(inv: Invocation, response: Any) -> None:
     attrs: dict[str, Any] = {}
     data = getattr(response, "data", None)
     if data:
+        attrs[RLM_EMBEDDINGS_VECTOR_COUNT] = len(data)
         dimensions = embedding_dimensions(getattr(data[0], "embedding", None))
         if dimensions is not None:
             attrs[GA.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dimensions

@@ -133,7 +133,7 @@ def _begin(
             attrs[server_attributes.SERVER_ADDRESS] = address
         if port:
             attrs[server_attributes.SERVER_PORT] = port
-        request_attributes(kwargs, spec.params, attrs)
+        request_attributes(kwargs, spec.params, attrs, handler.conventions)
         if inv.wants_content:
             fill_input(inv, spec, kwargs, from_body=False)
             if inv.needs_body:
