@@ -71,3 +71,14 @@ def test_batched_subcalls_stay_within_the_cost_budget(
 def test_allowed_models_is_checked(bad: object) -> None:
     with pytest.raises(ValueError, match="allowed_models must be a tuple of model names"):
         RLMConfig(allowed_models=bad)  # type: ignore[arg-type]
+
+
+def test_the_rlms_own_unpriced_model_is_unpriced_not_refused(server: OpenAIServer, otel: Otel) -> None:
+    # The user's own sub_model with no price: the run goes on, the budget is not charged, and
+    # the result shows the model as unpriced; only a model the code named is refused.
+    server.queue_reply(repl('print(llm_query("hi"))\nFINAL("ok")'))
+    config = RLMConfig(max_cost_usd=0.002, sub_model="unpriced-sub")
+    result = make_rlm(server, otel, config=config).run("q", context="ctx")
+    assert result.status == "final"
+    assert "unpriced-sub" in _models_asked(server)
+    assert result.by_model["unpriced-sub"].cost is None

@@ -45,8 +45,11 @@ class RLMConfig:
     max_depth: int = 1
     #: Input + output tokens over the tree.
     max_tokens: int | None = None
-    #: Estimated cost in USD over the tree. A call whose model has no price stops the run
-    #: (status ``budget``): unpriced spending cannot hide under a cost budget. Each sub-call
+    #: Estimated cost in USD over the tree: the cost each LLM span carries. A call of the RLM's
+    #: own model or ``sub_model`` that has no price (e.g. on a non-OpenAI host) costs the budget
+    #: nothing and shows as unpriced (``RLMResult.by_model[m].cost is None``); a call of another
+    #: model the code named (see ``allowed_models``) with no price stops the run (status
+    #: ``budget``), so code cannot hide spending under a cost budget. Each sub-call
     #: reserves the largest cost of one call seen so far before it is sent (see :class:`Budget`).
     max_cost_usd: float | None = None
     #: Wall-clock seconds for the whole run.
@@ -130,8 +133,13 @@ def _add(a: Usage, b: Usage) -> Usage:
 class Budget:
     """Usage, cost, sub-calls and time of one run tree, checked against an :class:`RLMConfig`."""
 
-    def __init__(self, config: RLMConfig, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self, config: RLMConfig, clock: Any = time.monotonic, own_models: frozenset[str] = frozenset()
+    ) -> None:
         self.config = config
+        #: The models the user configured (the RLM's model and sub_model): unpriced, they are
+        #: shown as unpriced; any other unpriced model stops a cost budget.
+        self.own_models = own_models
         self._clock = clock
         self._deadline = None if config.max_seconds is None else clock() + config.max_seconds
         self._lock = threading.Lock()
@@ -167,7 +175,11 @@ class Budget:
                 self.cost += cost
                 self.priced = True
                 self.largest_call = max(self.largest_call, cost)
-            elif self.config.max_cost_usd is not None and self.exhausted is None:
+            elif (
+                self.config.max_cost_usd is not None
+                and self.exhausted is None
+                and model not in self.own_models
+            ):
                 # Unpriced spending would not count against the cost budget: stop instead.
                 self.exhausted = BudgetExceeded(
                     STATUS_BUDGET, f"cost budget: model {name!r} has no price, so its cost cannot be counted"

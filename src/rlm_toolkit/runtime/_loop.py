@@ -56,9 +56,9 @@ class Tree:
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.config = config
-        self.budget = Budget(config)
         self.model = model
         self.sub_model = config.sub_model or model
+        self.budget = Budget(config, own_models=frozenset((model, self.sub_model)))
         self.allowed_models = frozenset((model, self.sub_model, *config.allowed_models))
         self.steps = steps
         self._call = call
