@@ -97,3 +97,13 @@ METRIC_RUN_COST: Final = "rlm.run.cost"
 RLM_ANTHROPIC_THINKING_BUDGET: Final = "rlm.anthropic.thinking.budget_tokens"
 #: ``thinking.type`` of the request: ``enabled``, ``adaptive`` or ``disabled``.
 RLM_ANTHROPIC_THINKING_TYPE: Final = "rlm.anthropic.thinking.type"
+
+# Evals (rlm-eval): the eval run's span, and the GenAI conventions' evaluation event name
+# (not yet a constant in opentelemetry.semconv).
+EVENT_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+RLM_EVAL_SPAN_NAME: Final = "rlm.eval"
+RLM_EVAL_NAME: Final = "rlm.eval.name"
+RLM_EVAL_TASKS: Final = "rlm.eval.tasks"
+RLM_EVAL_TASK_ID: Final = "rlm.eval.task.id"
+RLM_EVAL_FINISHED: Final = "rlm.eval.finished"
+RLM_EVAL_ACCURACY: Final = "rlm.eval.accuracy"
