@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -61,10 +61,13 @@ class ProcessPool:
         ordered = sorted(self._workers, key=lambda w: w.task_id is None)
         return [w.process.pid for w in ordered if w.process.pid is not None]
 
-    def submit(self, task: Mapping[str, Any], carrier: Mapping[str, str]) -> None:
+    def submit(self, task: Mapping[str, Any], carriers: Sequence[Mapping[str, str]]) -> None:
         worker = next(w for w in self._workers if w.task_id is None)
+        if not worker.process.is_alive():  # died while idle: nothing lost, start another
+            self._replace(worker)
+            worker = next(w for w in self._workers if w.task_id is None)
         worker.task_id = str(task["id"])
-        worker.conn.send((self.spec, dict(task), dict(carrier)))
+        worker.conn.send((self.spec, dict(task), [dict(c) for c in carriers]))
 
     def poll(self, timeout: float) -> list[dict[str, Any]]:
         busy = [w for w in self._workers if w.task_id is not None]

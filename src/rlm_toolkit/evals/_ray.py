@@ -8,7 +8,7 @@ hook. Workers read ``OPENAI_API_KEY`` from their own environment; the driver for
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rlm_toolkit.evals._spec import EvalSpec
@@ -25,10 +25,12 @@ def forwarded_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return out
 
 
-def _remote_run(spec: EvalSpec, task: Mapping[str, Any], carrier: Mapping[str, str]) -> dict[str, Any]:
+def _remote_run(
+    spec: EvalSpec, task: Mapping[str, Any], carriers: Sequence[Mapping[str, str]]
+) -> dict[str, Any]:
     from rlm_toolkit.evals._worker import run_task
 
-    return run_task(spec, task, carrier)
+    return run_task(spec, task, carriers)
 
 
 class RayBackend:
@@ -54,8 +56,8 @@ class RayBackend:
     def running(self) -> int:
         return len(self._pending)
 
-    def submit(self, task: Mapping[str, Any], carrier: Mapping[str, str]) -> None:
-        ref = self._remote.remote(self._spec_ref, dict(task), dict(carrier))
+    def submit(self, task: Mapping[str, Any], carriers: Sequence[Mapping[str, str]]) -> None:
+        ref = self._remote.remote(self._spec_ref, dict(task), [dict(c) for c in carriers])
         self._pending[ref] = str(task["id"])
 
     def poll(self, timeout: float) -> list[dict[str, Any]]:

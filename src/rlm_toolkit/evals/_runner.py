@@ -94,6 +94,10 @@ def run_eval(
     handler = handler if handler is not None else TelemetryHandler()
     span = start_eval_span(handler, name, {rlm_attrs.RLM_EVAL_TASKS: len(task_list)})
     carrier = eval_carrier(span)
+    # Resumed: each task also links to the first invocation's eval span, so one eval span
+    # has every task trace linked to it however often the eval was interrupted.
+    first = next((r["eval_traceparent"] for r in previous if r.get("eval_traceparent")), None)
+    carriers = [carrier] + ([{"traceparent": first}] if first and first != carrier.get("traceparent") else [])
     ctx = span.get_span_context()
     report = EvalReport(
         EvalSummary.of(previous), list(previous), 0, len(done),
@@ -102,9 +106,10 @@ def run_eval(
     bar = EvalProgress(len(task_list), len(done), progress)
     cost = sum(float(r.get("cost") or 0.0) for r in previous)
     started = time.monotonic()
-    backend = _backend(spec, workers, ray, start_method) if todo else None
+    backend: Any = None
     queue = list(todo)
     try:
+        backend = _backend(spec, workers, ray, start_method) if todo else None
         while backend is not None and (queue or backend.running):
             if report.stopped_by is None:
                 if max_cost is not None and cost >= max_cost:
@@ -112,11 +117,12 @@ def run_eval(
                 elif max_seconds is not None and time.monotonic() - started >= max_seconds:
                     report.stopped_by = "max_seconds"
             while queue and report.stopped_by is None and backend.running < backend.capacity:
-                backend.submit(queue.pop(0).to_dict(), carrier)
+                backend.submit(queue.pop(0).to_dict(), carriers)
             if not backend.running:
                 break
             for row in backend.poll(0.5):
                 row["eval_trace_id"] = report.eval_trace_id
+                row["eval_traceparent"] = first or carrier.get("traceparent")
                 results.append(row)
                 report.rows.append(row)
                 report.ran += 1

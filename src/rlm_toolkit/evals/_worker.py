@@ -5,7 +5,7 @@ and a flush before the result goes back."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -68,17 +68,20 @@ def _rlm(spec: EvalSpec) -> Any:
     return _state["rlm"]
 
 
-def run_task(spec: EvalSpec, task_data: Mapping[str, Any], carrier: Mapping[str, str]) -> dict[str, Any]:
+def run_task(
+    spec: EvalSpec, task_data: Mapping[str, Any], carriers: Sequence[Mapping[str, str]]
+) -> dict[str, Any]:
     """Run one task and return its results line (a JSON-able dict); never raises for a task's
-    own failure (that is its ``status``)."""
+    own failure (that is its ``status``). The run links to the span of each W3C carrier in
+    ``carriers`` (this eval's span, and the first one's when the eval was resumed)."""
     start = time.perf_counter()
     task = Task.from_dict(task_data)
     row: dict[str, Any] = {"id": task.id, "status": "error", "answer": "", "expected": task.answer}
     telemetry = _telemetry()
-    link = link_from_carrier(carrier)
+    links = [link for link in map(link_from_carrier, carriers) if link is not None]
     token = otel_context.attach(otel_context.Context())  # the run is the root of its own trace
     try:
-        with linked_run([link] if link is not None else []) as claim:
+        with linked_run(links) as claim:
             try:
                 result = _rlm(spec).run(task.prompt, task.load_context(), raise_on_error=False)
             except Exception as exc:  # a bad task (unreadable context, ...) fails that task only
@@ -92,7 +95,7 @@ def run_task(spec: EvalSpec, task_data: Mapping[str, Any], carrier: Mapping[str,
                 try:
                     emit_evaluation(
                         _state["handler"], claim.span, task.scorer, row["score"], row["label"],
-                        f"expected {task.answer!r}",
+                        f"{task.scorer} scorer: {row['label']}" if result is not None else row.get("error"),
                     )
                 except Exception as exc:
                     contain("evals: emit evaluation", exc)
