@@ -104,7 +104,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rlm_toolkit.evals._traces import describe
     from rlm_toolkit.genai import TelemetryHandler
 
-    err = Console(stderr=True)
     try:
         tasks = load_tasks(a.tasks)
         config = {
@@ -142,19 +141,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             handler=handler, progress=False if a.no_progress else None,
         )
     except EvalInterrupted as exc:
-        err.print(f"rlm-eval: {exc}; rerun the same command to resume")
+        print(f"rlm-eval: {exc}; rerun the same command to resume", file=sys.stderr)
         status = 130
     finally:
         telemetry.shutdown(settings.shutdown_timeout)
     if report is not None:
         if report.skipped:
-            err.print(f"resumed: {report.skipped} tasks already in {output}, {report.ran} run now")
+            print(f"resumed: {report.skipped} tasks already in {output}, {report.ran} run now", file=sys.stderr)
         if report.stopped_by:
-            err.print(f"stopped by --{report.stopped_by.replace('_', '-')}: {len(report.not_run)} tasks not started")
+            print(
+                f"stopped by --{report.stopped_by.replace('_', '-')}: {len(report.not_run)} tasks not started",
+                file=sys.stderr,
+            )
         Console().print(report.summary.table())
         if settings.jsonl_path:
             for line in describe(settings.jsonl_path):
-                err.print(line, highlight=False)
+                print(line, file=sys.stderr)
     return status
 
 
