@@ -27,7 +27,11 @@ def _env() -> dict[str, str]:
 def _cli(*args: str, cwd: pathlib.Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "rlm_toolkit.evals._cli", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=_env(),
         start_new_session=True,
     )
 
@@ -59,7 +63,9 @@ def test_interrupt_resume_same_table_and_twenty_linked_traces(twenty: pathlib.Pa
     assert proc.returncode == 130, err
     finished = len(read_lines(results))
     assert 3 <= finished < 20
-    assert f"interrupted: {finished} of 20 tasks finished" in err and "rerun the same command to resume" in err
+    assert (
+        f"interrupted: {finished} of 20 tasks finished" in err and "rerun the same command to resume" in err
+    )
 
     resumed = _cli(twenty.name, "-j", "2", cwd=cwd)
     out, err = resumed.communicate(timeout=300)
@@ -86,4 +92,4 @@ def test_max_cost_stops_new_tasks(tmp_path: pathlib.Path) -> None:
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert len(read_lines(tmp_path / "out.jsonl")) == 1
-    assert "stopped by --max-cost: 3 tasks not started" in err
+    assert "stopped by --max-cost: 3 tasks not started" in err and "final: 1" in out

@@ -18,6 +18,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 from rlm_toolkit.evals import EvalSpec, linked_traces, load_tasks, run_eval
 from rlm_toolkit.exporters import JSONLSpanExporter, read_spans_jsonl
 from rlm_toolkit.genai import TelemetryHandler
+
 from .helpers import comparable, read_lines
 
 SPEC = EvalSpec("gpt-4o-mini", config={"max_iterations": 6})
@@ -65,15 +66,22 @@ def test_pool_runs_every_task_one_trace_each_linked_to_the_eval(
 
 
 def _children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True)
+    out = subprocess.run(
+        ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True
+    )
     return [int(line.split()[0]) for line in out.stdout.splitlines() if "spawn_main" in line]
 
 
-def test_a_killed_worker_fails_its_task_and_the_eval_goes_on(tmp_path: pathlib.Path, small_tasks: str) -> None:
+def test_a_killed_worker_fails_its_task_and_the_eval_goes_on(
+    tmp_path: pathlib.Path, small_tasks: str
+) -> None:
     output = tmp_path / "out.jsonl"
     proc = subprocess.Popen(
         [sys.executable, "-m", "rlm_toolkit.evals._cli", small_tasks, "-o", str(output), "-j", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
         env={k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"},
     )
     try:

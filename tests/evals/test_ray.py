@@ -97,4 +97,6 @@ def test_ray_runs_the_eval_with_the_pools_results(
     rows = [json.loads(line) for line in read_lines(tmp_path / "ray.jsonl")]
     assert on_ray.eval_trace_id is not None
     traced = {t for ids in linked_traces(read_spans_jsonl(worker_env)).values() for t in ids}
-    assert {r["trace_id"] for r in rows} <= traced and len(rows) == 6  # Ray workers exported linked task traces too
+    assert {r["trace_id"] for r in rows} <= traced and len(
+        rows
+    ) == 6  # Ray workers exported linked task traces too

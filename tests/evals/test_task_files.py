@@ -26,7 +26,10 @@ GOOD = json.dumps({"id": "a", "prompt": "What?", "context": "text", "answer": "x
     [
         (json.dumps({"prompt": "What?"}), 'line 2: missing "id"; add "id"'),
         (json.dumps({"id": "b"}), 'line 2: missing "prompt"'),
-        (json.dumps({"id": "b", "prompt": "q", "context_path": "nope.txt"}), "context_path 'nope.txt' does not exist; fix the path"),
+        (
+            json.dumps({"id": "b", "prompt": "q", "context_path": "nope.txt"}),
+            "context_path 'nope.txt' does not exist; fix the path",
+        ),
         (json.dumps({"id": "a", "prompt": "q"}), "line 2: duplicate id 'a' (first on line 1)"),
         ('{"id": "b", "prompt": ', "line 2: bad JSON"),
         (json.dumps({"id": "b", "prompt": "q", "scorer": "fuzzy"}), "unknown scorer 'fuzzy'"),
@@ -53,7 +56,10 @@ def test_cli_refuses_a_bad_file_before_anything_runs(tmp_path: pathlib.Path) -> 
     path = _write(tmp_path / "t.jsonl", [GOOD, json.dumps({"id": "a", "prompt": "q"})])
     proc = subprocess.run(
         [sys.executable, "-m", "rlm_toolkit.evals._cli", str(path)],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0

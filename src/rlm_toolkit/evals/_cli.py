@@ -33,8 +33,12 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", help="OpenAI-compatible base URL (default: OPENAI_BASE_URL)")
     p.add_argument("-j", "--workers", type=int, default=2, help="tasks at a time (default 2)")
     p.add_argument("--ray", metavar="auto|ADDRESS", help="run the tasks as Ray tasks on this cluster")
-    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                   help="skip tasks already in the output (default); --no-resume refuses an existing output")
+    p.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip tasks already in the output (default); --no-resume refuses an existing output",
+    )
     p.add_argument("--max-cost", type=float, help="stop starting tasks once the eval cost this much (USD)")
     p.add_argument("--max-seconds", type=float, help="stop starting tasks after this many seconds")
     p.add_argument("--max-iterations", type=int, help="RLMConfig.max_iterations per task")
@@ -48,7 +52,9 @@ def _run_parser() -> argparse.ArgumentParser:
 def _generate(argv: Sequence[str]) -> int:
     from rlm_toolkit.evals._generate import aggregation_tasks, needle_tasks
 
-    p = argparse.ArgumentParser(prog="rlm-eval generate", description="Write offline tasks with known answers.")
+    p = argparse.ArgumentParser(
+        prog="rlm-eval generate", description="Write offline tasks with known answers."
+    )
     p.add_argument("kind", choices=("niah", "oolong"))
     p.add_argument("out_dir")
     p.add_argument("--count", type=int, default=20)
@@ -108,8 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         tasks = load_tasks(a.tasks)
         config = {
             k: v
-            for k, v in (("max_iterations", a.max_iterations), ("max_depth", a.max_depth),
-                         ("max_seconds", a.task_seconds))
+            for k, v in (
+                ("max_iterations", a.max_iterations),
+                ("max_depth", a.max_depth),
+                ("max_seconds", a.task_seconds),
+            )
             if v is not None
         }
         spec = EvalSpec(a.model, a.sub_model, a.base_url, config)
@@ -120,7 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     output = a.output or _stem(a.tasks) + ".results.jsonl"
     if os.path.exists(output) and not a.resume:
-        print(f"rlm-eval: {output} exists; drop --no-resume to resume it, or pass another -o", file=sys.stderr)
+        print(
+            f"rlm-eval: {output} exists; drop --no-resume to resume it, or pass another -o", file=sys.stderr
+        )
         return 2
     if a.base_url is None:
         from rlm_toolkit.testing import offline_if_no_key
@@ -131,14 +142,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"rlm-eval: {exc}", file=sys.stderr)
         return 2
-    handler = TelemetryHandler(tracer_provider=telemetry.tracer_provider, logger_provider=telemetry.logger_provider)
+    handler = TelemetryHandler(
+        tracer_provider=telemetry.tracer_provider, logger_provider=telemetry.logger_provider
+    )
     status = 0
     report = None
     try:
         report = run_eval(
-            tasks, spec, output, workers=a.workers, ray=a.ray, max_cost=a.max_cost,
-            max_seconds=a.max_seconds, name=a.name or os.path.basename(_stem(a.tasks)),
-            handler=handler, progress=False if a.no_progress else None,
+            tasks,
+            spec,
+            output,
+            workers=a.workers,
+            ray=a.ray,
+            max_cost=a.max_cost,
+            max_seconds=a.max_seconds,
+            name=a.name or os.path.basename(_stem(a.tasks)),
+            handler=handler,
+            progress=False if a.no_progress else None,
         )
     except EvalInterrupted as exc:
         print(f"rlm-eval: {exc}; rerun the same command to resume", file=sys.stderr)
@@ -147,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         telemetry.shutdown(settings.shutdown_timeout)
     if report is not None:
         if report.skipped:
-            print(f"resumed: {report.skipped} tasks already in {output}, {report.ran} run now", file=sys.stderr)
+            print(
+                f"resumed: {report.skipped} tasks already in {output}, {report.ran} run now", file=sys.stderr
+            )
         if report.stopped_by:
             print(
                 f"stopped by --{report.stopped_by.replace('_', '-')}: {len(report.not_run)} tasks not started",

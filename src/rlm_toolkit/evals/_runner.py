@@ -100,7 +100,10 @@ def run_eval(
     carriers = [carrier] + ([{"traceparent": first}] if first and first != carrier.get("traceparent") else [])
     ctx = span.get_span_context()
     report = EvalReport(
-        EvalSummary.of(previous), list(previous), 0, len(done),
+        EvalSummary.of(previous),
+        list(previous),
+        0,
+        len(done),
         eval_trace_id=format_trace_id(ctx.trace_id) if ctx.is_valid else None,
     )
     bar = EvalProgress(len(task_list), len(done), progress)

@@ -99,7 +99,9 @@ def load_tasks(path: str | os.PathLike[str]) -> list[Task]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise TaskFileError(f"{where}: bad JSON ({exc.msg} at column {exc.colno}); one object per line") from None
+                raise TaskFileError(
+                    f"{where}: bad JSON ({exc.msg} at column {exc.colno}); one object per line"
+                ) from None
             task = _task(obj, where, base)
             if task.id in seen:
                 raise TaskFileError(

@@ -14,7 +14,7 @@ from rlm_toolkit import attributes as rlm_attrs
 def linked_traces(spans: Iterable[Any]) -> dict[tuple[str, str], list[str]]:
     """(eval trace id, eval span id) -> trace ids of the root spans that link to it."""
     spans = list(spans)
-    evals = {
+    evals: dict[tuple[str, str], list[str]] = {
         (format_trace_id(s.context.trace_id), format_span_id(s.context.span_id)): []
         for s in spans
         if s.name.startswith(rlm_attrs.RLM_EVAL_SPAN_NAME + " ")

@@ -94,7 +94,11 @@ def run_task(
             if row["score"] is not None:
                 try:
                     emit_evaluation(
-                        _state["handler"], claim.span, task.scorer, row["score"], row["label"],
+                        _state["handler"],
+                        claim.span,
+                        task.scorer,
+                        row["score"],
+                        row["label"],
                         f"{task.scorer} scorer: {row['label']}" if result is not None else row.get("error"),
                     )
                 except Exception as exc:
