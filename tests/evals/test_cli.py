@@ -93,3 +93,4 @@ def test_max_cost_stops_new_tasks(tmp_path: pathlib.Path) -> None:
     assert proc.returncode == 0, err
     assert len(read_lines(tmp_path / "out.jsonl")) == 1
     assert "stopped by --max-cost: 3 tasks not started" in err and "final: 1" in out
+    assert "━" not in err  # no progress bar when stderr is not a TTY
