@@ -7,6 +7,7 @@ import os
 import pathlib
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -100,3 +101,39 @@ def test_ray_runs_the_eval_with_the_pools_results(
     assert {r["trace_id"] for r in rows} <= traced and len(
         rows
     ) == 6  # Ray workers exported linked task traces too
+
+
+def test_rlm_eval_ray_address_on_the_command_line(
+    cluster: None, tmp_path: pathlib.Path, small_tasks: str
+) -> None:
+    """``rlm-eval --ray ADDRESS`` joins the running cluster: same table as the pool's."""
+    address = ray.get_runtime_context().gcs_address
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RLM_INSTRUMENT_JSONL",) and not k.startswith("OTEL_")
+    }
+    outs = []
+    for extra in (["--ray", address], []):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rlm_toolkit.evals._cli",
+                small_tasks,
+                "-o",
+                str(tmp_path / f"{len(extra)}.jsonl"),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+        outs.append("\n".join(line for line in proc.stdout.splitlines() if "latency" not in line))
+        assert "final: 6" in proc.stdout and "6 task traces linked" in proc.stderr
+    assert outs[0] == outs[1]
+    rows = [json.loads(line) for line in read_lines(tmp_path / "2.jsonl")]
+    assert comparable(rows) == comparable([json.loads(line) for line in read_lines(tmp_path / "0.jsonl")])
