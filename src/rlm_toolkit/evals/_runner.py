@@ -134,7 +134,9 @@ def run_eval(
     except KeyboardInterrupt:
         bar.stop()
         _close(backend, span, report, results, wait=False)
-        raise EvalInterrupted(len(report.rows), len(task_list), results.path) from None
+        # Counted from the file: Ctrl-C may land between writing a line and noting it here.
+        finished = len({r["id"] for r in results.read() if r["id"] in ids})
+        raise EvalInterrupted(finished, len(task_list), results.path) from None
     bar.stop()
     report.not_run = [t.id for t in queue]
     _close(backend, span, report, results, wait=True)
