@@ -16,6 +16,7 @@ PUBLIC_PACKAGES = [
     "rlm_toolkit.callbacks",
     "rlm_toolkit.runtime",
     "rlm_toolkit.testing",
+    "rlm_toolkit.evals",
     "rlm_toolkit.exporters",
     "rlm_toolkit.instrumentation.openai",
 ]

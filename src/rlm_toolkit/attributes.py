@@ -106,3 +106,13 @@ RLM_ERROR_PROVIDER_TYPE: Final = "rlm.error.provider_type"
 RLM_ERROR_PARAM: Final = "rlm.error.param"
 #: Number of vectors an embeddings call returned.
 RLM_EMBEDDINGS_VECTOR_COUNT: Final = "rlm.embeddings.vector_count"
+
+# Evals (rlm-eval): the eval run's span, and the GenAI conventions' evaluation event name
+# (not yet a constant in opentelemetry.semconv).
+EVENT_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+RLM_EVAL_SPAN_NAME: Final = "rlm.eval"
+RLM_EVAL_NAME: Final = "rlm.eval.name"
+RLM_EVAL_TASKS: Final = "rlm.eval.tasks"
+RLM_EVAL_TASK_ID: Final = "rlm.eval.task.id"
+RLM_EVAL_FINISHED: Final = "rlm.eval.finished"
+RLM_EVAL_ACCURACY: Final = "rlm.eval.accuracy"

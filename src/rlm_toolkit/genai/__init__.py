@@ -26,6 +26,15 @@ from rlm_toolkit.genai._context import (
     use_scope,
 )
 from rlm_toolkit.genai._discovery import check_processor_discovery, discovery_problems
+from rlm_toolkit.genai._eval import (
+    RunClaim,
+    claim_run_links,
+    emit_evaluation,
+    eval_carrier,
+    link_from_carrier,
+    linked_run,
+    start_eval_span,
+)
 from rlm_toolkit.genai._handler import Consumer, TelemetryHandler, Wants
 from rlm_toolkit.genai._instruments import Instruments
 from rlm_toolkit.genai._invocation import Invocation
@@ -45,18 +54,25 @@ __all__ = [
     "Instruments",
     "Invocation",
     "Payload",
+    "RunClaim",
     "Scope",
     "StreamState",
     "SyncStreamProxy",
     "TelemetryHandler",
     "Wants",
     "check_processor_discovery",
+    "claim_run_links",
     "current_payload",
     "current_scope",
     "discovery_problems",
+    "emit_evaluation",
+    "eval_carrier",
+    "link_from_carrier",
+    "linked_run",
     "payload_during",
     "resolve_content_mode",
     "resolve_max_length",
+    "start_eval_span",
     "stream_state_of",
     "use_scope",
 ]

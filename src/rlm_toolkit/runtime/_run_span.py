@@ -22,6 +22,7 @@ from rlm_toolkit._safety import contain
 from rlm_toolkit.genai import Scope, TelemetryHandler
 from rlm_toolkit.genai._content import to_json, truncate_messages
 from rlm_toolkit.genai._context import Payload, payload_during
+from rlm_toolkit.genai._eval import claim_run_links
 from rlm_toolkit.runtime._result import RLMResult
 
 SPAN_NAME = f"{GA.GenAiOperationNameValues.INVOKE_AGENT.value} {rlm_attrs.RLM_AGENT_NAME}"
@@ -90,7 +91,11 @@ class RunSpan:
                 payload.request = {"model": model, "prompt": prompt, "context": context}
             self._agent_attrs = attrs
             with payload_during(payload):
-                self.span = handler.start_agent_span(SPAN_NAME, attrs)
+                # An eval task's run: the root of its trace, linked to the eval span (genai/_eval.py).
+                claim = claim_run_links()
+                self.span = handler.start_agent_span(SPAN_NAME, attrs, links=claim.links if claim else None)
+                if claim is not None:
+                    claim.span = self.span
         except Exception as exc:
             contain("runtime: start run span", exc)
         # Decided at start: once ended, a span is no longer "recording".
