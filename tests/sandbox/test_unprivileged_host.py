@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from rlm_toolkit.sandbox import Sandbox
+
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "src"
 NOBODY = 65534
@@ -195,3 +197,20 @@ def test_these_tests_pass_from_a_checkout_uid_65534_cannot_enter(tmp_path: Path)
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "5 passed" in run.stdout and "skipped" not in run.stdout, run.stdout[-1000:]
+
+
+def test_a_tmpdir_the_worker_cannot_enter_is_not_where_its_scratch_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A root host whose TMPDIR sits under a directory only root may enter (/root/tmp, a 0700
+    dir): the worker, dropped to uid 65534, could not open its own files by their path."""
+    if os.geteuid() != 0:
+        pytest.skip("only a root host drops the worker's uid")
+    private = tmp_path / "private"
+    (private / "tmp").mkdir(parents=True)
+    private.chmod(0o700)
+    monkeypatch.setattr(tempfile, "tempdir", str(private / "tmp"))
+    with Sandbox() as box:
+        result = box.execute("open('notes.txt', 'w').write('kept')\nprint(open('notes.txt').read())")
+        assert (result.error, result.output) == (None, "kept\n")
+        assert box._res.scratch is not None and not box._res.scratch.startswith(str(private))
