@@ -194,3 +194,37 @@ def test_stat_of_host_paths_stays_open(worker: Sandbox, public_secret: Path) -> 
     (not its contents)."""
     lines = _lines(worker, f"st = os.stat({str(public_secret)!r})\nprint('size', st.st_size)")
     assert lines == {"size": str(public_secret.stat().st_size)}
+
+
+def _installed_files() -> dict[str, str]:
+    """Files of installed packages, which the stdlib read rule must not cover."""
+    import json
+
+    import openai
+
+    import rlm_toolkit
+
+    files = {"openai": openai.__file__, "rlm_toolkit": str(rlm_toolkit.__file__)}
+    base_site = Path(json.__file__).parents[1] / "site-packages"  # pyenv / python.org / uv / conda
+    if base_site.is_dir():
+        files["interpreter_site_packages"] = str(next(p for p in sorted(base_site.iterdir()) if p.is_file()))
+    return files
+
+
+def test_installed_packages_are_unreadable_but_the_stdlib_is(worker: Sandbox) -> None:
+    """Issue #21 item 6. With the ``root_worker`` variant no file permission stands in the way
+    (this machine's interpreter lives under /root, which the dropped uid cannot enter): only
+    Landlock's rules decide."""
+    import json
+
+    files = _installed_files()
+    stdlib = Path(json.__file__).parents[1]
+    code = "def read(path):\n    try:\n        return 'read ' + str(len(io.open(path, 'rb').read()))\n"
+    code += "    except OSError as exc:\n        return type(exc).__name__\n"
+    for name, path in {**files, "stdlib": str(stdlib / "json" / "decoder.py")}.items():
+        code += f"print({name!r}, read({path!r}))\n"
+    lines = _lines(worker, code)
+    for name in files:
+        assert lines[name] == "PermissionError", (name, files[name])
+    if worker._disable:  # the root-keeping worker: Landlock grants the stdlib itself
+        assert lines["stdlib"].startswith("read ")
