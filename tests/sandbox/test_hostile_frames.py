@@ -23,12 +23,14 @@ DONE = b'"op":"done","error":null,"answer":null,"memory":false'
 BAD_BODIES = {
     "deep_list": b"[" * 100_000 + b"]" * 100_000,  # RecursionError in the C scanner
     "deep_dict": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    "op_not_first": b'{"text":"x","op":"out"}',  # the host reads a frame's op from its start
     "deep_but_parsable": b'{"op":"done","error":null,"final":null,"memory":false,"answer":{"content":'
     + b"[" * 200
     + b"]" * 200
     + b',"ready":true}}',  # json.loads copes; a later repr or json.dumps of it would not
     "huge_int": b'{"op":"out","text":"x","n":' + b"9" * 5000 + b"}",  # int max str digits
     "invalid_utf8": b'{"op":"out","text":"\xff\xfe"}',
+    "space_after_brace": b'{ "op":"out","text":"x"}',
     "not_an_object": b"[1,2,3]",
     "op_not_text": b'{"op":5}',
     "text_not_str": b'{"op":"out","text":["x"]}',
@@ -42,6 +44,8 @@ BAD_BODIES = {
 @pytest.mark.parametrize("name", sorted(BAD_BODIES))
 def test_a_forged_frame_kills_the_worker_never_the_host(sandbox: Sandbox, name: str) -> None:
     body = BAD_BODIES[name]
+    if name in ("deep_list", "deep_dict"):
+        body = b'{"op":"done","v":' + body + b"}"  # past the host's op-first check
     result = sandbox.execute(FORGE + f"forge({body!r})\nimp('time').sleep(60)")
     assert result.killed == "crash", result
     assert "broke the protocol" in str(result.error)
@@ -106,3 +110,56 @@ def test_a_sub_model_reply_with_a_lone_surrogate_is_not_a_protocol_violation(san
     assert result.killed is None and result.error is None
     assert result.output == "reply \ufffd end\nnested \ufffd end\n"
     assert sandbox.execute("print(1)").output == "1\n"  # the same worker goes on
+
+
+# -- what the host holds per execution (issue #21 item 3) ---------------------------------------
+FLOOD = (
+    'body = b\'{"op":"out","text":"\' + b\'x\' * (60 << 20) + b\'"}\'\n'
+    "for _ in range(4):\n    os.write(w, st.pack('!I', len(body)) + body)\n"
+    "imp('time').sleep(60)\n"
+)
+MEASURE = """
+import sys
+from rlm_toolkit.sandbox import Sandbox, SandboxLimits
+def hwm():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM'):
+            return int(line.split()[1]) >> 10
+with Sandbox(limits=SandboxLimits(memory_bytes=1 << 30, wall_seconds=60)) as box:
+    box.execute('1')
+    before = hwm()
+    result = box.execute(sys.argv[1])
+    print(result.killed, hwm() - before)
+"""
+
+
+def test_four_forged_60mb_output_frames_are_refused_before_the_host_buffers_them() -> None:
+    """The issue measured a 363 MB host RSS; now the first frame's first bytes end it (the host's
+    peak grows by less than one such frame). Measured in a fresh process for a clean peak."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", MEASURE, FORGE + FLOOD],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    killed, grown = run.stdout.split()
+    assert killed == "output"
+    assert int(grown) < 30, f"host peak RSS grew by {grown} MiB"
+
+
+def test_many_small_forged_output_frames_count_against_the_execution(sandbox: Sandbox) -> None:
+    """output_chars=1000 in these tests: an honest worker sends at most 1000 characters of
+    output frames per execution, so 2000 frames of 100 characters are forged."""
+    code = (
+        FORGE
+        + 'b = b\'{"op":"out","text":"\' + b\'y\' * 100 + b\'"}\'\nfor _ in range(2000):\n    forge(b)\n'
+    )
+    result = sandbox.execute(code + "imp('time').sleep(60)")
+    assert result.killed == "output" and "more output than output_chars allows" in str(result.error)
+    assert len(result.output) <= 1000 + 200  # what was kept before the flood, with its marker
+    assert sandbox.execute("print('x' * 5000)").output.startswith("x" * 1000)  # honest output still flows

@@ -113,6 +113,19 @@ def _clean(value: Any) -> Any:
     return value
 
 
+#: How every frame of ours starts: ``encode`` keeps the dict's order and each message names its
+#: op first. The host refuses other frames, so it knows a frame's op from its first bytes.
+OP_PREFIX = b'{"op":"'
+OUT_PREFIX = b'{"op":"out"'
+
+
+def out_budget(output_chars: int) -> int:
+    """Most bytes of output frames an honest worker sends in one execution: it sends at most
+    ``output_chars`` characters (``_repl._Capture``), in at most that many frames, each
+    character at most 6 bytes of JSON (``\\u001f``), each frame under 32 bytes of envelope."""
+    return 38 * output_chars + 4096
+
+
 def context_frames(context: Any) -> list[bytes]:
     """The context as a header frame followed by raw frames of its JSON text."""
     text = json.dumps(context, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -136,6 +149,12 @@ class FrameBuffer:
     def has_data(self) -> bool:
         return bool(self._buf)
 
+    def head(self, length: int) -> tuple[int, bytes] | None:
+        """The size and first ``length`` bytes of the frame being received, once they are in."""
+        if len(self._buf) < HEADER.size + length:
+            return None
+        return HEADER.unpack_from(self._buf)[0], bytes(self._buf[HEADER.size : HEADER.size + length])
+
     def next_frame(self) -> bytes | None:
         if len(self._buf) < HEADER.size:
             return None
@@ -145,6 +164,7 @@ class FrameBuffer:
         end = HEADER.size + size
         if len(self._buf) < end:
             return None
-        body = bytes(self._buf[HEADER.size : end])
+        with memoryview(self._buf) as view:  # one copy (a bytearray slice would make two)
+            body = bytes(view[HEADER.size : end])
         del self._buf[:end]
         return body

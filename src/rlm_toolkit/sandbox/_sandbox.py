@@ -202,6 +202,10 @@ class Sandbox:
         self._idle_cpu = float("inf")
 
 
+class _OutputFlood(Exception):
+    """More output frames than an honest worker sends under output_chars (forged frames)."""
+
+
 class _Execution:
     """One execute() call: the message loop, the budgets, and the result."""
 
@@ -214,6 +218,8 @@ class _Execution:
         self.queries = 0
         self.refused = False
         self.started = time.perf_counter()
+        self.out_bytes = 0  # output frames received this execution (bounded: proto.out_budget)
+        self.out_budget = proto.out_budget(self.limits.output_chars)
 
     def run(self, code: str) -> ExecutionResult:
         limits, worker = self.limits, self.worker
@@ -229,8 +235,13 @@ class _Execution:
             worker.send(proto.encode({"op": proto.EXEC, "code": code}), time.monotonic() + wall_left)
             while True:
                 waited = time.monotonic()
-                body = worker.recv(waited + wall_left, cpu_deadline)
+                body = worker.recv(waited + wall_left, cpu_deadline, self._early)
+                if not body.startswith(proto.OP_PREFIX):
+                    raise ValueError("a message that does not start with its op")
+                if body.startswith(proto.OUT_PREFIX):
+                    self._count_out(len(body))
                 message = proto.decode(body)
+                del body  # the decoded message is all that is kept
                 op = message["op"]
                 wall_left -= time.monotonic() - waited
                 if op == proto.OUT:
@@ -249,6 +260,8 @@ class _Execution:
             return self._kill("wall", f"killed: wall time limit ({_seconds(limits.wall_seconds)} s)")
         except CpuExceeded:
             return self._kill("cpu", f"killed: CPU time limit ({_seconds(limits.cpu_seconds)} s)")
+        except _OutputFlood:
+            return self._kill("output", "killed: the worker sent more output than output_chars allows")
         except OverflowError:
             return self._kill("output", f"killed: the code sent more than {MAX_MESSAGE >> 20} MiB at once")
         except WorkerGone:
@@ -258,6 +271,16 @@ class _Execution:
         except BaseException:
             self.box._killed()  # e.g. KeyboardInterrupt in the handler: never leave a busy worker
             raise
+
+    def _early(self, size: int, start: bytes) -> None:
+        """Refuse an output flood from its first bytes, before the host buffers it."""
+        if start == proto.OUT_PREFIX and self.out_bytes + size > self.out_budget:
+            raise _OutputFlood
+
+    def _count_out(self, size: int) -> None:
+        self.out_bytes += size
+        if self.out_bytes > self.out_budget:
+            raise _OutputFlood
 
     def _out(self, text: Any) -> None:
         if not isinstance(text, str):
