@@ -163,3 +163,36 @@ def test_many_small_forged_output_frames_count_against_the_execution(sandbox: Sa
     assert result.killed == "output" and "more output than output_chars allows" in str(result.error)
     assert len(result.output) <= 1000 + 200  # what was kept before the flood, with its marker
     assert sandbox.execute("print('x' * 5000)").output.startswith("x" * 1000)  # honest output still flows
+
+
+def test_forged_frames_through_a_whole_run_never_raise_out_of_rlm_run() -> None:
+    """The runtime's side (issue #21 items 1-2): a surrogate in forged output reaches the next
+    root prompt as U+FFFD (the openai client used to raise UnicodeEncodeError), a deeply nested
+    frame ends in a killed worker, and a forged FINAL with a surrogate is a printable answer."""
+    from rlm_toolkit import RLM, RLMConfig
+    from rlm_toolkit.sandbox import SandboxLimits
+    from rlm_toolkit.testing import OpenAIServer
+
+    done = b'{"op":"done","error":null,"answer":null,"memory":false,"final":'
+    out = b'{"op":"out","text":"out\\ud800put"}'
+    final = done + b'"an\\udc00swer"}'
+    turns = [
+        f"forge({out!r})",  # the worker's own end of execution follows
+        "forge(b'{\"op\":\"done\",\"v\":' + b'[' * 100_000 + b']' * 100_000 + b'}')\nimp('time').sleep(60)",
+        f"forge({final!r})\nimp('time').sleep(60)",
+    ]
+    limits = SandboxLimits(cpu_seconds=5, wall_seconds=10)
+    with OpenAIServer() as server:
+        for code in turns:
+            server.queue_reply(f"```repl\n{FORGE}{code}\n```")
+        rlm = RLM.from_openai(
+            "gpt-4o-mini",
+            api_key="sk-test-offline",
+            base_url=server.base_url,
+            config=RLMConfig(sandbox_limits=limits),
+        )
+        result = rlm.run("Try it", context="nothing to see")
+    assert (result.status, result.answer) == ("final", "an\ufffdswer"), result
+    transcript = str(result.transcript)
+    assert "out\ufffdput" in transcript and "broke the protocol" in transcript
+    transcript.encode("utf-8")
