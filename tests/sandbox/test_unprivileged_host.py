@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from rlm_toolkit.sandbox import Sandbox
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "src"
@@ -42,19 +47,43 @@ def _python_for_nobody() -> str | None:
     return None
 
 
+def readable_copy(destination: Path) -> tuple[Path, Path]:
+    """The package and the host script copied under ``destination`` (0755 dirs, 0644 files): the
+    checkout may sit where uid 65534 cannot enter (root's home, a 0700 temp dir), and the
+    unprivileged host must still import what is being tested. Returns (src dir, script)."""
+    os.chmod(destination, 0o755)
+    src = destination / "src"
+    shutil.copytree(SRC / "rlm_toolkit", src / "rlm_toolkit", ignore=shutil.ignore_patterns("__pycache__"))
+    script = destination / "unprivileged_host.py"
+    shutil.copyfile(HERE / "unprivileged_host.py", script)
+    for path in (destination, *destination.rglob("*")):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    return src, script
+
+
 @pytest.fixture(scope="module")
-def report() -> dict[str, dict[str, str]]:
+def readable() -> Iterator[tuple[Path, Path]]:
+    directory = Path(tempfile.mkdtemp(prefix="rlm-unpriv-src-"))
+    try:
+        yield readable_copy(directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def report(readable: tuple[Path, Path]) -> dict[str, dict[str, str]]:
     if os.geteuid() != 0:
         pytest.skip("the suite already runs unprivileged: test_adversarial.py is the unprivileged run")
     python = _python_for_nobody()
     if python is None:
         pytest.skip("no Python whose stdlib uid 65534 can read")
+    src, script = readable
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     try:
         proc = subprocess.run(
-            [python, "-I", str(HERE / "unprivileged_host.py"), str(SRC), str(listener.getsockname()[1])],
+            [python, "-I", str(script), str(src), str(listener.getsockname()[1])],
             user=NOBODY,
             group=NOBODY,
             extra_groups=[],
@@ -93,6 +122,19 @@ def test_full_sandbox_holds_with_an_unprivileged_host(report: dict[str, dict[str
         "thread": "RuntimeError",
         "connect": "PermissionError",
         "write_outside": "PermissionError",
+        # issue #21 items 4, 5, 7: the host's scheduling and its files' metadata are out of reach
+        # (the host checks its own state is unchanged), and no watches
+        "nice_parent": "PermissionError",
+        "prio_user": "PermissionError",
+        "affinity_parent": "PermissionError",
+        "sched_idle_parent": "PermissionError",
+        "ioprio_parent": "ok:-1 1",
+        "chmod_secret": "PermissionError",
+        "chmod_home": "PermissionError",
+        "chown_secret": "PermissionError",
+        "utime_secret": "PermissionError",
+        "setxattr_secret": "PermissionError",
+        "inotify": "ok:-1 1",
     }
 
 
@@ -123,3 +165,66 @@ def test_rlimits_alone_only_limit_resources(report: dict[str, dict[str, str]]) -
     assert layer["signal_parent"] == "ok:sent"
     assert layer["fork"] == "BlockingIOError"
     assert layer["connect"].startswith("ok:<socket")
+
+
+def test_these_tests_pass_from_a_checkout_uid_65534_cannot_enter(tmp_path: Path) -> None:
+    """Issue #22 item 17: a clone in a 0700 directory (root's home, a private temp dir) used to
+    fail every test above, since the unprivileged host could not open its own script or import
+    the package. This copies the checkout's relevant parts under a 0700 dir and runs this module
+    from there (all but this test)."""
+    if os.geteuid() != 0:
+        pytest.skip("runs the unprivileged-host tests, which need root")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    root = HERE.parents[1]
+    checkout = private / "repo"
+    checkout.mkdir()
+    shutil.copyfile(root / "pyproject.toml", checkout / "pyproject.toml")
+    shutil.copytree(
+        SRC / "rlm_toolkit", checkout / "src" / "rlm_toolkit", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (checkout / "tests").mkdir()
+    shutil.copyfile(root / "tests" / "conftest.py", checkout / "tests" / "conftest.py")
+    shutil.copytree(HERE, checkout / "tests" / "sandbox", ignore=shutil.ignore_patterns("__pycache__"))
+    probe = subprocess.run(
+        ["/bin/test", "-x", str(checkout)], user=NOBODY, group=NOBODY, extra_groups=[], check=False
+    )
+    assert probe.returncode != 0  # really out of uid 65534's reach
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/sandbox/test_unprivileged_host.py",
+            "-k",
+            "not checkout_uid_65534_cannot_enter",
+        ],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    summary = run.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and not {"skipped", "failed", "error"} & set(summary.split()), summary
+
+
+def test_a_tmpdir_the_worker_cannot_enter_is_not_where_its_scratch_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A root host whose TMPDIR sits under a directory only root may enter (/root/tmp, a 0700
+    dir): the worker, dropped to uid 65534, could not open its own files by their path."""
+    if os.geteuid() != 0:
+        pytest.skip("only a root host drops the worker's uid")
+    private = tmp_path / "private"
+    (private / "tmp").mkdir(parents=True)
+    private.chmod(0o700)
+    monkeypatch.setattr(tempfile, "tempdir", str(private / "tmp"))
+    with Sandbox() as box:
+        result = box.execute("open('notes.txt', 'w').write('kept')\nprint(open('notes.txt').read())")
+        assert (result.error, result.output) == (None, "kept\n")
+        assert box._res.scratch is not None and not box._res.scratch.startswith(str(private))

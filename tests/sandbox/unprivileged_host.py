@@ -43,6 +43,45 @@ def scenarios(box: Sandbox, secret_path: str) -> dict[str, str]:
     }
 
 
+def reach(box: Sandbox, secret_path: str, home: str) -> dict[str, str]:
+    """Issue #21 items 4, 5, 7 with a host the worker shares its uid with: only seccomp refuses.
+    Run only where seccomp is on (without it these would really renice or chmod: never PRIO_USER
+    on uid 0 / this uid, which would reach other processes: ``who`` is the worker's own pid)."""
+    ct = "ct = imp('ctypes')\nlibc = ct.CDLL(None, use_errno=True)\n"
+    return {
+        "nice_parent": outcome(box, "os.setpriority(os.PRIO_PROCESS, os.getppid(), 19)"),
+        "prio_user": outcome(box, "os.setpriority(os.PRIO_USER, os.getpid(), 19)"),
+        "affinity_parent": outcome(box, "os.sched_setaffinity(os.getppid(), {0})"),
+        "sched_idle_parent": outcome(
+            box, "os.sched_setscheduler(os.getppid(), os.SCHED_IDLE, os.sched_param(0))"
+        ),
+        "ioprio_parent": outcome(
+            box, ct + "print(libc.syscall(251, 1, os.getppid(), 3 << 13), ct.get_errno())"
+        ),
+        "chmod_secret": outcome(box, f"os.chmod({secret_path!r}, 0o666)"),
+        "chmod_home": outcome(box, f"os.chmod({home!r}, 0o777)"),
+        "chown_secret": outcome(box, f"os.chown({secret_path!r}, os.getuid(), os.getgid())"),
+        "utime_secret": outcome(box, f"os.utime({secret_path!r}, (0, 0))"),
+        "setxattr_secret": outcome(box, f"os.setxattr({secret_path!r}, 'user.rlm', b'x')"),
+        "inotify": outcome(box, ct + "print(libc.inotify_init1(0), ct.get_errno())"),
+    }
+
+
+def host_state(secret_path: str, home: str) -> tuple[object, ...]:
+    st, hst = os.stat(secret_path), os.stat(home)
+    return (
+        st.st_mode,
+        st.st_mtime_ns,
+        st.st_uid,
+        hst.st_mode,
+        hst.st_mtime_ns,
+        os.listxattr(secret_path),
+        os.getpriority(os.PRIO_PROCESS, 0),
+        os.sched_getscheduler(0),
+        os.sched_getaffinity(0),
+    )
+
+
 def main() -> None:
     os.environ["OPENAI_API_KEY"] = SECRET
     home = tempfile.mkdtemp(prefix="rlm-unpriv-")
@@ -62,6 +101,10 @@ def main() -> None:
         box._disable = disable
         with box:
             report[name] = scenarios(box, secret_path)
+            if "seccomp" not in disable:
+                before = host_state(secret_path, home)
+                report[name].update(reach(box, secret_path, home))
+                assert host_state(secret_path, home) == before, name
         if os.path.exists(ESCAPE_FILE):  # only a sandbox without its kernel layers lets this through
             os.unlink(ESCAPE_FILE)
             report[name]["write_outside"] += " (file written)"

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +96,15 @@ class WorkerProcess:
                     raise TimeoutError("the worker stopped reading")
                 select.select([], [self._w], [], left)
 
-    def recv(self, deadline: float, cpu_deadline: float | None = None) -> bytes:
+    def recv(
+        self,
+        deadline: float,
+        cpu_deadline: float | None = None,
+        early: Callable[[int, bytes], None] | None = None,
+    ) -> bytes:
         """The next frame; ``TimeoutError`` at the wall deadline, ``CpuExceeded`` when the
-        worker's CPU time passes ``cpu_deadline``, ``WorkerGone`` at EOF."""
+        worker's CPU time passes ``cpu_deadline``, ``WorkerGone`` at EOF. ``early(size, first
+        bytes)`` sees each frame's start before the rest is buffered and may raise to refuse it."""
         while True:
             body = self._buffer.next_frame()
             if body is not None:
@@ -119,6 +126,9 @@ class WorkerProcess:
             if not data:
                 raise WorkerGone("EOF")
             self._buffer.feed(data)
+            head = self._buffer.head(len(proto.OUT_PREFIX)) if early is not None else None
+            if early is not None and head is not None:
+                early(*head)
 
     def pending(self) -> bool:
         """Whether the worker sent anything not yet consumed (an idle worker sends nothing)."""

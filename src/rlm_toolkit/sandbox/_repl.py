@@ -117,12 +117,28 @@ class _Capture(io.TextIOBase):
         return len(s)
 
 
+#: The host refuses messages nested deeper (``_protocol.MAX_DEPTH``; this module is stdlib-only).
+_MAX_DEPTH = 60
+
+
+def _shallow(value: Any) -> bool:
+    """Whether ``value`` nests lists/dicts at most ``_MAX_DEPTH`` deep (iterative)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, tuple, dict)):
+            if depth > _MAX_DEPTH:
+                return False
+            stack.extend((item, depth + 1) for item in (node.values() if isinstance(node, dict) else node))
+    return True
+
+
 def _jsonable(value: Any) -> Any:
     try:
         json.dumps(value)
-        return value
     except (TypeError, ValueError, RecursionError):
         return str(value)
+    return value if _shallow(value) else str(value)
 
 
 def _trim(text: str) -> str:
@@ -173,6 +189,8 @@ class Repl:
     def _rlm_query(self, prompt: str, context: Any = None) -> str:
         try:
             json.dumps(context)
+            if not _shallow(context):
+                raise ValueError(f"nested deeper than {_MAX_DEPTH} levels")
         except (TypeError, ValueError) as exc:
             raise TypeError(f"rlm_query: context must be JSON data (str, list, dict, ...): {exc}") from None
         return str(self._ask({"op": "query", "kind": "rlm", "prompt": str(prompt), "context": context}))

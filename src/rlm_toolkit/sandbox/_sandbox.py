@@ -6,6 +6,7 @@ import dataclasses
 import os
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -201,6 +202,10 @@ class Sandbox:
         self._idle_cpu = float("inf")
 
 
+class _OutputFlood(Exception):
+    """More output frames than an honest worker sends under output_chars (forged frames)."""
+
+
 class _Execution:
     """One execute() call: the message loop, the budgets, and the result."""
 
@@ -213,6 +218,8 @@ class _Execution:
         self.queries = 0
         self.refused = False
         self.started = time.perf_counter()
+        self.out_bytes = 0  # output frames received this execution (bounded: proto.out_budget)
+        self.out_budget = proto.out_budget(self.limits.output_chars)
 
     def run(self, code: str) -> ExecutionResult:
         limits, worker = self.limits, self.worker
@@ -228,8 +235,13 @@ class _Execution:
             worker.send(proto.encode({"op": proto.EXEC, "code": code}), time.monotonic() + wall_left)
             while True:
                 waited = time.monotonic()
-                body = worker.recv(waited + wall_left, cpu_deadline)
+                body = worker.recv(waited + wall_left, cpu_deadline, self._early)
+                if not body.startswith(proto.OP_PREFIX):
+                    raise ValueError("a message that does not start with its op")
+                if body.startswith(proto.OUT_PREFIX):
+                    self._count_out(len(body))
                 message = proto.decode(body)
+                del body  # the decoded message is all that is kept
                 op = message["op"]
                 wall_left -= time.monotonic() - waited
                 if op == proto.OUT:
@@ -248,6 +260,8 @@ class _Execution:
             return self._kill("wall", f"killed: wall time limit ({_seconds(limits.wall_seconds)} s)")
         except CpuExceeded:
             return self._kill("cpu", f"killed: CPU time limit ({_seconds(limits.cpu_seconds)} s)")
+        except _OutputFlood:
+            return self._kill("output", "killed: the worker sent more output than output_chars allows")
         except OverflowError:
             return self._kill("output", f"killed: the code sent more than {MAX_MESSAGE >> 20} MiB at once")
         except WorkerGone:
@@ -257,6 +271,16 @@ class _Execution:
         except BaseException:
             self.box._killed()  # e.g. KeyboardInterrupt in the handler: never leave a busy worker
             raise
+
+    def _early(self, size: int, start: bytes) -> None:
+        """Refuse an output flood from its first bytes, before the host buffers it."""
+        if start == proto.OUT_PREFIX and self.out_bytes + size > self.out_budget:
+            raise _OutputFlood
+
+    def _count_out(self, size: int) -> None:
+        self.out_bytes += size
+        if self.out_bytes > self.out_budget:
+            raise _OutputFlood
 
     def _out(self, text: Any) -> None:
         if not isinstance(text, str):
@@ -384,7 +408,41 @@ class _Execution:
 
 
 def _make_scratch() -> str:
-    scratch = tempfile.mkdtemp(prefix="rlm-sandbox-")
-    if os.geteuid() == 0:  # the worker drops to this uid and must own its scratch dir
-        os.chown(scratch, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
+    if os.geteuid() != 0:
+        return tempfile.mkdtemp(prefix="rlm-sandbox-")
+    # The worker drops to this uid and must own its scratch dir, and reach it by its absolute
+    # path: a TMPDIR under a directory only root may enter (/root/tmp, a 0700 dir) would leave it
+    # unable to open its own files, so fall back to a shared temporary directory.
+    scratch = tempfile.mkdtemp(prefix="rlm-sandbox-", dir=_scratch_parent())
+    os.chown(scratch, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
     return scratch
+
+
+def _others_can_enter(path: str) -> bool:
+    """Whether a uid with no groups (the worker's) may traverse every directory down to ``path``."""
+    path = os.path.realpath(path)
+    while True:
+        try:
+            if not os.stat(path).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
+def _scratch_parent() -> str | None:
+    """Where a root host puts scratch dirs: the temporary directory if uid 65534 can enter it
+    (None: tempfile's choice), else the first shared one that it can."""
+    default = tempfile.gettempdir()
+    if _others_can_enter(default):
+        return None
+    for candidate in ("/tmp", "/var/tmp", "/dev/shm"):
+        if os.path.isdir(candidate) and _others_can_enter(candidate):
+            return candidate
+    raise RuntimeError(
+        f"the sandbox's unprivileged worker (uid {UNPRIVILEGED_ID}) cannot enter the temporary"
+        f" directory {default}: set TMPDIR to a directory every user may enter, e.g. /tmp"
+    )

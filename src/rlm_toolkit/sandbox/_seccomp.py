@@ -20,7 +20,7 @@ _AUDIT_ARCH_X86_64 = 0xC000003E
 _X32_BIT = 0x40000000
 # Classic BPF opcodes used below.
 _LD_W_ABS = 0x20
-_JEQ, _JGE = 0x15, 0x35
+_JEQ, _JGE, _JA = 0x15, 0x35, 0x05
 _RET = 0x06
 _RET_KILL_PROCESS = 0x80000000
 _RET_ERRNO = 0x00050000
@@ -28,6 +28,7 @@ _RET_ALLOW = 0x7FFF0000
 # struct seccomp_data offsets: nr, arch, instruction pointer, args[6] (64-bit each).
 _NR, _ARCH = 0, 4
 _ARG0_LO, _ARG0_HI = 16, 20
+_ARG1_LO, _ARG1_HI = 24, 28
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 1, 4, 22, 2
 
 X86_64 = {
@@ -61,6 +62,14 @@ X86_64 = {
     # credentials (already dropped; no way back)
     "setuid": 105, "setgid": 106, "setreuid": 113, "setregid": 114, "setresuid": 117, "setresgid": 119,
     "setgroups": 116, "setfsuid": 122, "setfsgid": 123, "capset": 126,
+    # file metadata: Landlock does not cover it, and seccomp cannot read paths; fd forms too (an
+    # fd may be a read-only stdlib file or an O_PATH fd, which Landlock allows on any path)
+    "chmod": 90, "fchmod": 91, "fchmodat": 268, "chown": 92, "fchown": 93, "lchown": 94, "fchownat": 260,
+    "utime": 132, "utimes": 235, "utimensat": 280, "futimesat": 261,
+    "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198,
+    "fremovexattr": 199, "getxattr": 191, "lgetxattr": 192, "listxattr": 194, "llistxattr": 195,
+    # watching other files and directories (names of files created in /tmp, $HOME, ...)
+    "inotify_init": 253, "inotify_init1": 294, "inotify_add_watch": 254, "fanotify_mark": 301,
 }  # fmt: skip
 #: Syscalls added after the newest one our table was checked against get ENOSYS, as on an older
 #: kernel (libc falls back): a deny list must not let new kernel surface in by default.
@@ -68,12 +77,35 @@ _NEWEST_KNOWN = 450
 _CLONE3 = 435  # ENOSYS, not EPERM: glibc then falls back to clone, which is denied
 _SELF_ONLY = {"kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297}
 _PRLIMIT64 = 302  # only on itself (pid 0 or its own pid)
+#: Calls whose first argument is a pid: only on itself (0 or its own pid), so the worker can
+#: neither lower the host's or another sandbox's scheduling nor probe which pids exist.
+_PID_ARG0 = {
+    "sched_setparam": 142, "sched_getparam": 143, "sched_setscheduler": 144, "sched_getscheduler": 145,
+    "sched_rr_get_interval": 148, "sched_setaffinity": 203, "sched_getaffinity": 204,
+    "sched_setattr": 314, "sched_getattr": 315, "getpgid": 121, "getsid": 124, "get_robust_list": 274,
+}  # fmt: skip
+#: (which, who) calls: only ``which`` = a single process (PRIO_PROCESS 0 / IOPRIO_WHO_PROCESS 1)
+#: and ``who`` itself; never a process group or a whole uid (PRIO_PGRP, PRIO_USER).
+_WHICH_WHO = {
+    "getpriority": (140, 0),
+    "setpriority": (141, 0),
+    "ioprio_set": (251, 1),
+    "ioprio_get": (252, 1),
+}
+_IOCTL = 16
+#: ioctl commands that change a file's flags or attributes (chattr): Landlock only covers
+#: device ioctls, and a read-only fd suffices for these on a file the uid owns.
+_IOCTL_DENIED = {
+    "FS_IOC_SETFLAGS": 0x40086602,
+    "FS_IOC32_SETFLAGS": 0x40046602,
+    "FS_IOC_FSSETXATTR": 0x401C5820,
+}
 _PRCTL = 157  # all but undoing the parent-death signal or the non-dumpable flag
 
 
 def _program(pid: int) -> list[tuple[int, int, int, int]]:
     """The filter as (code, jt, jf, k) with jumps resolved."""
-    code: list[tuple[int, object, object, int]] = []
+    code: list[tuple[int, object, object, object]] = []
 
     def ld(offset: int) -> None:
         code.append((_LD_W_ABS, 0, 0, offset))
@@ -87,46 +119,68 @@ def _program(pid: int) -> list[tuple[int, int, int, int]]:
     def ret(value: int) -> None:
         code.append((_RET, 0, 0, value))
 
+    def self_only(lo: int, hi: int) -> None:  # the 64-bit argument is 0 or the worker's pid
+        ld(hi)
+        jump(_JEQ, 0, 0, "eperm")
+        ld(lo)
+        jump(_JEQ, 0, "allow")
+        jump(_JEQ, pid, "allow", "eperm")
+
     ld(_ARCH)
     jump(_JEQ, _AUDIT_ARCH_X86_64, 0, "kill")
     ld(_NR)
-    jump(_JGE, _X32_BIT, "eperm")
-    jump(_JGE, _NEWEST_KNOWN + 1, "enosys")
+    jump(_JGE, _X32_BIT, "eperm_near")
+    jump(_JGE, _NEWEST_KNOWN + 1, "enosys_near")
     for nr in X86_64.values():
-        jump(_JEQ, nr, "eperm")
-    jump(_JEQ, _CLONE3, "enosys")
+        jump(_JEQ, nr, "eperm_near")
+    jump(_JEQ, _CLONE3, "enosys_near")
+    code.append((_JA, 0, 0, "dispatch"))  # k (a label) is resolved below
+    label("eperm_near")  # the deny list is longer than a conditional jump (255) reaches
+    ret(_RET_ERRNO | errno.EPERM)
+    label("enosys_near")
+    ret(_RET_ERRNO | errno.ENOSYS)
+    label("dispatch")
     for nr in _SELF_ONLY.values():
         jump(_JEQ, nr, "self_only")
-    jump(_JEQ, _PRLIMIT64, "prlimit")
+    jump(_JEQ, _PRLIMIT64, "self_or_zero")
+    for nr in _PID_ARG0.values():
+        jump(_JEQ, nr, "self_or_zero")
+    for name, (nr, _which) in _WHICH_WHO.items():
+        jump(_JEQ, nr, f"which_{name}")
     jump(_JEQ, _PRCTL, "prctl")
+    jump(_JEQ, _IOCTL, "ioctl")
     ret(_RET_ALLOW)
     label("self_only")  # arg0 is a pid (or tid / tgid: the same, single-threaded)
     ld(_ARG0_HI)
     jump(_JEQ, 0, 0, "eperm")
     ld(_ARG0_LO)
     jump(_JEQ, pid, "allow", "eperm")
-    label("prlimit")
-    ld(_ARG0_HI)
-    jump(_JEQ, 0, 0, "eperm")
-    ld(_ARG0_LO)
-    jump(_JEQ, 0, "allow")
-    jump(_JEQ, pid, "allow", "eperm")
+    label("self_or_zero")
+    self_only(_ARG0_LO, _ARG0_HI)
+    for name, (_nr, which) in _WHICH_WHO.items():
+        label(f"which_{name}")
+        ld(_ARG0_LO)  # the kernel reads ``which`` as an int: the low word is what it sees
+        jump(_JEQ, which, 0, "eperm")
+        self_only(_ARG1_LO, _ARG1_HI)
     label("prctl")
     ld(_ARG0_LO)
     jump(_JEQ, _PR_SET_PDEATHSIG, "eperm")
     jump(_JEQ, _PR_SET_DUMPABLE, "eperm")
     ret(_RET_ALLOW)
+    label("ioctl")
+    ld(_ARG1_LO)  # the command is an unsigned int: the low word
+    for cmd in _IOCTL_DENIED.values():
+        jump(_JEQ, cmd, "eperm")
+    ret(_RET_ALLOW)
     label("allow")
     ret(_RET_ALLOW)
     label("eperm")
     ret(_RET_ERRNO | errno.EPERM)
-    label("enosys")
-    ret(_RET_ERRNO | errno.ENOSYS)
     label("kill")
     ret(_RET_KILL_PROCESS)
 
     labels: dict[object, int] = {}
-    real: list[tuple[int, object, object, int]] = []
+    real: list[tuple[int, object, object, object]] = []
     for op, a, b, k in code:
         if op == -1:
             labels[a] = len(real)
@@ -141,7 +195,13 @@ def _program(pid: int) -> list[tuple[int, int, int, int]]:
             raise ValueError("seccomp filter jump out of range")
         return distance
 
-    return [(op, offset(a, i), offset(b, i), k) for i, (op, a, b, k) in enumerate(real)]
+    def absolute(op: int, k: object, index: int) -> int:  # JA jumps by k, any distance
+        if op == _JA and not isinstance(k, int):
+            return labels[k] - index - 1
+        assert isinstance(k, int)
+        return k
+
+    return [(op, offset(a, i), offset(b, i), absolute(op, k, i)) for i, (op, a, b, k) in enumerate(real)]
 
 
 class _SockFprog(ctypes.Structure):
