@@ -29,7 +29,7 @@ DONE = "done"  # {"op", "output", "error", "final", "answer", "memory"}
 FATAL = "fatal"  # {"op", "error"}: the worker could not start
 # Host -> worker
 INIT = "init"  # {"op", "limits": {...}, "scratch": str, "allow_read": [str], "drop_to": int|None}
-CONTEXT = "context"  # {"op", "frames": n}, then n raw frames
+CONTEXT = "context"  # {"op", "file", "kind"} (a file in scratch: _context_file.py) | {"op", "frames": n}, then n raw frames
 EXEC = "exec"  # {"op", "code"}
 REPLY = "reply"  # {"op", "ok": bool, "value" | "error"}
 

@@ -58,6 +58,18 @@ class Channel:
             data = data[written or 0 :]
 
 
+def load_file(repl: _repl.Repl, name: str, kind: Any) -> None:
+    """Load the context the host wrote into the scratch dir (cwd), then remove the file."""
+    with open(os.path.basename(name), "rb") as f:
+        data = f.read()
+    os.unlink(os.path.basename(name))
+    if kind == "text":
+        repl.namespace["context"] = data.decode("utf-8", "surrogatepass")
+    else:
+        repl.load_context(data)
+    del data
+
+
 def main(argv: list[str]) -> None:
     channel = Channel(int(argv[1]), int(argv[2]))
     _repl.preimport()
@@ -75,7 +87,10 @@ def main(argv: list[str]) -> None:
     while True:
         message = channel.recv()
         op = message["op"]
-        if op == proto.CONTEXT:
+        if op == proto.CONTEXT and "file" in message:  # host side: _context_file.py
+            load_file(repl, str(message["file"]), message.get("kind"))
+            channel.send({"op": proto.LOADED})
+        elif op == proto.CONTEXT:
             frames = [channel.recv_raw() for _ in range(int(message["frames"]))]
             repl.load_context(b"".join(frames))
             del frames
