@@ -152,39 +152,22 @@ class Instruments:
             unit="s",
             explicit_bucket_boundaries_advisory=list(CHUNK_BUCKETS),
         )
-        self.tool_duration: Histogram | None = None
-        if names.tool_duration is not None:
-            self.tool_duration = meter.create_histogram(
-                name=names.tool_duration,
-                description="Duration of a tool execution.",
-                unit="s",
-                explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
-            )
+        self.tool_duration = _duration_histogram(meter, names.tool_duration, "Duration of a tool execution.")
         self.operation_input_tokens = _token_histogram(
             meter, names.operation_input_tokens, "Input tokens used per inference operation."
         )
         self.operation_output_tokens = _token_histogram(
             meter, names.operation_output_tokens, "Output tokens used per inference operation."
         )
-        self.embeddings_duration: Histogram | None = None
-        if names.embeddings_duration is not None:
-            self.embeddings_duration = meter.create_histogram(
-                name=names.embeddings_duration,
-                description="GenAI client embeddings operation duration.",
-                unit="s",
-                explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
-            )
+        self.embeddings_duration = _duration_histogram(
+            meter, names.embeddings_duration, "GenAI client embeddings operation duration."
+        )
         self.embeddings_input_tokens = _token_histogram(
             meter, names.embeddings_input_tokens, "Input tokens used per embeddings operation."
         )
-        self.agent_duration: Histogram | None = None
-        if names.agent_duration is not None:
-            self.agent_duration = meter.create_histogram(
-                name=names.agent_duration,
-                description="Duration of an agent invocation.",
-                unit="s",
-                explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
-            )
+        self.agent_duration = _duration_histogram(
+            meter, names.agent_duration, "Duration of an agent invocation."
+        )
         self.retries: Counter = meter.create_counter(
             name=METRIC_RETRIES,
             description="HTTP attempts the SDK retried.",
@@ -311,6 +294,18 @@ _AGENT_KEYS: Final = (
     GA.GEN_AI_REQUEST_MODEL,
     GA.GEN_AI_PROVIDER_NAME,
 )
+
+
+def _duration_histogram(meter: Meter, name: str | None, description: str) -> Histogram | None:
+    """A seconds histogram with the conventions' buckets; None where the mode has no such name."""
+    if name is None:
+        return None
+    return meter.create_histogram(
+        name=name,
+        description=description,
+        unit="s",
+        explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+    )
 
 
 def _token_histogram(meter: Meter, name: str | None, description: str) -> Histogram | None:
