@@ -72,7 +72,13 @@ def repl(code: str) -> str:
 
 
 def children_of_this_process() -> list[int]:
-    """Live child processes (a run must leave none: its sandbox worker is gone after it)."""
+    """Live sandbox workers among this process's children (a run must leave none).
+
+    Only the sandbox's own workers count (``python -I -S -B .../_worker.py``): other suites in
+    the same pytest process leave long-lived helpers that are not a run's to clean up (the
+    multiprocessing resource tracker of an eval pool, Ray's processes), and counting those made
+    these tests depend on which tests ran before them.
+    """
     pids: list[int] = []
     for task in os.listdir(f"/proc/{os.getpid()}/task"):
         try:
@@ -80,7 +86,16 @@ def children_of_this_process() -> list[int]:
                 pids.extend(int(p) for p in f.read().split())
         except OSError:
             continue
-    return pids
+    return [pid for pid in pids if _is_sandbox_worker(pid)]
+
+
+def _is_sandbox_worker(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False  # gone (or a zombie being reaped): not running
+    return argv[1:4] == [b"-I", b"-S", b"-B"] and len(argv) > 4 and argv[4].endswith(b"_worker.py")
 
 
 def cpu_ticks_of_children() -> int:
