@@ -17,23 +17,19 @@ left out, so the names alone must tell them apart): every cassette must fail the
 
 from __future__ import annotations
 
-import json
-import pathlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import openai
 import pytest
-import yaml
 
 import rlm_toolkit
 
 from .conftest import Otel
+from .openai_cassettes import CASSETTES, replay
 
 vcr = pytest.importorskip("vcr")
 
-CASSETTES = pathlib.Path(__file__).resolve().parents[2] / ".." / "shared" / "cassettes" / "openai-contrib"
 pytestmark = pytest.mark.skipif(not CASSETTES.is_dir(), reason="contrib cassettes not available")
 NAMES = sorted(p.stem for p in CASSETTES.glob("*.yaml")) if CASSETTES.is_dir() else []
 
@@ -263,52 +259,6 @@ def collect(otel: Otel) -> Output:
                 for point in metric.data.data_points:
                     metrics.append((sm.scope.schema_url, metric, point))
     return Output(otel.spans(), metrics, list(otel.logs_exporter.get_finished_logs()))
-
-
-def _json_body(r1: Any, r2: Any) -> None:
-    a, b = json.loads(r1.body or b"null"), json.loads(r2.body or b"null")
-    # Newer SDKs ask embeddings for base64 by default (and decode it); the recording predates that.
-    if isinstance(a, dict) and isinstance(b, dict) and ("encoding_format" in a) != ("encoding_format" in b):
-        a.pop("encoding_format", None)
-        b.pop("encoding_format", None)
-    assert a == b
-
-
-def _method(client: Any, path: str) -> Any:
-    if path.endswith("/chat/completions"):
-        return client.chat.completions.create
-    if path.endswith("/embeddings"):
-        return client.embeddings.create
-    return client.responses.create
-
-
-async def replay(name: str, is_async: bool) -> None:
-    """Every interaction of cassette ``name``, in order, through the real SDK (streams read to
-    the end; an HTTP error must be one the cassette recorded)."""
-    interactions = yaml.safe_load((CASSETTES / f"{name}.yaml").read_text())["interactions"]
-    recorder = vcr.VCR(record_mode="none", match_on=["method", "path", "json_body"])
-    recorder.register_matcher("json_body", _json_body)
-    with recorder.use_cassette(str(CASSETTES / f"{name}.yaml")):
-        client: Any = (openai.AsyncOpenAI if is_async else openai.OpenAI)(
-            api_key="test_openai_api_key", max_retries=0
-        )
-        for interaction in interactions:
-            request = json.loads(interaction["request"]["body"])
-            status = interaction["response"]["status"]["code"]
-            call = _method(client, interaction["request"]["uri"])
-            try:
-                result = call(**request)
-                if is_async:
-                    result = await result
-                if request.get("stream"):
-                    chunks = [c async for c in result] if is_async else list(result)
-                    assert chunks
-            except openai.APIStatusError as exc:
-                assert exc.status_code == status >= 400
-        if is_async:
-            await client.close()
-        else:
-            client.close()
 
 
 @pytest.fixture

@@ -75,24 +75,6 @@ async def test_cancelling_arun_stops_subcalls_and_nested_runs_at_once(
     assert run.status.status_code.name == "ERROR"
 
 
-@pytest.mark.parametrize("kind", sorted(CODES))
-def test_ctrl_c_in_a_sync_run_returns_at_once(server: OpenAIServer, otel: Otel, kind: str) -> None:
-    # SIGINT as the terminal sends it, delivered to the main thread while it waits.
-    server.queue_reply(repl(CODES[kind]))
-    rlm = make_rlm(server, otel, SlowAfterCodeStarts(server, times=4))
-    timer = threading.Timer(1.0, signal.pthread_kill, args=(threading.main_thread().ident, signal.SIGINT))
-    started = time.monotonic()
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            rlm.run("q", context="ctx")
-    finally:
-        timer.cancel()
-    assert time.monotonic() - started < PROMPTLY
-    assert children_of_this_process() == []
-    assert _scratch_dirs() == set()
-
-
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_max_seconds_bounds_a_hung_root_call(server: OpenAIServer, otel: Otel, mode: str) -> None:
     # Before: max_seconds=2 with a 10 s root call returned after 10.1 s.
@@ -131,9 +113,11 @@ def test_each_execution_gets_only_the_time_left(server: OpenAIServer, otel: Otel
     assert elapsed < 2.2
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize("kind", sorted(CODES))
-def test_ctrl_c_in_asyncio_run_cancels_the_run_at_once(server: OpenAIServer, otel: Otel, kind: str) -> None:
-    # asyncio.run() turns SIGINT into cancelling the main task: the arun cancel path.
+def test_ctrl_c_stops_the_run_at_once(server: OpenAIServer, otel: Otel, kind: str, mode: str) -> None:
+    # SIGINT as the terminal sends it, delivered to the main thread while it waits: a sync run
+    # raises KeyboardInterrupt; asyncio.run() turns it into cancelling arun (the cancel path).
     server.queue_reply(repl(CODES[kind]))
     rlm = make_rlm(server, otel, SlowAfterCodeStarts(server, times=4))
     timer = threading.Timer(1.0, signal.pthread_kill, args=(threading.main_thread().ident, signal.SIGINT))
@@ -141,7 +125,10 @@ def test_ctrl_c_in_asyncio_run_cancels_the_run_at_once(server: OpenAIServer, ote
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            asyncio.run(rlm.arun("q", context="ctx"))
+            if mode == "sync":
+                rlm.run("q", context="ctx")
+            else:
+                asyncio.run(rlm.arun("q", context="ctx"))
     finally:
         timer.cancel()
     assert time.monotonic() - started < PROMPTLY

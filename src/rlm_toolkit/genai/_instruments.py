@@ -121,14 +121,9 @@ class Instruments:
             unit="s",
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
-        self.token_usage: Histogram | None = None
-        if names.token_usage is not None:
-            self.token_usage = meter.create_histogram(
-                name=names.token_usage,
-                description="Number of input and output tokens used.",
-                unit="{token}",
-                explicit_bucket_boundaries_advisory=[float(b) for b in TOKEN_BUCKETS],
-            )
+        self.token_usage = _token_histogram(
+            meter, names.token_usage, "Number of input and output tokens used."
+        )
         self.usage_input = _token_counter(meter, names.usage_input, "Input tokens used.")
         self.usage_output = _token_counter(meter, names.usage_output, "Output tokens used.")
         self.usage_cache_read = _token_counter(
