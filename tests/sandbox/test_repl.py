@@ -12,7 +12,13 @@ from .conftest import Handler
 
 def test_public_names() -> None:
     assert sandbox_pkg.__all__ == sorted(sandbox_pkg.__all__)
-    assert set(sandbox_pkg.__all__) == {"ExecutionResult", "QueryHandler", "Sandbox", "SandboxLimits"}
+    assert set(sandbox_pkg.__all__) == {
+        "ExecutionResult",
+        "QueryHandler",
+        "ReadySandboxes",
+        "Sandbox",
+        "SandboxLimits",
+    }
 
 
 def test_namespace_persists_and_output_is_captured(sandbox: Sandbox) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import dataclasses
 import functools
@@ -30,12 +31,13 @@ from rlm_toolkit.runtime._bounds import CLOSE_GRACE_S, MIN_WAIT_S, TimeUp, fan_o
 from rlm_toolkit.runtime._budget import STATUS_ERROR, Budget, BudgetExceeded, RLMConfig
 from rlm_toolkit.runtime._drive import cost_of
 from rlm_toolkit.runtime._exit import OpenRun
+from rlm_toolkit.runtime._prestart import Prestart, start_with
 from rlm_toolkit.runtime._recursive import Execute, Outcome, RecursivePlan
 from rlm_toolkit.runtime._result import RLMResult, Usage
 from rlm_toolkit.runtime._run_span import RunSpan
 from rlm_toolkit.runtime._steps import Steps
 from rlm_toolkit.runtime._strategy import Completion, LLMRequest
-from rlm_toolkit.sandbox import ExecutionResult, Sandbox, SandboxLimits
+from rlm_toolkit.sandbox import ExecutionResult, ReadySandboxes, Sandbox, SandboxLimits
 
 T = TypeVar("T")
 Messages = list[dict[str, Any]]
@@ -54,6 +56,7 @@ class Tree:
         call: Callable[[Messages, str, float | None], Completion] | None = None,
         acall: Callable[[Messages, str, float | None], Awaitable[Completion]] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        ready: ReadySandboxes | None = None,
     ) -> None:
         self.config = config
         self.model = model
@@ -64,6 +67,7 @@ class Tree:
         self._call = call
         self._acall = acall
         self.loop = loop
+        self.ready = ready
         #: Spans and sandboxes open right now, ended by the exit hooks if the process ends.
         self.open = OpenRun()
 
@@ -92,9 +96,17 @@ class Tree:
         self.budget.record(completion, model, cost_of(completion, model))
         return completion
 
-    def new_sandbox(self) -> Sandbox:
-        """A sandbox for one run (each execution's wall limit is set from the time left)."""
-        return Sandbox(limits=self.config.sandbox_limits or SandboxLimits())
+    def new_sandbox(self) -> tuple[Sandbox, Callable[[], None] | None]:
+        """A fresh sandbox for one run (each execution's wall limit is set from the time left),
+        and what to wait for before driving it: the one ``ready`` keeps started, if any (it ran
+        nothing), else a new one."""
+        limits = self.config.sandbox_limits or SandboxLimits()
+        ready = self.ready
+        if ready is not None and ready.limits == limits:
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: the run starts its own
+                box, thread = ready._take()
+                return box, thread.join
+        return Sandbox(limits=limits), None
 
 
 def _as_text(context: Any) -> str:
@@ -293,27 +305,32 @@ def _execute(tree: Tree, sandbox: Sandbox, step: Execute, handler: _Queries, dep
 def run_sync(tree: Tree, plan: RecursivePlan, context: Any, depth: int, span: RunSpan) -> Outcome:
     """Run ``plan`` to its outcome with a fresh sandbox holding ``context`` (closed after)."""
     tree.budget.reach(depth)
-    with tree.new_sandbox() as sandbox, tree.open.sandbox(sandbox):
-        sandbox.start()
-        tree.steps.sandbox_level(span, sandbox.level)
-        sandbox.set_context(context)
-        handler = SyncQueries(tree, depth)
-        steps = plan.steps()
+    sandbox, after = tree.new_sandbox()
+    with tree.open.sandbox(sandbox):
+        # The worker starts and loads the context while the first model call is in flight.
+        prestart = Prestart(sandbox, context, after)
         try:
-            step = next(steps)
-            while True:
-                tree.budget.check()  # before each step, so a final answer is never thrown away
-                if isinstance(step, LLMRequest):
-                    reply: Any = tree.complete(step.messages, tree.model)
-                else:
-                    reply = _execute(tree, sandbox, step, handler, depth)
-                step = steps.send(reply)
-        except StopIteration as stop:
-            outcome: Outcome = stop.value
-            return outcome
-        except BudgetExceeded as exc:
-            steps.close()
-            return plan.stopped(exc.status, str(exc))
+            handler = SyncQueries(tree, depth)
+            steps = plan.steps()
+            try:
+                step = next(steps)
+                while True:
+                    tree.budget.check()  # before each step, so a final answer is never thrown away
+                    if isinstance(step, LLMRequest):
+                        reply: Any = tree.complete(step.messages, tree.model)
+                    else:
+                        if not prestart.waited:  # the strategy's first need of the REPL
+                            tree.steps.sandbox_level(span, prestart.wait().level)
+                        reply = _execute(tree, sandbox, step, handler, depth)
+                    step = steps.send(reply)
+            except StopIteration as stop:
+                outcome: Outcome = stop.value
+                return outcome
+            except BudgetExceeded as exc:
+                steps.close()
+                return plan.stopped(exc.status, str(exc))
+        finally:
+            prestart.close()  # a start still in progress is cut short, not waited for
 
 
 async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, span: RunSpan) -> Outcome:
@@ -331,14 +348,15 @@ async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, s
         # The context travels: the execute_tool span starts there, sub-calls are its children.
         return loop.run_in_executor(thread, functools.partial(contextvars.copy_context().run, fn, *args))
 
-    sandbox = tree.new_sandbox()
+    sandbox, after = tree.new_sandbox()
     handler = AsyncQueries(tree, depth)
     held = tree.open.sandbox(sandbox)
     held.__enter__()
+    # Queued on the run's one thread now, awaited where the REPL is first needed: the worker
+    # starts and loads the context while the first model call is in flight.
+    started = in_thread(start_with, sandbox, context, after)
+    recorded = False
     try:
-        await in_thread(sandbox.start)
-        tree.steps.sandbox_level(span, sandbox.level)
-        await in_thread(sandbox.set_context, context)
         steps = plan.steps()
         try:
             step = next(steps)
@@ -347,6 +365,9 @@ async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, s
                 if isinstance(step, LLMRequest):
                     reply: Any = await tree.acomplete(step.messages, tree.model)
                 else:
+                    if not recorded:  # the strategy's first need of the REPL
+                        tree.steps.sandbox_level(span, await started)
+                        recorded = True
                     reply = await in_thread(_execute, tree, sandbox, step, handler, depth)
                 step = steps.send(reply)
         except StopIteration as stop:
@@ -363,6 +384,13 @@ async def run_async(tree: Tree, plan: RecursivePlan, context: Any, depth: int, s
         raise
     finally:
         try:
+            if not started.done():
+                # Cut a start in progress short (close() only signals the worker while the
+                # start runs; that thread releases the rest), and let no error of it go unseen.
+                sandbox.close()
+                started.cancel()
+            elif not started.cancelled():
+                started.exception()  # retrieved: a start error was raised already, or superseded
             await in_thread(sandbox.close)
         finally:
             held.__exit__(None, None, None)

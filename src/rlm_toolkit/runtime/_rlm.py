@@ -29,6 +29,7 @@ from rlm_toolkit.runtime._run_span import RunSpan
 from rlm_toolkit.runtime._steps import RunInstruments, Steps, run_instruments
 from rlm_toolkit.runtime._strategy import Completion, LLMRequest, Strategy
 from rlm_toolkit.runtime._stream import RLMStream
+from rlm_toolkit.sandbox import ReadySandboxes, SandboxLimits
 
 #: What ``run(prompt, context=...)`` accepts as context.
 Context = str | list[str] | dict[str, Any] | None
@@ -91,6 +92,7 @@ class RLM:
             self._set_factories({}, _retry.RetryPolicy())
         self._routing = Routing(callbacks, tracer_provider, logger_provider)
         self.callbacks: tuple[Any, ...] = self._routing.callbacks
+        self._ready: ReadySandboxes | None = None  # keep_sandbox_ready()
 
     @classmethod
     def from_openai(
@@ -193,6 +195,7 @@ class RLM:
                     recursive.config,
                     self.model,
                     run.steps,
+                    ready=self._ready,
                     call=lambda messages, model, timeout: complete(
                         with_timeout(create, timeout), model, messages, stream
                     ),
@@ -222,6 +225,7 @@ class RLM:
                     recursive.config,
                     self.model,
                     run.steps,
+                    ready=self._ready,
                     acall=lambda messages, model, timeout: acomplete(
                         with_timeout(create, timeout), model, messages, stream
                     ),
@@ -231,6 +235,24 @@ class RLM:
                 run.spent = functools.partial(failed_run, tree, plan, run.span)
                 run.ended(*await root_async(tree, plan, context, run.span))
         return run.result
+
+    def keep_sandbox_ready(self) -> ReadySandboxes:
+        """Keep one fresh sandbox worker started for this RLM's recursive runs, so a run never
+        waits for one (for an RLM that serves many runs: an eval worker, a service).
+
+        Each run takes the worker kept ready -- started in the background, it has run nothing --
+        and closes it at its end (a worker that ran someone's code is never reused); the next one
+        starts as it is taken. Returns the :class:`~rlm_toolkit.sandbox.ReadySandboxes`: its
+        ``close()`` (or a ``with`` block) ends the worker kept ready and the keeping, as do the
+        process's exit and garbage collection. Calling this again while kept returns the same one.
+        """
+        with self._lock:
+            ready = self._ready
+            if ready is None or ready.closed:
+                strategy = self._strategy
+                config = strategy.config if isinstance(strategy, RecursiveStrategy) else None
+                ready = self._ready = ReadySandboxes((config and config.sandbox_limits) or SandboxLimits())
+            return ready
 
     def _recursive(self, context: Context) -> RecursiveStrategy | None:
         """The recursive strategy when this run is a recursive one (a context and that strategy)."""

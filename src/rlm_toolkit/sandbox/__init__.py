@@ -5,7 +5,8 @@ telemetry, and services the code's ``llm_query``/``rlm_query`` calls. What the s
 against, and what it does not, is in SECURITY.md at the repository root.
 """
 
+from rlm_toolkit.sandbox._ready import ReadySandboxes
 from rlm_toolkit.sandbox._sandbox import Sandbox
 from rlm_toolkit.sandbox._types import ExecutionResult, QueryHandler, SandboxLimits
 
-__all__ = ["ExecutionResult", "QueryHandler", "Sandbox", "SandboxLimits"]
+__all__ = ["ExecutionResult", "QueryHandler", "ReadySandboxes", "Sandbox", "SandboxLimits"]

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import os
 import shutil
 import signal
-import stat
-import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 from rlm_toolkit.sandbox import _context_file
 from rlm_toolkit.sandbox import _protocol as proto
 from rlm_toolkit.sandbox._process import MAX_MESSAGE, CpuExceeded, WorkerGone, WorkerProcess
+from rlm_toolkit.sandbox._scratch import UNPRIVILEGED_ID, make_scratch
+from rlm_toolkit.sandbox._spawner import spawn
 from rlm_toolkit.sandbox._types import ExecutionResult, QueryHandler, SandboxLimits
 
-#: The uid/gid a worker started by root drops to ("nobody").
-UNPRIVILEGED_ID = 65534
 #: Seconds a worker may take to start (imports, confinement) or to load a context.
 START_TIMEOUT_S = 30.0
 #: CPU seconds an idle worker may use between executions (it should use none).
@@ -79,15 +80,42 @@ class Sandbox:
     def start(self) -> None:
         """Spawn the worker and wait until it is confined (idempotent). Raises ``RuntimeError``
         when the worker cannot start, and after ``close()``."""
-        if self._closed:
-            raise RuntimeError("this Sandbox is closed; create a new one")
-        if self._res.worker is not None:
-            return
-        if self._res.scratch is None:
-            self._res.scratch = _make_scratch()
-        worker = WorkerProcess(self._res.scratch)
-        self._res.worker = worker
+        with self._driving():
+            if self._res.worker is None:
+                self._spawn()
+
+    @contextlib.contextmanager
+    def _driving(self) -> Iterator[None]:
+        """Marks the sandbox busy while this thread starts it or loads a context (unless
+        execute() already did): a close() from another thread -- a cancelled run, the exit
+        hooks -- then only kills the worker, and this thread releases the rest when it is done,
+        so nothing is freed under it and nothing it makes after the close is left behind."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Sandbox is closed; create a new one")
+            owner, self._busy = not self._busy, True
         try:
+            yield
+        finally:
+            if owner:
+                with self._lock:
+                    self._busy = False
+                    closed = self._closed
+                if closed:
+                    self._res.release()  # not the finalizer: exit hooks may have spent it already
+
+    def _spawn(self) -> None:
+        if self._res.scratch is None:
+            self._res.scratch = make_scratch()
+        # On the process-long spawner thread: the worker's parent-death signal follows the thread
+        # that forked it (see _spawner).
+        worker = spawn(functools.partial(WorkerProcess, self._res.scratch), WorkerProcess.kill)
+        with self._lock:
+            self._res.worker = worker
+            closed = self._closed
+        try:
+            if closed:
+                raise WorkerGone("the sandbox was closed while it started")
             drop_to = UNPRIVILEGED_ID if os.geteuid() == 0 else None
             init = {
                 "op": proto.INIT,
@@ -147,19 +175,20 @@ class Sandbox:
         except (TypeError, ValueError) as exc:
             raise TypeError(f"set_context(): the context must be JSON data: {exc}") from None
         self._context = frames
-        if self._res.worker is None:
-            self.start()  # loads self._context
-            return
-        try:
-            self._load(self._res.worker, frames)
-        except (WorkerGone, TimeoutError, ValueError, OverflowError) as exc:
-            self._res.kill_worker()
-            self._context = None
-            size = len(frames[1]) >> 20
-            raise RuntimeError(
-                f"the sandbox worker died loading a context of about {size} MiB ({exc});"
-                " raise SandboxLimits.memory_bytes"
-            ) from None
+        with self._driving():
+            if self._res.worker is None:
+                self._spawn()  # loads self._context
+                return
+            try:
+                self._load(self._res.worker, frames)
+            except (WorkerGone, TimeoutError, ValueError, OverflowError) as exc:
+                self._res.kill_worker()
+                self._context = None
+                size = len(frames[1]) >> 20
+                raise RuntimeError(
+                    f"the sandbox worker died loading a context of about {size} MiB ({exc});"
+                    " raise SandboxLimits.memory_bytes"
+                ) from None
 
     def _load(self, worker: WorkerProcess, frames: tuple[str, bytes]) -> None:
         # Through a file in the worker's own scratch dir, not the pipe: 10M characters cost a
@@ -408,44 +437,3 @@ class _Execution:
             duration_s=time.perf_counter() - self.started,
             queries=self.queries,
         )
-
-
-def _make_scratch() -> str:
-    if os.geteuid() != 0:
-        return tempfile.mkdtemp(prefix="rlm-sandbox-")
-    # The worker drops to this uid and must own its scratch dir, and reach it by its absolute
-    # path: a TMPDIR under a directory only root may enter (/root/tmp, a 0700 dir) would leave it
-    # unable to open its own files, so fall back to a shared temporary directory.
-    scratch = tempfile.mkdtemp(prefix="rlm-sandbox-", dir=_scratch_parent())
-    os.chown(scratch, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
-    return scratch
-
-
-def _others_can_enter(path: str) -> bool:
-    """Whether a uid with no groups (the worker's) may traverse every directory down to ``path``."""
-    path = os.path.realpath(path)
-    while True:
-        try:
-            if not os.stat(path).st_mode & stat.S_IXOTH:
-                return False
-        except OSError:
-            return False
-        parent = os.path.dirname(path)
-        if parent == path:
-            return True
-        path = parent
-
-
-def _scratch_parent() -> str | None:
-    """Where a root host puts scratch dirs: the temporary directory if uid 65534 can enter it
-    (None: tempfile's choice), else the first shared one that it can."""
-    default = tempfile.gettempdir()
-    if _others_can_enter(default):
-        return None
-    for candidate in ("/tmp", "/var/tmp", "/dev/shm"):
-        if os.path.isdir(candidate) and _others_can_enter(candidate):
-            return candidate
-    raise RuntimeError(
-        f"the sandbox's unprivileged worker (uid {UNPRIVILEGED_ID}) cannot enter the temporary"
-        f" directory {default}: set TMPDIR to a directory every user may enter, e.g. /tmp"
-    )
