@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import shutil
 import signal
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,21 @@ from rlm_toolkit.testing import OpenAIServer
 
 from .conftest import Otel, children_of_this_process, make_rlm, repl
 
+#: Where every uid may enter (the system's temporary directory before any test changes it).
+_SHARED_TMP = tempfile.gettempdir() if os.stat(tempfile.gettempdir()).st_mode & 0o001 else "/tmp"
+
 
 @pytest.fixture(autouse=True)
-def _private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sandbox scratch dirs go to this test's own temp dir (others' runs share /tmp)."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+def _private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Scratch dirs go to this test's own temporary directory, one the worker's uid may enter
+    (as root the sandbox would otherwise use the shared /tmp, out of this test's sight)."""
+    root = Path(tempfile.mkdtemp(prefix="rlm-prestart-test-", dir=_SHARED_TMP))
+    root.chmod(0o711)
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    try:
+        yield
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _scratch_dirs() -> set[str]:
@@ -38,6 +50,20 @@ def _run(rlm: Any, mode: str, context: Any = "ctx") -> Any:
     if mode == "sync":
         return rlm.run("q", context=context)
     return asyncio.run(rlm.arun("q", context=context))
+
+
+def test_scratch_dirs_are_made_where_these_tests_look(server: OpenAIServer, otel: Otel) -> None:
+    # Guards the checks below: were scratch dirs made elsewhere, "none left" would prove nothing.
+    server.queue_reply(repl("print(1)"))
+    seen: list[set[str]] = []
+
+    class Look:
+        def on_tool_start(self, tool_name: str, tool_input: Any = None, **kwargs: Any) -> None:
+            seen.append(_scratch_dirs())
+
+    server.queue_reply("FINAL(x)")
+    make_rlm(server, otel, Look()).run("q", context="ctx")
+    assert len(seen[0]) == 1
 
 
 def _assert_nothing_left() -> None:
