@@ -55,6 +55,7 @@ def _telemetry() -> Any:
 
 def shutdown_worker() -> None:
     """Flush and shut this process's telemetry down (a pool worker leaving)."""
+    _end_ready()
     telemetry = _state.pop("telemetry", None)
     if telemetry is not None:
         telemetry.shutdown(10.0)
@@ -63,9 +64,23 @@ def shutdown_worker() -> None:
 def _rlm(spec: EvalSpec) -> Any:
     key = ("rlm", spec)
     if _state.get("spec") != key:
+        _end_ready()
         _state["spec"] = key
-        _state["rlm"] = spec.build()
+        rlm = spec.build()
+        # The next task's sandbox worker starts while this one runs, so no task waits for one;
+        # each task still gets a fresh worker (one that ran a task's code is never reused).
+        _state["ready"] = rlm.keep_sandbox_ready()
+        _state["rlm"] = rlm
     return _state["rlm"]
+
+
+def _end_ready() -> None:
+    ready = _state.pop("ready", None)
+    if ready is not None:
+        try:
+            ready.close()
+        except Exception as exc:
+            contain("evals: end the sandbox kept ready", exc)
 
 
 def run_task(
