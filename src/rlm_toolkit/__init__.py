@@ -13,11 +13,20 @@ from rlm_toolkit.version import __version__
 
 if TYPE_CHECKING:
     from rlm_toolkit._instrument import instrument, uninstrument
-    from rlm_toolkit.runtime import RLM, RLMConfig, RLMResult
+    from rlm_toolkit.runtime import RLM, RLMConfig, RLMCredentialsError, RLMResult
 
-__all__ = ["RLM", "RLMConfig", "RLMResult", "__version__", "instrument", "uninstrument"]
+__all__ = [
+    "RLM",
+    "RLMConfig",
+    "RLMCredentialsError",
+    "RLMResult",
+    "__version__",
+    "instrument",
+    "uninstrument",
+]
 
 _LAZY = {
+    "RLMCredentialsError": "rlm_toolkit.runtime",
     "RLM": "rlm_toolkit.runtime",
     "RLMConfig": "rlm_toolkit.runtime",
     "RLMResult": "rlm_toolkit.runtime",

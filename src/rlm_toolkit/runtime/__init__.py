@@ -8,6 +8,7 @@ and a span for every model call and code execution.
 """
 
 from rlm_toolkit.runtime._budget import RLMConfig
+from rlm_toolkit.runtime._options import RLMCredentialsError
 from rlm_toolkit.runtime._result import RLMResult, Usage
 from rlm_toolkit.runtime._retry import RetryPolicy
 from rlm_toolkit.runtime._rlm import RLM
@@ -17,6 +18,7 @@ from rlm_toolkit.runtime._stream import RLMStream
 __all__ = [
     "RLM",
     "RLMConfig",
+    "RLMCredentialsError",
     "RLMResult",
     "RLMStream",
     "RetryPolicy",

@@ -64,7 +64,9 @@ class OpenRun:
         return self.holding(span.fail)
 
     def sandbox(self, sandbox: Any) -> contextlib.AbstractContextManager[None]:
-        return self.holding(lambda _error: _remove(sandbox))
+        # kill(), not close(): close() leaves the cleanup to a thread blocked in execute(),
+        # which will not run again once the process is ending.
+        return self.holding(lambda _error: sandbox.kill())
 
     def at_exit(self, exc: BaseException | None) -> None:
         """End everything still open, innermost (latest) first; each at most once."""
@@ -77,12 +79,3 @@ class OpenRun:
             except Exception as failure:
                 with contextlib.suppress(Exception):  # strict mode re-raises; the rest still end
                     contain("runtime: end open run at exit", failure)
-
-
-def _remove(sandbox: Any) -> None:
-    """Kill the worker and remove its scratch dir now, even while ``execute()`` waits on it
-    in another thread (``close()`` then defers the cleanup to that thread, which will not run)."""
-    sandbox.close()
-    release = getattr(sandbox, "_finalizer", None)  # weakref.finalize: runs at most once
-    if release is not None:
-        release()

@@ -126,6 +126,16 @@ class Sandbox:
         if not busy:
             self._finalizer()
 
+    def kill(self) -> None:
+        """Kill the worker's process group and remove the scratch dir now; idempotent.
+
+        Unlike :meth:`close`, this does not leave the cleanup to a thread blocked in
+        ``execute()`` (that thread may never run again: the process is exiting, or it is
+        stuck). Safe from any thread; the Sandbox is closed after.
+        """
+        self.close()
+        self._finalizer()  # weakref.finalize: releases at most once
+
     def __enter__(self) -> Sandbox:
         self.start()
         return self
