@@ -38,6 +38,7 @@ def test_top_level_names() -> None:
         "RLMConfig",
         "RLMResult",
         "__version__",
+        "end_open_runs",
         "instrument",
         "uninstrument",
     }

@@ -13,7 +13,7 @@ from rlm_toolkit.version import __version__
 
 if TYPE_CHECKING:
     from rlm_toolkit._instrument import instrument, uninstrument
-    from rlm_toolkit.runtime import RLM, RLMConfig, RLMCredentialsError, RLMResult
+    from rlm_toolkit.runtime import RLM, RLMConfig, RLMCredentialsError, RLMResult, end_open_runs
 
 __all__ = [
     "RLM",
@@ -21,6 +21,7 @@ __all__ = [
     "RLMCredentialsError",
     "RLMResult",
     "__version__",
+    "end_open_runs",
     "instrument",
     "uninstrument",
 ]
@@ -30,6 +31,7 @@ _LAZY = {
     "RLM": "rlm_toolkit.runtime",
     "RLMConfig": "rlm_toolkit.runtime",
     "RLMResult": "rlm_toolkit.runtime",
+    "end_open_runs": "rlm_toolkit.runtime",
     "instrument": "rlm_toolkit._instrument",
     "uninstrument": "rlm_toolkit._instrument",
 }

@@ -8,6 +8,7 @@ and a span for every model call and code execution.
 """
 
 from rlm_toolkit.runtime._budget import RLMConfig
+from rlm_toolkit.runtime._exit import end_open_runs
 from rlm_toolkit.runtime._options import RLMCredentialsError
 from rlm_toolkit.runtime._result import RLMResult, Usage
 from rlm_toolkit.runtime._retry import RetryPolicy
@@ -24,4 +25,5 @@ __all__ = [
     "RetryPolicy",
     "Strategy",
     "Usage",
+    "end_open_runs",
 ]
