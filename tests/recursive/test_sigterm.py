@@ -8,6 +8,8 @@ Real processes, real HTTP to the offline server (started by the app), the app's 
 
 from __future__ import annotations
 
+import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -183,3 +185,27 @@ def test_a_run_on_another_thread_installs_nothing(server: OpenAIServer) -> None:
 def test_end_open_runs_with_nothing_open_is_harmless() -> None:
     rlm_toolkit.end_open_runs()
     rlm_toolkit.end_open_runs(timeout=0)
+
+
+def _disposition_in_child(base_url: str) -> str:
+    reply = repl('FINAL("ok")')
+    probe = _Disposition()
+    rlm = RLM.from_openai("gpt-4o-mini", callbacks=[probe], api_key=API_KEY, base_url=base_url)
+    import urllib.request
+
+    request = urllib.request.Request(
+        base_url.removesuffix("/v1") + "/_rlm/replies",
+        data=json.dumps({"text": reply, "to": "root"}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    urllib.request.urlopen(request).close()
+    rlm.run("q", context="ctx")
+    return repr(probe.seen)
+
+
+def test_a_multiprocessing_worker_is_left_at_the_default(server: OpenAIServer) -> None:
+    # Pool.terminate() SIGTERMs its workers; one that flushes first lets the pool start
+    # replacements it never signals (rlm-instrument resets these workers to the default too).
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        seen = pool.apply(_disposition_in_child, (server.base_url,))
+    assert seen == repr([signal.SIG_DFL])

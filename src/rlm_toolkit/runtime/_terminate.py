@@ -3,12 +3,12 @@
 Python leaves SIGTERM and SIGHUP at the system default: the process dies at once, without
 ``atexit``, so a run's open ``invoke_agent``/``execute_tool`` spans and its sandbox scratch dirs
 were lost. A library may not take these signals from the app, so this module does the least
-that keeps a run's data (see the README's "Nothing lost at exit"):
+that keeps a run's data (the README's "Exit and SIGTERM"):
 
 * only while a recursive run is in progress on the main thread (sync, or asyncio on the main
-  thread), and only for a signal still at its default disposition (``SIG_DFL``): an app's own
-  handler, ``SIG_IGN``, asyncio's ``add_signal_handler`` and ``rlm-instrument``'s handler are
-  left alone, and the disposition goes back to ``SIG_DFL`` when the last such run ends;
+  thread) of a process that is not a multiprocessing worker, and only for a signal still at its
+  default disposition (``SIG_DFL``): an app's own handler, ``SIG_IGN``, asyncio's
+  ``add_signal_handler`` and ``rlm-instrument``'s handler are left alone, and the disposition goes back to ``SIG_DFL`` when the last such run ends;
 * the handler ends the open runs (:func:`end_open_runs`: spans as ``RunAbandoned``, sandboxes
   killed, scratch dirs removed, providers flushed within :data:`FLUSH_S`), then restores
   ``SIG_DFL`` and sends the signal again: the process dies of it, as it would have, with the
@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -44,7 +45,7 @@ _end_open: Callable[[float], None] | None = None
 def guarded(end_open: Callable[[float], None]) -> Iterator[None]:
     """While the body (a root run) runs on the main thread, a SIGTERM/SIGHUP that would kill
     the process at once first calls ``end_open(FLUSH_S)``."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or _in_pool_worker():
         yield  # signal.signal() works on the main thread only: the app's handler must do it
         return
     global _runs, _end_open
@@ -60,6 +61,14 @@ def guarded(end_open: Callable[[float], None]) -> Iterator[None]:
             _runs -= 1
             if _runs == 0:
                 _restore()
+
+
+def _in_pool_worker() -> bool:
+    """A multiprocessing child: ``Pool.terminate()`` SIGTERMs its workers, and one that spends
+    time flushing lets the pool start replacements it never signals (``rlm-instrument`` resets
+    these workers to the default too)."""
+    mp = sys.modules.get("multiprocessing")
+    return mp is not None and mp.parent_process() is not None
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
