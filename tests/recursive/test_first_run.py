@@ -6,8 +6,10 @@ Real SDK clients over real HTTP to the offline server; the sandbox is a real wor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
+import signal
 import threading
 import time
 
@@ -18,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 import rlm_toolkit
 from rlm_toolkit import RLM, RLMCredentialsError
 from rlm_toolkit.exporters import ConsoleTreeExporter
-from rlm_toolkit.sandbox import Sandbox
+from rlm_toolkit.sandbox import Sandbox, SandboxLimits
 from rlm_toolkit.testing import OpenAIServer
 
 from .conftest import Otel, children_of_this_process, repl
@@ -156,3 +158,50 @@ def test_sandbox_close_from_another_thread_still_defers_to_the_executing_one() -
     sandbox.close()
     assert done.wait(10)
     assert not os.path.exists(scratch)
+
+
+# -- a worker that dies loading a context: the message says what was seen ----------------------
+# Before: "the sandbox worker died loading a context of about N MiB (EOF); raise
+# SandboxLimits.memory_bytes" whatever killed it.
+
+
+def test_a_context_over_memory_bytes_advises_raising_it() -> None:
+    with (
+        Sandbox(limits=SandboxLimits(memory_bytes=64 << 20)) as sandbox,
+        pytest.raises(RuntimeError) as caught,
+    ):
+        sandbox.set_context("x" * (96 << 20))
+    message = str(caught.value)
+    assert message.startswith("the sandbox worker could not load a context of about 96 MiB: ")
+    assert "MemoryError under its memory limit (64 MiB); raise SandboxLimits.memory_bytes" in message
+
+
+def test_a_worker_killed_from_outside_while_loading_is_not_blamed_on_memory_bytes() -> None:
+    with Sandbox() as sandbox:
+        (pid,) = children_of_this_process()
+        os.kill(pid, signal.SIGKILL)  # as the kernel's OOM killer does
+        with pytest.raises(RuntimeError) as caught:
+            sandbox.set_context("some context")
+    message = str(caught.value)
+    assert "killed by SIGKILL, not by its own limits" in message
+    assert "a larger memory_bytes will not help" in message
+    assert "raise SandboxLimits.memory_bytes" not in message
+
+
+def test_a_worker_that_does_not_finish_loading_in_time_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rlm_toolkit.sandbox._sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "START_TIMEOUT_S", 0.5)
+    with Sandbox() as sandbox:
+        (pid,) = children_of_this_process()
+        os.kill(pid, signal.SIGSTOP)  # alive, but it never answers
+        try:
+            with pytest.raises(RuntimeError) as caught:
+                sandbox.set_context("some context")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    message = str(caught.value)
+    assert "still loading after 0.5 s" in message
+    assert "memory_bytes" not in message
+    assert children_of_this_process() == []  # the stopped worker was killed, not left behind

@@ -15,6 +15,7 @@ from typing import Any
 
 from rlm_toolkit.sandbox import _context_file
 from rlm_toolkit.sandbox import _protocol as proto
+from rlm_toolkit.sandbox._load_failure import load_failure
 from rlm_toolkit.sandbox._process import MAX_MESSAGE, CpuExceeded, WorkerGone, WorkerProcess
 from rlm_toolkit.sandbox._types import ExecutionResult, QueryHandler, SandboxLimits
 
@@ -160,16 +161,14 @@ class Sandbox:
         if self._res.worker is None:
             self.start()  # loads self._context
             return
+        worker = self._res.worker
         try:
-            self._load(self._res.worker, frames)
+            self._load(worker, frames)
         except (WorkerGone, TimeoutError, ValueError, OverflowError) as exc:
+            message = load_failure(worker, exc, len(frames[1]) >> 20, self.limits, START_TIMEOUT_S)
             self._res.kill_worker()
             self._context = None
-            size = len(frames[1]) >> 20
-            raise RuntimeError(
-                f"the sandbox worker died loading a context of about {size} MiB ({exc});"
-                " raise SandboxLimits.memory_bytes"
-            ) from None
+            raise RuntimeError(message) from None
 
     def _load(self, worker: WorkerProcess, frames: tuple[str, bytes]) -> None:
         # Through a file in the worker's own scratch dir, not the pipe: 10M characters cost a
