@@ -10,6 +10,8 @@ import contextlib
 import io
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -88,11 +90,21 @@ def test_an_admin_key_alone_gets_the_clear_error_too(
 
 
 def test_the_offline_advice_in_the_message_works(no_key: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The message says: run the offline server and point OPENAI_BASE_URL/OPENAI_API_KEY at it.
-    with OpenAIServer() as server:  # what `python -m rlm_toolkit.testing` serves
-        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    # The message says: run `python -m rlm_toolkit.testing` and point OPENAI_BASE_URL at it.
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rlm_toolkit.testing", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()  # "rlm-toolkit offline OpenAI server: http://127.0.0.1:N/v1 ..."
+        base_url = banner.split(": ", 1)[1].split()[0]
+        assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
+        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "unused")
         result = RLM.from_openai("gpt-4o-mini").run("What is the secret?", context="The secret is 7.")
+    finally:
+        server.terminate()
+        server.wait(10)
     assert result.status == "final"
 
 
