@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,16 @@ def test_an_app_with_its_own_handler_calls_end_open_runs(tmp_path: Path) -> None
     _assert_nothing_lost(out, scratch)
 
 
+@pytest.fixture
+def sigterm_default() -> Iterator[None]:
+    """SIGTERM at its default for the test (another suite's ``ray.init`` leaves a handler)."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class _Disposition:
     """Records SIGTERM's disposition while the run's code executes."""
 
@@ -150,7 +161,9 @@ def _rlm(server: OpenAIServer, probe: _Disposition) -> RLM:
     return RLM.from_openai("gpt-4o-mini", callbacks=[probe], api_key=API_KEY, base_url=server.base_url)
 
 
-def test_the_handler_is_there_only_during_a_main_thread_run(server: OpenAIServer) -> None:
+def test_the_handler_is_there_only_during_a_main_thread_run(
+    server: OpenAIServer, sigterm_default: None
+) -> None:
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     probe = _Disposition()
     assert _rlm(server, probe).run("q", context="ctx").answer == "ok"
@@ -159,7 +172,7 @@ def test_the_handler_is_there_only_during_a_main_thread_run(server: OpenAIServer
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the run
 
 
-def test_an_apps_handler_is_never_replaced(server: OpenAIServer) -> None:
+def test_an_apps_handler_is_never_replaced(server: OpenAIServer, sigterm_default: None) -> None:
     def mine(signum: int, frame: Any) -> None:
         raise AssertionError("not delivered in this test")
 
@@ -173,7 +186,7 @@ def test_an_apps_handler_is_never_replaced(server: OpenAIServer) -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-def test_a_run_on_another_thread_installs_nothing(server: OpenAIServer) -> None:
+def test_a_run_on_another_thread_installs_nothing(server: OpenAIServer, sigterm_default: None) -> None:
     probe = _Disposition()
     rlm = _rlm(server, probe)
     worker = threading.Thread(target=rlm.run, args=("q",), kwargs={"context": "ctx"})
