@@ -2,12 +2,16 @@
 
     python examples/recursive_run.py                  # the trace tree and the callbacks' events
     RLM_EXAMPLE_CHARS=10000000 python examples/recursive_run.py   # a 10M-character context
+    rlm-instrument --exporter jsonl python examples/recursive_run.py   # spans where you send them
 
 The context lives in a sandboxed REPL process. The root model writes code that searches it,
 asks a sub-model about the excerpts with ``llm_query_batched``, confirms with a nested
 ``rlm_query`` run, and finishes with ``FINAL_VAR``. Every model call and code execution is a
 span; callbacks see ``on_tool_start``/``on_tool_end`` for each execution. Without
-OPENAI_API_KEY the bundled offline model plays the run, deterministically.
+OPENAI_API_KEY the bundled offline model plays the run, deterministically. Under an
+OpenTelemetry setup of your own (``rlm-instrument``, ``opentelemetry-instrument``, or a
+``trace.set_tracer_provider`` call) the spans go there; otherwise the example prints its own
+trace tree.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
@@ -52,8 +57,11 @@ def main() -> None:
     offline_if_no_key()
     chars = int(os.environ.get("RLM_EXAMPLE_CHARS", "2000000"))
     context = make_haystack(chars)
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(ConsoleTreeExporter()))
+    provider = None
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        # Nobody configured OpenTelemetry: a provider of our own that prints the trace tree.
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleTreeExporter()))
     rlm = RLM.from_openai(
         os.environ.get("DEMO_MODEL", "gpt-4o-mini"),
         callbacks=[Steps()],
@@ -61,7 +69,8 @@ def main() -> None:
         config=RLMConfig(max_iterations=8, max_cost_usd=0.50, max_depth=1),
     )
     result = rlm.run(QUESTION, context=context)
-    provider.shutdown()
+    if provider is not None:
+        provider.shutdown()  # prints the tree (a configured provider is flushed by its owner)
     print(f"\nanswer: {result.answer}")
     print(
         f"status={result.status} iterations={result.iterations} sub-calls={result.subcalls} "

@@ -33,10 +33,12 @@ def test_all_is_sorted_and_resolvable(name: str) -> None:
 
 def test_top_level_names() -> None:
     assert set(rlm_toolkit.__all__) == {
+        "RLMCredentialsError",
         "RLM",
         "RLMConfig",
         "RLMResult",
         "__version__",
+        "end_open_runs",
         "instrument",
         "uninstrument",
     }

@@ -13,14 +13,25 @@ from rlm_toolkit.version import __version__
 
 if TYPE_CHECKING:
     from rlm_toolkit._instrument import instrument, uninstrument
-    from rlm_toolkit.runtime import RLM, RLMConfig, RLMResult
+    from rlm_toolkit.runtime import RLM, RLMConfig, RLMCredentialsError, RLMResult, end_open_runs
 
-__all__ = ["RLM", "RLMConfig", "RLMResult", "__version__", "instrument", "uninstrument"]
+__all__ = [
+    "RLM",
+    "RLMConfig",
+    "RLMCredentialsError",
+    "RLMResult",
+    "__version__",
+    "end_open_runs",
+    "instrument",
+    "uninstrument",
+]
 
 _LAZY = {
+    "RLMCredentialsError": "rlm_toolkit.runtime",
     "RLM": "rlm_toolkit.runtime",
     "RLMConfig": "rlm_toolkit.runtime",
     "RLMResult": "rlm_toolkit.runtime",
+    "end_open_runs": "rlm_toolkit.runtime",
     "instrument": "rlm_toolkit._instrument",
     "uninstrument": "rlm_toolkit._instrument",
 }

@@ -175,7 +175,8 @@ def test_make_demo_offline_shows_the_tree_with_a_retry_plus_jsonl(
     assert tree[6] == "    │   └── ↻ retry 1/2 in 0.20 s (429 RateLimitError)"
     assert [line.split()[1:3] for line in tree[7:10]] == [["chat", "gpt-4o-mini"]] * 3
     # The recursive run: its model calls, code executions, a sub-call and a nested run.
-    assert tree[10].startswith("    └── invoke_agent rlm ") and tree[10].endswith(" 3705→868 tok  $0.001077")
+    assert tree[10].startswith("    └── invoke_agent rlm ")
+    assert " 3705→868 tok  $0.001077  sandbox " in tree[10]  # and how confined the code was
     shape = [re.match(r"[ │├└─]*\w+", line).group(0) for line in tree[11:24]]  # type: ignore[union-attr]
     assert shape == [
         "        ├── chat",

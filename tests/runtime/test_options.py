@@ -9,6 +9,7 @@ import openai
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
+import rlm_toolkit
 from rlm_toolkit.runtime import RLM
 from rlm_toolkit.testing import OpenAIServer
 
@@ -81,10 +82,10 @@ def test_sdk_environment_variables_apply(server: OpenAIServer, monkeypatch: pyte
     assert rlm.client.timeout == 5.0
 
 
-def test_missing_key_is_the_sdks_error_at_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_key_is_one_clear_error_at_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     rlm = RLM.from_openai("gpt-4o")  # clients are built lazily: construction is cheap
-    with pytest.raises(openai.OpenAIError, match="api_key"):
+    with pytest.raises(rlm_toolkit.RLMCredentialsError, match=r"^no OpenAI API key: set OPENAI_API_KEY"):
         rlm.run("Hello!")
 
 

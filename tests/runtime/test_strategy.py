@@ -19,11 +19,13 @@ def test_public_names_are_what_a_user_needs() -> None:
     assert runtime.__all__ == [
         "RLM",
         "RLMConfig",
+        "RLMCredentialsError",
         "RLMResult",
         "RLMStream",
         "RetryPolicy",
         "Strategy",
         "Usage",
+        "end_open_runs",
     ]
     for private in ("Completion", "DirectStrategy", "LLMRequest"):
         assert not hasattr(runtime, private), private

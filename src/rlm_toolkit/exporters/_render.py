@@ -85,6 +85,10 @@ def _label(span: ReadableSpan, depth: int, name_width: int, t0: int, total: int,
     if chunks is not None:
         first = f", 1st {float(ttfc) * 1000:.0f} ms" if isinstance(ttfc, (int, float)) else ""
         text.append(f"  stream ×{chunks}{first}", style="blue")
+    level = attrs.get(rlm.RLM_SANDBOX_LEVEL)
+    if level and attrs.get(gen_ai_attributes.GEN_AI_OPERATION_NAME) == _OPERATION.INVOKE_AGENT.value:
+        # On the run line only (its execute_tool spans carry it too): how confined the code was.
+        text.append(f"  sandbox {level}", style="dim")
     attempts = attrs.get(rlm.RLM_REQUEST_ATTEMPTS)
     if isinstance(attempts, int) and attempts > 1:
         text.append(f"  {attempts} attempts", style="yellow")

@@ -8,6 +8,8 @@ and a span for every model call and code execution.
 """
 
 from rlm_toolkit.runtime._budget import RLMConfig
+from rlm_toolkit.runtime._exit import end_open_runs
+from rlm_toolkit.runtime._options import RLMCredentialsError
 from rlm_toolkit.runtime._result import RLMResult, Usage
 from rlm_toolkit.runtime._retry import RetryPolicy
 from rlm_toolkit.runtime._rlm import RLM
@@ -17,9 +19,11 @@ from rlm_toolkit.runtime._stream import RLMStream
 __all__ = [
     "RLM",
     "RLMConfig",
+    "RLMCredentialsError",
     "RLMResult",
     "RLMStream",
     "RetryPolicy",
     "Strategy",
     "Usage",
+    "end_open_runs",
 ]

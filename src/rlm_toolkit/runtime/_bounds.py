@@ -3,9 +3,12 @@
 What ``RLMConfig.max_seconds`` guarantees is built here (see the README's runtime section):
 
 * a model call (root or sub-call) gets the time left as its SDK request timeout, and the run
-  stops waiting for it when the time is up (sync: the call runs in a daemon thread the run
-  joins with that timeout; async: ``asyncio.wait_for``); an abandoned call ends in the
-  background at its own request timeout and is not counted;
+  stops waiting for it when the time is up. Async: ``asyncio.wait_for`` cancels the call.
+  Sync: the call runs in a daemon thread the run joins with that timeout; a call still running
+  then is abandoned, not stopped: each of its attempts times out after the time that was left
+  when it started, the client's retries still apply, so it ends within
+  ``(max_retries + 1) * time left + backoff``; what it spends is on its own ``chat`` span, not
+  in the run's result or totals (``tests/recursive/test_abandoned_call.py``);
 * a code execution gets ``min(wall_seconds, time left)`` as its wall limit, and a timer closes
   the sandbox when the time is up even while the code waits on a sub-call.
 
@@ -67,7 +70,12 @@ def wait_sync(fn: Callable[[], T], timeout: float | None) -> T:
     while thread.is_alive() and (now := time.monotonic()) < deadline:
         thread.join(min(WAKE_S, deadline - now))  # in slices, as fan_out waits
     if thread.is_alive():
-        raise TimeUp(f"a model call outlived the run's time limit ({timeout:.2f} s left)")
+        # Abandoned, not stopped (a sync SDK call cannot be interrupted): it goes on until its
+        # request timeout, with the client's retries, and what it spends is on its span only.
+        raise TimeUp(
+            f"a model call outlived the run's time limit ({timeout:.2f} s left); it goes on in the "
+            "background until its request timeout and is not counted"
+        )
     if error:
         raise error[0]
     result: T = box[0]

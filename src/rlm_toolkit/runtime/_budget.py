@@ -43,7 +43,9 @@ class RLMConfig:
     #: How deep ``rlm_query`` may recurse: 0 = never (``rlm_query`` is a plain sub-call),
     #: 1 = the root's ``rlm_query`` is a recursive run whose own ``rlm_query`` is plain, ...
     max_depth: int = 1
-    #: Input + output tokens over the tree.
+    #: Input + output tokens over the tree, as each call reports them, priced or not (an
+    #: unpriced call costs the cost budget nothing but counts here). A call that reports no
+    #: usage stops the run (status ``budget``): counted as zero it would pass unseen.
     max_tokens: int | None = None
     #: Estimated cost in USD over the tree: the cost each LLM span carries. A call of the RLM's
     #: own model or ``sub_model`` that has no price (e.g. on a non-OpenAI host) costs the budget
@@ -171,6 +173,12 @@ class Budget:
                 cost=entry.cost if cost is None else (entry.cost or 0.0) + cost,
             )
             self.tokens += completion.usage.total_tokens
+            if not completion.usage.known and self.config.max_tokens is not None and self.exhausted is None:
+                # Counted as zero, this call's tokens would pass the token budget unseen: stop.
+                self.exhausted = BudgetExceeded(
+                    STATUS_BUDGET,
+                    f"token budget: model {name!r} reported no token usage, so max_tokens cannot be counted",
+                )
             if cost is not None:
                 self.cost += cost
                 self.priced = True

@@ -44,3 +44,27 @@ def split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], RetryPoli
     # Passed as given: what the user leaves out falls back to the SDK's environment variables.
     client_kwargs = {k: options[k] for k in CLIENT_OPTIONS if k in options}
     return client_kwargs, policy
+
+
+class RLMCredentialsError(RuntimeError):
+    """An RLM over ``openai`` has no API key to send (raised by the first run, before any
+    request, span or sandbox starts). The message names the fixes in one line."""
+
+
+#: Where the ``openai`` SDK finds a key for model calls when ``api_key`` is not passed (its
+#: OPENAI_ADMIN_KEY alone passes its constructor, but a chat call then fails with a TypeError).
+_KEY_VARIABLE = "OPENAI_API_KEY"
+
+
+def check_openai_credentials(client_kwargs: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+    """Raise :class:`RLMCredentialsError` when neither ``api_key`` nor ``OPENAI_API_KEY``
+    gives the ``openai`` client a key (the SDK would raise a bare "Missing
+    credentials" from deep inside the first run)."""
+    if client_kwargs.get("api_key") or environ.get(_KEY_VARIABLE):
+        return
+    raise RLMCredentialsError(
+        "no OpenAI API key: set OPENAI_API_KEY or pass api_key=...; for a local OpenAI-compatible "
+        "server pass base_url=... with any api_key; to try it offline, run `python -m rlm_toolkit.testing` "
+        "and set OPENAI_BASE_URL=http://127.0.0.1:8000/v1 OPENAI_API_KEY=unused "
+        "(or call rlm_toolkit.testing.offline_if_no_key() first)"
+    )

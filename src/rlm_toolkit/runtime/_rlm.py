@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -20,7 +21,7 @@ from rlm_toolkit.runtime._budget import RLMConfig
 from rlm_toolkit.runtime._calls import acomplete, complete
 from rlm_toolkit.runtime._drive import adrive, build_result, drive, failed_result
 from rlm_toolkit.runtime._loop import Tree, failed_run, root_async, root_sync
-from rlm_toolkit.runtime._options import split_options
+from rlm_toolkit.runtime._options import check_openai_credentials, split_options
 from rlm_toolkit.runtime._provider import ModelProvider
 from rlm_toolkit.runtime._recursive import RecursiveStrategy
 from rlm_toolkit.runtime._result import RLMResult
@@ -89,7 +90,7 @@ class RLM:
         self._provider: ModelProvider = openai_provider()
         if client is None and async_client is None:
             # RLM(model="gpt-4o"): the SDK's default clients (environment), as from_openai builds.
-            self._set_factories({}, _retry.RetryPolicy())
+            self._set_factories({}, _retry.RetryPolicy(), check_openai_credentials)
         self._routing = Routing(callbacks, tracer_provider, logger_provider)
         self.callbacks: tuple[Any, ...] = self._routing.callbacks
         self._ready: ReadySandboxes | None = None  # keep_sandbox_ready()
@@ -114,7 +115,8 @@ class RLM:
         ``timeout``, ``max_retries``, ``default_headers`` and ``retry`` (a
         :class:`RetryPolicy`). What you leave out comes from the SDK's environment variables
         (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ...), as for ``openai.OpenAI()``. The clients
-        are created on first use, so a missing key is reported by the first run.
+        are created on first use: with no key at all (no ``api_key``, no ``OPENAI_API_KEY``) the
+        first run raises :class:`RLMCredentialsError` before it starts anything.
         ``strategy``: how a run turns the prompt into LLM calls (default: one direct call
         without context, a recursive REPL run with context); ``config``: the recursive run's
         limits and budgets (:class:`RLMConfig`); ``sub_model``: the model for ``llm_query``
@@ -132,13 +134,29 @@ class RLM:
             sub_model=sub_model,
             meter_provider=meter_provider,
         )
-        rlm._set_factories(kwargs, policy)
+        rlm._set_factories(kwargs, policy, check_openai_credentials)
         return rlm
 
-    def _set_factories(self, kwargs: dict[str, Any], policy: _retry.RetryPolicy) -> None:
+    def _set_factories(
+        self,
+        kwargs: dict[str, Any],
+        policy: _retry.RetryPolicy,
+        check: Callable[[dict[str, Any], Mapping[str, str]], None] | None = None,
+    ) -> None:
+        """Clients built on first use; ``check(kwargs, os.environ)`` runs first (a missing key
+        is one clear error before the run starts, not the SDK's traceback from inside it)."""
         provider = self._provider
-        self._client_factory = lambda: provider.sync_client(policy, kwargs)
-        self._async_factory = lambda: provider.async_client(policy, kwargs)
+
+        def checked(build: Callable[[_retry.RetryPolicy, dict[str, Any]], Any]) -> Callable[[], Any]:
+            def factory() -> Any:
+                if check is not None:
+                    check(kwargs, os.environ)
+                return build(policy, kwargs)
+
+            return factory
+
+        self._client_factory = checked(provider.sync_client)
+        self._async_factory = checked(provider.async_client)
 
     # -- clients ------------------------------------------------------------------------------
     @property

@@ -16,6 +16,7 @@ from typing import Any
 
 from rlm_toolkit.sandbox import _context_file
 from rlm_toolkit.sandbox import _protocol as proto
+from rlm_toolkit.sandbox._load_failure import load_failure
 from rlm_toolkit.sandbox._process import MAX_MESSAGE, CpuExceeded, WorkerGone, WorkerProcess
 from rlm_toolkit.sandbox._scratch import UNPRIVILEGED_ID, make_scratch
 from rlm_toolkit.sandbox._spawner import spawn
@@ -154,6 +155,16 @@ class Sandbox:
         if not busy:
             self._finalizer()
 
+    def kill(self) -> None:
+        """Kill the worker's process group and remove the scratch dir now; idempotent.
+
+        Unlike :meth:`close`, this does not leave the cleanup to a thread blocked in
+        ``execute()`` (that thread may never run again: the process is exiting, or it is
+        stuck). Safe from any thread; the Sandbox is closed after.
+        """
+        self.close()
+        self._finalizer()  # weakref.finalize: releases at most once
+
     def __enter__(self) -> Sandbox:
         self.start()
         return self
@@ -179,16 +190,14 @@ class Sandbox:
             if self._res.worker is None:
                 self._spawn()  # loads self._context
                 return
+            worker = self._res.worker
             try:
-                self._load(self._res.worker, frames)
+                self._load(worker, frames)
             except (WorkerGone, TimeoutError, ValueError, OverflowError) as exc:
+                message = load_failure(worker, exc, len(frames[1]) >> 20, self.limits, START_TIMEOUT_S)
                 self._res.kill_worker()
                 self._context = None
-                size = len(frames[1]) >> 20
-                raise RuntimeError(
-                    f"the sandbox worker died loading a context of about {size} MiB ({exc});"
-                    " raise SandboxLimits.memory_bytes"
-                ) from None
+                raise RuntimeError(message) from None
 
     def _load(self, worker: WorkerProcess, frames: tuple[str, bytes]) -> None:
         # Through a file in the worker's own scratch dir, not the pipe: 10M characters cost a
