@@ -60,6 +60,21 @@ _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 #: The invocation whose SDK call is running in this context (read by the retry hook).
 CURRENT: ContextVar[Invocation | None] = ContextVar("rlm_toolkit.anthropic.runtime", default=None)
+#: The error-status response the SDK just decided to retry (its retry of a status is made
+#: outside any ``except``: ``sys.exc_info()`` is empty then).
+_RETRIED: ContextVar[Any] = ContextVar("rlm_toolkit.anthropic.retried", default=None)
+#: Anthropic's error envelope ``type`` by HTTP status (docs: "Errors"), for a retried response
+#: whose body the SDK has not read (it is closed unread before the retry).
+_STATUS_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
 
 
 # -- messages -----------------------------------------------------------------------------------
@@ -449,17 +464,22 @@ def _built(base: type, policy: Any, options: dict[str, Any]) -> Any:
     return client
 
 
-def _retry_error(client: Any, exc: BaseException | None) -> tuple[BaseException | None, int | None]:
-    """The error the SDK is retrying (as it would raise it) and the HTTP status, if any."""
-    response = getattr(exc, "response", None)
+def _retry_error(
+    client: Any, exc: BaseException | None
+) -> tuple[BaseException | None, int | None, str | None]:
+    """The error the SDK is retrying (as it would raise it), the HTTP status, ``error.type``."""
+    response = getattr(exc, "response", None) if exc is not None else _RETRIED.get()
+    _RETRIED.set(None)
     status = getattr(response, "status_code", None)
     if isinstance(status, int) and response is not None:
         try:
-            error: BaseException = client._make_status_error_from_response(response)
-            return error, status
-        except Exception:  # a body that cannot be read: the transport's exception will do
-            return exc, status
-    return exc, None
+            error: BaseException = client._make_status_error(
+                f"Error code: {status}", body=None, response=response
+            )
+        except Exception:  # an SDK without it: the transport's exception will do
+            error = exc if exc is not None else RuntimeError(f"Error code: {status}")
+        return error, status, _STATUS_TYPES.get(status) or type(error).__qualname__
+    return exc, None, error_type(exc) if exc is not None else None
 
 
 def report_retry(client: Any, delay: float, remaining_retries: int, options: Any, headers: Any) -> None:
@@ -471,7 +491,7 @@ def report_retry(client: Any, delay: float, remaining_retries: int, options: Any
         return
     try:
         max_retries = options.get_max_retries(client.max_retries)
-        error, status = _retry_error(client, sys.exc_info()[1])
+        error, status, kind = _retry_error(client, sys.exc_info()[1])
         attrs: dict[str, Any] = {
             RLM_RETRY_ATTEMPT: max_retries - remaining_retries + 1,
             RLM_RETRY_MAX_RETRIES: max_retries,
@@ -483,8 +503,8 @@ def report_retry(client: Any, delay: float, remaining_retries: int, options: Any
                 attrs[RLM_RETRY_AFTER] = float(retry_after)
         if status is not None:
             attrs[http_attributes.HTTP_RESPONSE_STATUS_CODE] = status
-        if error is not None:
-            attrs[error_attributes.ERROR_TYPE] = error_type(error)
+        if kind is not None:
+            attrs[error_attributes.ERROR_TYPE] = kind
         inv.retry(attrs, error)
     except Exception as exc:
         contain("anthropic runtime retry", exc)
@@ -505,6 +525,12 @@ class _PolicyMixin:
         return new
 
     with_options = copy
+
+    def _should_retry(self, response: Any) -> bool:
+        retry: bool = super()._should_retry(response)  # type: ignore[misc]
+        if retry and CURRENT.get() is not None:
+            _RETRIED.set(response)  # read (and dropped) by the retry report just after
+        return retry
 
     def _calculate_retry_timeout(
         self, remaining_retries: int, options: Any, response_headers: Any = None
