@@ -216,6 +216,23 @@ def test_root_on_claude_sub_calls_on_an_openai_compatible_server(server: OpenAIS
     assert set(result.by_model) == {ROOT, "gpt-4o-mini"}
 
 
+async def test_arun_derives_the_async_twin_of_an_openai_sub_client(server: OpenAIServer, otel: Otel) -> None:
+    with openai.OpenAI(base_url=server.base_url, api_key=API_KEY) as sub_client:
+        rlm = claude(server, otel, sub_model="gpt-4o-mini", sub_client=sub_client)
+        result = await rlm.arun(QUESTION, context=CONTEXT)
+    assert result.status == "final" and "4417" in result.answer
+    assert {s.attributes["gen_ai.provider.name"] for s in chats(otel)} == {"anthropic", "openai"}
+
+
+async def test_arun_without_an_async_twin_for_the_sub_client_says_what_to_pass(
+    server: OpenAIServer, otel: Otel
+) -> None:
+    with anthropic.Anthropic(base_url=server.url, api_key=API_KEY) as sub_client:
+        rlm = claude(server, otel, sub_model=SUB, sub_client=sub_client)
+        with pytest.raises(TypeError, match="pass sub_async_client="):
+            await rlm.arun(QUESTION, context=CONTEXT)
+
+
 async def test_root_on_openai_sub_calls_on_claude_async(server: OpenAIServer, otel: Otel) -> None:
     async with anthropic.AsyncAnthropic(base_url=server.url, api_key=API_KEY) as sub:
         rlm = RLM.from_openai(

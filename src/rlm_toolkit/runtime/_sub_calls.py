@@ -15,6 +15,7 @@ from typing import Any
 
 from rlm_toolkit._providers import provider_for
 from rlm_toolkit.genai import TelemetryHandler
+from rlm_toolkit.runtime._async_client import PerLoop, async_factory
 from rlm_toolkit.runtime._provider import AsyncModelCall, ModelCall
 from rlm_toolkit.runtime._retry import RetryPolicy
 
@@ -55,7 +56,7 @@ def anthropic_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], Retry
 class SubCalls:
     """The client(s) serving sub-calls for another model than the root's."""
 
-    __slots__ = ("_async_client", "_client")
+    __slots__ = ("_async_client", "_client", "_twin")
 
     def __init__(self, client: Any, async_client: Any) -> None:
         for name, value in (("sub_client", client), ("sub_async_client", async_client)):
@@ -68,6 +69,10 @@ class SubCalls:
                 )
         self._client = client
         self._async_client = async_client
+        # ``arun`` without ``sub_async_client=``: the async twin of an ``openai`` sub client
+        # (one per event loop, as for the root's), when it can be mirrored faithfully.
+        factory = async_factory(client) if async_client is None and client is not None else None
+        self._twin = PerLoop(factory) if factory is not None else None
 
     def create(self, handler: TelemetryHandler) -> ModelCall:
         if self._client is None:
@@ -75,11 +80,14 @@ class SubCalls:
         return provider_for(self._client).create(handler, self._client)
 
     def acreate(self, handler: TelemetryHandler) -> AsyncModelCall:
-        if self._async_client is None:
+        client = self._async_client
+        if client is None and self._twin is not None:
+            client = self._twin.get()
+        if client is None:
             raise TypeError(
                 "this RLM has no async client for its sub-calls; pass sub_async_client=... to use arun()"
             )
-        return provider_for(self._async_client).acreate(handler, self._async_client)
+        return provider_for(client).acreate(handler, client)
 
 
 def sub_calls(client: Any, async_client: Any, sub_model: str | None) -> SubCalls | None:
