@@ -236,13 +236,14 @@ class RLM:
         _check_prompt(prompt, context)
         handler, scope = self._routing.resolve()
         create = self._provider.create(handler, self.client)
-        sub = self._subs.create(handler) if self._subs is not None else None
         stream = handler.wants(scope).tokens
 
         def call(request: LLMRequest) -> Any:
             return complete(create, self.model, request.messages, stream)
 
         recursive = self._recursive(context)
+        # Before the run starts: a missing sub-call client is a one-line error, not a failed run.
+        sub = self._subs.create(handler) if self._subs is not None and recursive is not None else None
         with self._running(handler, scope, prompt, context, raise_on_error) as run:
             if recursive is None:
                 run.answered(*drive(self._strategy.plan(prompt, context), call))
@@ -266,13 +267,13 @@ class RLM:
         _check_prompt(prompt, context)
         handler, scope = self._routing.resolve()
         create = self._provider.acreate(handler, self.async_client)
-        asub = self._subs.acreate(handler) if self._subs is not None else None
         stream = handler.wants(scope).tokens
 
         async def call(request: LLMRequest) -> Any:
             return await acomplete(create, self.model, request.messages, stream)
 
         recursive = self._recursive(context)
+        asub = self._subs.acreate(handler) if self._subs is not None and recursive is not None else None
         with self._running(handler, scope, prompt, context, raise_on_error) as run:
             if recursive is None:
                 run.answered(*await adrive(self._strategy.plan(prompt, context), call))
