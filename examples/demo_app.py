@@ -11,6 +11,10 @@ Without OPENAI_API_KEY it talks to rlm-toolkit's bundled offline model server, s
 fresh machine with no network; that server also rate-limits the embeddings call once, so the
 SDK's retry shows up in the telemetry. Set DEMO_MODEL / DEMO_EMBEDDING_MODEL to pick models.
 
+Then one call to a Claude model through the anthropic SDK (RLM.from_anthropic: the same span
+shape, tokens and cost as the OpenAI calls; without ANTHROPIC_API_KEY the offline server answers
+it over the Messages API; DEMO_ANTHROPIC_MODEL picks the model).
+
 The last part is a recursive run (rlm_toolkit.RLM): a 2M-character context that never enters a
 prompt, searched by model-written code in a sandboxed REPL, with sub-calls and a nested run;
 its trace tree shows every model call and code execution.
@@ -18,6 +22,7 @@ its trace tree shows every model call and code execution.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -29,6 +34,7 @@ from rlm_toolkit import RLM, RLMConfig
 from rlm_toolkit.testing import make_haystack, offline_if_no_key
 
 MODEL = os.environ.get("DEMO_MODEL", "gpt-4o-mini")
+CLAUDE = os.environ.get("DEMO_ANTHROPIC_MODEL", "claude-haiku-4-5")
 EMBEDDING_MODEL = os.environ.get("DEMO_EMBEDDING_MODEL", "text-embedding-3-small")
 RETRY_AFTER_S = 0.2  # the Retry-After the offline server sends with its one 429
 tracer = trace.get_tracer("demo_app")
@@ -116,7 +122,10 @@ def main() -> None:
         else:
             print(message.content)
 
-        heading("6. recursive run: a 2M-character context in a sandboxed REPL")
+        heading("6. a Claude model through the anthropic SDK")
+        claude_call(offline)
+
+        heading("7. recursive run: a 2M-character context in a sandboxed REPL")
         rlm = RLM.from_openai(MODEL, config=RLMConfig(max_iterations=8, max_cost_usd=0.25))
         result = rlm.run("What is the secret launch code?", context=make_haystack(2_000_000))
         print(result.answer)
@@ -124,6 +133,24 @@ def main() -> None:
             f"{result.status} after {result.iterations} turns, {result.subcalls} sub-calls, "
             f"depth {result.depth}, {result.usage.total_tokens} tokens"
         )
+
+
+def claude_call(offline: object) -> None:
+    """One Messages API call, reported like the OpenAI ones (one span, tokens, cost)."""
+    options: dict[str, str] = {}
+    if not os.environ.get("ANTHROPIC_API_KEY"):
+        if offline is None:
+            print("skipped: set ANTHROPIC_API_KEY to call a Claude model")
+            return
+        options = {"base_url": offline.url, "api_key": "sk-ant-offline-demo"}  # type: ignore[attr-defined]
+    if importlib.util.find_spec("anthropic") is None:  # the optional extra
+        print("skipped: the anthropic SDK is not installed (pip install 'rlm-toolkit[anthropic]')")
+        return
+    claude = RLM.from_anthropic(CLAUDE, max_tokens=200, **options)
+    result = claude.run("Say hello to a new rlm-toolkit user in one sentence.")
+    print(result.answer)
+    cost = f"${result.cost:.6f}" if result.cost is not None else "unpriced"
+    print(f"{result.model}: {result.usage.total_tokens} tokens, {cost}")
 
 
 if __name__ == "__main__":

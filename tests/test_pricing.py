@@ -75,7 +75,7 @@ def test_known_prices_exactly() -> None:
         ("gpt-5-nano-2025-08-07", "gpt-5-nano"),
     ],
 )
-def test_dated_names_match_longest_prefix(model: str, family: str) -> None:
+def test_dated_names_match_their_family(model: str, family: str) -> None:
     assert get_price(model) == get_price(family)
     assert get_price(model) is not None
 
@@ -86,6 +86,74 @@ def test_prefix_match_respects_dash_boundaries() -> None:
     assert get_price("gpt-4o-2024-05-13") != get_price("gpt-4o")
     assert get_price("gpt-4oz") is None
     assert get_price("o3x") is None
+
+
+@pytest.mark.parametrize(
+    ("model", "cheaper"),
+    [
+        ("gpt-5-pro", "gpt-5"),
+        ("gpt-5-pro-2025-10-06", "gpt-5"),
+        ("o4-mini-deep-research", "o4-mini"),
+        ("gpt-4o-mini-search-preview", "gpt-4o-mini"),
+        ("gpt-4o-realtime-preview", "gpt-4o"),
+        ("claude-opus-4-8", "claude-opus-4"),
+    ],
+)
+def test_no_fallback_picks_a_cheaper_models_price(model: str, cheaper: str) -> None:
+    # #22.4: only a trailing date suffix is dropped; a longer name is another model, unpriced
+    # (visibly) rather than priced as the shorter name it starts with.
+    provider = "anthropic" if model.startswith("claude") else None
+    assert get_price(cheaper, provider) is not None
+    assert get_price(model, provider) is None
+    assert estimate_cost(model, input_tokens=1000, output_tokens=1000, provider=provider) is None
+
+
+def test_o3_deep_research_has_its_own_sourced_row() -> None:
+    # Before: priced as o3 ($2/$8) by prefix. OpenAI's announcement: $10/$40, no cached rate.
+    assert get_price("o3-deep-research") == Price(input=10.0, output=40.0, cached_input=None)
+    assert get_price("o3-deep-research-2025-06-26") == get_price("o3-deep-research")
+    assert estimate_cost("o3-deep-research", input_tokens=1000, output_tokens=1000) == pytest.approx(
+        (1000 * 10.0 + 1000 * 40.0) / 1e6
+    )
+
+
+def test_overrides_match_by_date_suffix_only() -> None:
+    set_price("my-model", input=1.0, output=2.0)
+    assert get_price("my-model-2025-01-01") == Price(input=1.0, output=2.0)
+    assert get_price("my-model-large") is None
+
+
+def test_anthropic_models_are_priced_for_provider_anthropic_only() -> None:
+    # Sonnet 4: $3 in, $3.75 cache write (5 min), $0.30 cache hit, $15 out per 1M tokens.
+    assert get_price("claude-sonnet-4-20250514") is None  # not an OpenAI model
+    assert get_price("claude-3-5-haiku-latest", "anthropic") == get_price("claude-3-5-haiku", "anthropic")
+    assert get_price("chatgpt-4o-latest") != get_price("gpt-4o")  # OpenAI's -latest is its own row
+    assert get_price("claude-sonnet-4-20250514", "anthropic") == Price(
+        input=3.0, output=15.0, cached_input=0.3
+    )
+    cost = estimate_cost(
+        "claude-sonnet-4-20250514",
+        input_tokens=1000,  # 600 uncached + 300 read + 100 written
+        output_tokens=200,
+        cached_input_tokens=300,
+        cache_write_input_tokens=100,
+        provider="anthropic",
+    )
+    assert cost == pytest.approx((600 * 3.0 + 300 * 0.3 + 100 * 3.75 + 200 * 15.0) / 1e6)
+    assert estimate_cost("claude-nonesuch", input_tokens=1, output_tokens=1, provider="anthropic") is None
+
+
+def test_a_user_price_wins_over_the_anthropic_table() -> None:
+    set_price("claude-haiku-4-5", input=100.0, output=100.0)
+    cost = estimate_cost("claude-haiku-4-5-20251001", input_tokens=10, output_tokens=0, provider="anthropic")
+    assert cost == pytest.approx(10 * 100.0 / 1e6)
+
+
+def test_both_tables_are_dated() -> None:
+    from rlm_toolkit.pricing import ANTHROPIC_PRICES_AS_OF, PRICES_AS_OF
+
+    for as_of in (PRICES_AS_OF, ANTHROPIC_PRICES_AS_OF):
+        assert len(as_of) == 10 and as_of[4] == as_of[7] == "-"
 
 
 @pytest.mark.parametrize("model", ["", "my-local-llama", "claude-3-opus", "ft:gpt-4o-mini:acme::x1"])
@@ -122,7 +190,9 @@ def test_set_price_overrides_family_and_new_models() -> None:
     assert get_price("gpt-4o-2024-08-06") == Price(input=1.0, output=2.0, cached_input=None)
     assert get_price("gpt-4o-mini") == Price(input=0.15, output=0.6, cached_input=0.075)  # untouched
     set_price("my-local-llama", input=0.0, output=0.0)
-    assert estimate_cost("my-local-llama-8b", input_tokens=100, output_tokens=100) == 0.0
+    assert estimate_cost("my-local-llama-2025-01-01", input_tokens=100, output_tokens=100) == 0.0
+    # Another model whose name starts with it is not guessed to cost the same (#22.4).
+    assert estimate_cost("my-local-llama-8b", input_tokens=100, output_tokens=100) is None
     pricing._reset_overrides()
     assert get_price("gpt-4o") == Price(input=2.5, output=10.0, cached_input=1.25)
 

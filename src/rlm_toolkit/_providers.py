@@ -3,7 +3,7 @@ which knows no SDK, and ``instrumentation/``, which knows each SDK)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rlm_toolkit.runtime._provider import ModelProvider
@@ -11,6 +11,22 @@ if TYPE_CHECKING:
 
 def openai_provider() -> ModelProvider:
     """The ``openai`` SDK's provider (imported on first use: ``import rlm_toolkit`` stays light)."""
-    from rlm_toolkit.instrumentation.openai._runtime import OPENAI
+    from rlm_toolkit._openai_model import OPENAI_MODELS
 
-    return OPENAI
+    return OPENAI_MODELS
+
+
+def anthropic_provider() -> ModelProvider:
+    """The ``anthropic`` SDK's provider (the SDK itself is imported when a client is built)."""
+    from rlm_toolkit.instrumentation.anthropic._runtime import ANTHROPIC
+
+    return ANTHROPIC
+
+
+def provider_for(client: Any) -> ModelProvider:
+    """The provider of a client object: ``anthropic`` for the ``anthropic`` SDK's clients (and
+    subclasses), else ``openai`` (its clients and any OpenAI-compatible one)."""
+    for cls in type(client).__mro__:
+        if cls.__module__.split(".", 1)[0] == "anthropic":
+            return anthropic_provider()
+    return openai_provider()

@@ -1,13 +1,18 @@
-"""Estimated cost of OpenAI calls from a bundled, dated price table.
+"""Estimated cost of OpenAI and Anthropic calls from bundled, dated price tables.
 
-The table (``_prices.json`` beside this module) is a snapshot of OpenAI's public price list in
-USD per 1M tokens, dated :data:`PRICES_AS_OF`. **Prices change**: treat every number derived from
-it as an estimate, and override what you know better with :func:`set_price` or
+OpenAI's table (``_prices.json`` beside this module) is a snapshot of OpenAI's public price list
+in USD per 1M tokens, dated :data:`PRICES_AS_OF`; Anthropic's (``_anthropic_prices``, dated
+``ANTHROPIC_PRICES_AS_OF``) prices prompt caching the way Anthropic bills it (cache writes at
+1.25x/2x the base input rate, cache hits at 0.1x). **Prices change**: treat every number derived
+from them as an estimate, and override what you know better with :func:`set_price` or
 :func:`load_prices`. Nothing here ever touches the network.
 
-Model names match by exact name first, then by the longest dash-separated prefix, so dated
-snapshots resolve to their family: ``gpt-4o-2024-08-06`` -> ``gpt-4o`` and
-``gpt-4o-mini-2024-07-18`` -> ``gpt-4o-mini`` (never ``gpt-4o``).
+Model names match exactly, or with a trailing date suffix removed, so dated snapshots resolve
+to their family: ``gpt-4o-2024-08-06`` -> ``gpt-4o``, ``gpt-3.5-turbo-0125`` ->
+``gpt-3.5-turbo``, ``claude-sonnet-4-20250514`` -> ``claude-sonnet-4``. Nothing else is
+guessed: ``gpt-5-pro`` is not ``gpt-5`` and ``o3-deep-research`` is not ``o3`` (a guess by
+prefix would pick a cheaper model's price). A model not in a table is unpriced (``None``),
+visibly, never a neighbour's price.
 """
 
 from __future__ import annotations
@@ -15,13 +20,19 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
 
+from rlm_toolkit._anthropic_prices import ANTHROPIC_PRICES_AS_OF, anthropic_cost
+from rlm_toolkit._anthropic_prices import PRICES as _ANTHROPIC_TABLE
+
 __all__ = [
+    "ANTHROPIC",
+    "ANTHROPIC_PRICES_AS_OF",
     "PRICED_PROVIDERS",
     "PRICES_AS_OF",
     "Price",
@@ -37,6 +48,15 @@ __all__ = [
 #: prices (:func:`set_price`/:func:`load_prices`) apply: a model name they share with OpenAI
 #: does not make OpenAI's price theirs, and no cost is better than a wrong one.
 PRICED_PROVIDERS: Final = frozenset({"openai"})
+#: The ``gen_ai.provider.name`` whose models the bundled Anthropic table prices (cache writes
+#: and reads as Anthropic bills them); the user's own prices win over it, as for OpenAI.
+ANTHROPIC: Final = "anthropic"
+
+# The only part of a name a lookup may drop: a trailing snapshot date. OpenAI dates snapshots
+# ``-YYYY-MM-DD`` (``gpt-4o-2024-08-06``) or ``-MMDD`` (``gpt-4-0613``); Anthropic ``-YYYYMMDD``.
+_DATE_SUFFIX: Final = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
+# Anthropic's ``-latest`` names the alias too (OpenAI's ``chatgpt-4o-latest`` is its own model).
+_ANTHROPIC_SUFFIX: Final = re.compile(r"-(?:\d{8}|latest)$")
 
 _PER_TOKENS: Final = 1_000_000
 
@@ -126,24 +146,32 @@ def price_overrides() -> Mapping[str, Price]:
 def get_price(model: str, provider: str | None = None) -> Price | None:
     """The price that applies to ``model``, or ``None`` when unpriced.
 
-    The longest matching name wins across the bundled table and the overrides together (so an
-    override of ``gpt-4o`` does not reprice ``gpt-4o-mini``); at equal length the override wins.
-    ``provider`` (a ``gen_ai.provider.name``; None: OpenAI): for a provider not in
-    :data:`PRICED_PROVIDERS` only the overrides apply.
+    ``model`` matches a name of the overrides or the bundled table exactly, or once its
+    trailing date suffix is removed (the exact name first, so a dated row such as
+    ``gpt-4o-2024-05-13`` beats its family); at the same name the override wins. No other
+    fallback: a name the tables do not hold is unpriced. ``provider`` (a
+    ``gen_ai.provider.name``; None: OpenAI): :data:`ANTHROPIC` reads Anthropic's table (its
+    ``cached_input`` is the cache-hit rate; cache writes need :func:`estimate_cost`); any other
+    provider not in :data:`PRICED_PROVIDERS` is priced by the overrides only.
     """
     if not model:
         return None
     overrides = _overrides
-    bundled = _BUNDLED if provider is None or provider in PRICED_PROVIDERS else {}
-    candidate = model.lower()
-    while True:
-        price = overrides.get(candidate) or bundled.get(candidate)
+    name = model.lower()
+    undated = (_ANTHROPIC_SUFFIX if provider == ANTHROPIC else _DATE_SUFFIX).sub("", name)
+    for candidate in (name, undated) if undated != name else (name,):
+        price = overrides.get(candidate)
         if price is not None:
             return price
-        cut = candidate.rfind("-")
-        if cut <= 0:
-            return None
-        candidate = candidate[:cut]
+        if provider is None or provider in PRICED_PROVIDERS:
+            price = _BUNDLED.get(candidate)
+            if price is not None:
+                return price
+        elif provider == ANTHROPIC:
+            found = _ANTHROPIC_TABLE.get(candidate)
+            if found is not None:
+                return Price(input=found.input, output=found.output, cached_input=found.cache_read)
+    return None
 
 
 def estimate_cost(
@@ -153,29 +181,52 @@ def estimate_cost(
     output_tokens: int,
     cached_input_tokens: int = 0,
     provider: str | None = None,
+    cache_write_input_tokens: int = 0,
 ) -> float | None:
     """Estimated USD cost of one call, or ``None`` when ``model`` is not priced (for
     ``provider``, see :func:`get_price`).
 
-    ``input_tokens`` includes ``cached_input_tokens`` (as the API reports them); cached tokens
-    are billed at the cached rate when the model has one.
+    ``input_tokens`` includes ``cached_input_tokens`` (cache hits) and
+    ``cache_write_input_tokens`` (as the API reports them, and as the conventions'
+    ``gen_ai.usage.input_tokens`` counts them); cache hits are billed at the cached rate when
+    the model has one. For ``provider="anthropic"`` a model of Anthropic's table is priced by
+    it: cache writes at 1.25x the input rate (5-minute TTL), hits at 0.1x. Elsewhere cache
+    writes cost the input rate. Raises ``ValueError`` for a count that is not an int >= 0.
     """
     if model is None:
-        return None
-    price = get_price(model, provider)
-    if price is None:
         return None
     for what, count in (
         ("input_tokens", input_tokens),
         ("output_tokens", output_tokens),
         ("cached_input_tokens", cached_input_tokens),
+        ("cache_write_input_tokens", cache_write_input_tokens),
     ):
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"{what} must be an int >= 0, got {count!r}")
+    if provider == ANTHROPIC and not _overridden(model):  # the table prices cache writes
+        read = min(cached_input_tokens, input_tokens)
+        write = min(cache_write_input_tokens, input_tokens - read)
+        return anthropic_cost(
+            model.lower(),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=read,
+            cache_write_tokens=write,
+        )
+    price = get_price(model, provider)
+    if price is None:
+        return None
     cached = min(cached_input_tokens, input_tokens)
     cached_rate = price.input if price.cached_input is None else price.cached_input
     total = (input_tokens - cached) * price.input + cached * cached_rate + output_tokens * price.output
     return total / _PER_TOKENS
+
+
+def _overridden(model: str) -> bool:
+    """The user priced Anthropic ``model`` (or its undated name) themselves."""
+    name = model.lower()
+    overrides = _overrides
+    return name in overrides or _ANTHROPIC_SUFFIX.sub("", name) in overrides
 
 
 def set_price(model: str, *, input: float, output: float, cached_input: float | None = None) -> None:

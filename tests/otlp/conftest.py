@@ -17,11 +17,11 @@ API_KEY = "sk-test-0123456789abcdef"
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The test process's environment without any telemetry or OpenAI settings, plus ``extra``."""
+    """The test process's environment without any telemetry, OpenAI or Anthropic settings, plus ``extra``."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("OTEL_", "RLM_", "OPENAI_", "HONEYCOMB_")) and k != "PYTHONPATH"
+        if not k.startswith(("OTEL_", "RLM_", "OPENAI_", "ANTHROPIC_", "HONEYCOMB_")) and k != "PYTHONPATH"
     }
     env.update(extra)
     return env

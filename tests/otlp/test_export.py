@@ -147,7 +147,10 @@ def test_make_demo_offline_shows_the_tree_with_a_retry_plus_jsonl(
     # tool call the offline server is scripted to make.
     section5 = "▸ 5. tool call round trip\n"
     common = baseline_stdout[: baseline_stdout.index(section5) + len(section5)]
-    section6 = baseline_stdout[baseline_stdout.index("\n▸ 6. recursive run") :]
+    # With the test server's key and no Anthropic key the baseline skips the Claude call (6);
+    # offline, the bundled server answers it over the Messages API.
+    assert "▸ 6. a Claude model through the anthropic SDK\nskipped: set ANTHROPIC_API_KEY" in baseline_stdout
+    section6 = baseline_stdout[baseline_stdout.index("\n▸ 7. recursive run") :]
     assert (
         result.stdout
         == common.replace("▸ 3. embeddings\n", "▸ 3. embeddings\n" + RETRY_LINE)
@@ -156,6 +159,9 @@ def test_make_demo_offline_shows_the_tree_with_a_retry_plus_jsonl(
             'The tool returned: {"city": "Paris", "forecast": "sunny", "temperature_c": 21}. '
             "No network was used; the reply is derived from your prompt alone.\n"
         )
+        + "\n▸ 6. a Claude model through the anthropic SDK\n"
+        + f"You said: {PROMPT} Everything here is deterministic: ask again and you will get the very same words.\n"
+        + "claude-haiku-4-5: 51 tokens, $0.000179\n"
         + section6
     )
     assert section6.endswith(
@@ -163,7 +169,7 @@ def test_make_demo_offline_shows_the_tree_with_a_retry_plus_jsonl(
     )
     assert result.stderr.startswith("rlm-toolkit: OPENAI_API_KEY is not set; using the bundled offline model")
     tree = result.stderr[result.stderr.index("── rlm-toolkit telemetry ──") :].splitlines()
-    assert tree[1].startswith("trace ") and "demo_app  21 spans" in tree[1]
+    assert tree[1].startswith("trace ") and "demo_app  23 spans" in tree[1]
     assert tree[2].startswith("└── demo ")
     assert tree[3].startswith("    ├── chat gpt-4o-mini ") and tree[3].endswith(" 26→32 tok  $0.000023")
     assert (
@@ -174,10 +180,17 @@ def test_make_demo_offline_shows_the_tree_with_a_retry_plus_jsonl(
     assert tree[5].endswith(" 2 tok in  <$0.000001  2 attempts")
     assert tree[6] == "    │   └── ↻ retry 1/2 in 0.20 s (429 RateLimitError)"
     assert [line.split()[1:3] for line in tree[7:10]] == [["chat", "gpt-4o-mini"]] * 3
+    # The Claude call: one run, one chat span (the SDK's own span is off), priced by Anthropic's table.
+    assert tree[10].startswith("    ├── invoke_agent rlm ") and tree[10].endswith(
+        " claude-haiku-4-5  19→32 tok  $0.000179"
+    )
+    assert tree[11].startswith("    │   └── chat claude-haiku-4-5 ") and tree[11].endswith(
+        " 19→32 tok  $0.000179"
+    )
     # The recursive run: its model calls, code executions, a sub-call and a nested run.
-    assert tree[10].startswith("    └── invoke_agent rlm ")
-    assert " 3705→868 tok  $0.001077  sandbox " in tree[10]  # and how confined the code was
-    shape = [re.match(r"[ │├└─]*\w+", line).group(0) for line in tree[11:24]]  # type: ignore[union-attr]
+    assert tree[12].startswith("    └── invoke_agent rlm ")
+    assert " 3705→868 tok  $0.001077  sandbox " in tree[12]  # and how confined the code was
+    shape = [re.match(r"[ │├└─]*\w+", line).group(0) for line in tree[13:26]]  # type: ignore[union-attr]
     assert shape == [
         "        ├── chat",
         "        ├── execute_tool",
@@ -193,11 +206,15 @@ def test_make_demo_offline_shows_the_tree_with_a_retry_plus_jsonl(
         "        ├── chat",
         "        └── execute_tool",
     ]
-    assert tree[24] == "Σ 13 LLM calls · 4006 in / 1000 out tokens · $0.001201 · 1 retry"
-    assert len(tree) == 25
-    assert elapsed < 10  # typically ~2 s; generous for a loaded CI machine
+    assert tree[26] == "Σ 14 LLM calls · 4025 in / 1032 out tokens · $0.001380 · 1 retry"
+    assert len(tree) == 27
+    # Typically ~3 s (importing the anthropic SDK for part 6 is ~1 s of it); generous for a loaded machine.
+    assert elapsed < 15
     spans = read_spans_jsonl(path)
-    assert sorted(s.name for s in spans) == sorted(["demo", *LLM_SPANS, "chat gpt-4o-mini", *RUN_SPANS])
+    claude = ["invoke_agent rlm", "chat claude-haiku-4-5"]
+    assert sorted(s.name for s in spans) == sorted(
+        ["demo", *LLM_SPANS, "chat gpt-4o-mini", *claude, *RUN_SPANS]
+    )
     assert all(s.resource.attributes["service.name"] == "demo_app" for s in spans)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert any(line.get("name") == "gen_ai.client.token.usage" for line in lines)  # metrics too

@@ -11,12 +11,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-from rlm_toolkit._providers import openai_provider
+from rlm_toolkit._providers import anthropic_provider, provider_for
 from rlm_toolkit.genai import Scope, TelemetryHandler, use_scope
 from rlm_toolkit.runtime import _retry
 from rlm_toolkit.runtime._answer_stream import AnswerStream
 from rlm_toolkit.runtime._async_client import PerLoop, async_factory
-from rlm_toolkit.runtime._bounds import with_timeout
 from rlm_toolkit.runtime._budget import RLMConfig
 from rlm_toolkit.runtime._calls import acomplete, complete
 from rlm_toolkit.runtime._drive import adrive, build_result, drive, failed_result
@@ -31,6 +30,7 @@ from rlm_toolkit.runtime._steps import RunInstruments, Steps, run_instruments
 from rlm_toolkit.runtime._strategy import Completion, LLMRequest, Strategy
 from rlm_toolkit.runtime._stream import RLMStream
 from rlm_toolkit.sandbox import ReadySandboxes, SandboxLimits
+from rlm_toolkit.runtime._sub_calls import SubCalls, anthropic_options, sub_calls
 
 #: What ``run(prompt, context=...)`` accepts as context.
 Context = str | list[str] | dict[str, Any] | None
@@ -66,6 +66,8 @@ class RLM:
         config: RLMConfig | None = None,
         sub_model: str | None = None,
         meter_provider: Any = None,
+        sub_client: Any = None,
+        sub_async_client: Any = None,
     ) -> None:
         self.model: str = _check_arguments(
             client,
@@ -87,7 +89,11 @@ class RLM:
         self._instruments: RunInstruments | None = None
         # How this RLM's model calls are made and reported (through the handler each run
         # passes in; no process-wide instrumentation needed).
-        self._provider: ModelProvider = openai_provider()
+        self._provider: ModelProvider = provider_for(client if client is not None else async_client)
+        #: Sub-calls on another client (``sub_client=``), maybe of another SDK; None: this one's.
+        self._subs: SubCalls | None = sub_calls(
+            sub_client, sub_async_client, getattr(getattr(self._strategy, "config", None), "sub_model", None)
+        )
         if client is None and async_client is None:
             # RLM(model="gpt-4o"): the SDK's default clients (environment), as from_openai builds.
             self._set_factories({}, _retry.RetryPolicy(), check_openai_credentials)
@@ -107,6 +113,8 @@ class RLM:
         config: RLMConfig | None = None,
         sub_model: str | None = None,
         meter_provider: Any = None,
+        sub_client: Any = None,
+        sub_async_client: Any = None,
         **client_options: Any,
     ) -> RLM:
         """An RLM over ``openai.OpenAI`` (and ``openai.AsyncOpenAI`` for :meth:`arun`).
@@ -121,7 +129,9 @@ class RLM:
         without context, a recursive REPL run with context); ``config``: the recursive run's
         limits and budgets (:class:`RLMConfig`); ``sub_model``: the model for ``llm_query``
         sub-calls (shorthand for ``RLMConfig(sub_model=...)``); ``meter_provider``: where the
-        recursive runs' metrics go (default: the global one).
+        recursive runs' metrics go (default: the global one); ``sub_client`` /
+        ``sub_async_client``: the clients (of either SDK: ``anthropic.Anthropic(...)`` too) for
+        the sub-calls' model, when it is served elsewhere than the root's.
         """
         kwargs, policy = split_options(client_options)
         rlm = cls(
@@ -133,8 +143,55 @@ class RLM:
             config=config,
             sub_model=sub_model,
             meter_provider=meter_provider,
+            sub_client=sub_client,
+            sub_async_client=sub_async_client,
         )
         rlm._set_factories(kwargs, policy, check_openai_credentials)
+        return rlm
+
+    @classmethod
+    def from_anthropic(
+        cls,
+        model: str,
+        callbacks: Sequence[Any] | None = None,
+        *,
+        tracer_provider: Any = None,
+        logger_provider: Any = None,
+        strategy: Strategy | None = None,
+        config: RLMConfig | None = None,
+        sub_model: str | None = None,
+        meter_provider: Any = None,
+        sub_client: Any = None,
+        sub_async_client: Any = None,
+        **client_options: Any,
+    ) -> RLM:
+        """An RLM over Claude models: ``anthropic.Anthropic`` (``AsyncAnthropic`` for :meth:`arun`).
+
+        The same runtime as :meth:`from_openai` (REPL, ``llm_query``/``rlm_query``, budgets,
+        spans, callbacks), each model call one Messages API request reported as one span (the
+        SDK's own tracing is off for these clients). ``client_options``: ``api_key``,
+        ``auth_token``, ``base_url``, ``timeout``, ``max_retries``, ``default_headers``,
+        ``retry`` (a :class:`RetryPolicy`) and ``max_tokens`` (of every call; default 4096).
+        What you leave out comes from the SDK's environment (``ANTHROPIC_API_KEY``,
+        ``ANTHROPIC_BASE_URL``). Needs the ``anthropic`` extra. ``sub_client`` /
+        ``sub_async_client``: clients (e.g. ``openai.OpenAI(...)``) for ``sub_model`` when it is
+        served elsewhere; one budget and one cost cover the whole tree.
+        """
+        kwargs, policy = anthropic_options(client_options)
+        rlm = cls(
+            model=model,
+            callbacks=callbacks,
+            tracer_provider=tracer_provider,
+            logger_provider=logger_provider,
+            strategy=strategy,
+            config=config,
+            sub_model=sub_model,
+            meter_provider=meter_provider,
+            sub_client=sub_client,
+            sub_async_client=sub_async_client,
+        )
+        rlm._provider = anthropic_provider()
+        rlm._set_factories(kwargs, policy)
         return rlm
 
     def _set_factories(
@@ -205,6 +262,8 @@ class RLM:
             return complete(create, self.model, request.messages, stream)
 
         recursive = self._recursive(context)
+        # Before the run starts: a missing sub-call client is a one-line error, not a failed run.
+        sub = self._subs.create(handler) if self._subs is not None and recursive is not None else None
         with self._running(handler, scope, prompt, context, raise_on_error) as run:
             if recursive is None:
                 run.answered(*drive(self._strategy.plan(prompt, context), call))
@@ -215,7 +274,7 @@ class RLM:
                     run.steps,
                     ready=self._ready,
                     call=lambda messages, model, timeout: complete(
-                        with_timeout(create, timeout), model, messages, stream
+                        self._pick(create, sub, model), model, messages, stream, timeout
                     ),
                 )
                 plan = recursive.recursive_plan(prompt, context)
@@ -235,6 +294,7 @@ class RLM:
             return await acomplete(create, self.model, request.messages, stream)
 
         recursive = self._recursive(context)
+        asub = self._subs.acreate(handler) if self._subs is not None and recursive is not None else None
         with self._running(handler, scope, prompt, context, raise_on_error) as run:
             if recursive is None:
                 run.answered(*await adrive(self._strategy.plan(prompt, context), call))
@@ -245,7 +305,7 @@ class RLM:
                     run.steps,
                     ready=self._ready,
                     acall=lambda messages, model, timeout: acomplete(
-                        with_timeout(create, timeout), model, messages, stream
+                        self._pick(create, asub, model), model, messages, stream, timeout
                     ),
                     loop=asyncio.get_running_loop(),
                 )
@@ -271,6 +331,10 @@ class RLM:
                 config = strategy.config if isinstance(strategy, RecursiveStrategy) else None
                 ready = self._ready = ReadySandboxes((config and config.sandbox_limits) or SandboxLimits())
             return ready
+
+    def _pick(self, root: Any, sub: Any, model: str) -> Any:
+        """The model call for ``model``: the sub-call client's for any model but the root's."""
+        return sub if sub is not None and model != self.model else root
 
     def _recursive(self, context: Context) -> RecursiveStrategy | None:
         """The recursive strategy when this run is a recursive one (a context and that strategy)."""

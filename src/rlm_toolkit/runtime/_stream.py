@@ -33,9 +33,8 @@ from rlm_toolkit.attributes import (
     STREAM_END_COMPLETED,
     STREAM_END_ERROR,
 )
-from rlm_toolkit.genai import Scope, TelemetryHandler, stream_state_of
+from rlm_toolkit.genai import Scope, TelemetryHandler
 from rlm_toolkit.genai._reaper import abandon, ensure_started, track, untrack
-from rlm_toolkit.runtime._calls import STREAM_ARGS, ChunkAccumulator
 from rlm_toolkit.runtime._drive import build_result
 from rlm_toolkit.runtime._result import RLMResult
 from rlm_toolkit.runtime._run_span import RunSpan
@@ -45,10 +44,10 @@ class _StreamRun:
     """The state of one streamed run. The finalizer holds this, never the :class:`RLMStream`."""
 
     __slots__ = (
-        "_acc",
         "_chunks",
         "_client",
         "_context",
+        "_deltas",
         "_handler",
         "_messages",
         "_model",
@@ -81,8 +80,10 @@ class _StreamRun:
         self._handler = handler
         self._scope = scope
         self._run: RunSpan | None = None
+        #: The call's :class:`~rlm_toolkit.runtime._provider.DeltaStream` while open; and kept
+        #: (``_deltas``) for the completion after it ended.
         self._chunks: Any = None
-        self._acc = ChunkAccumulator()
+        self._deltas: Any = None
         self.done = False
         self.result: RLMResult | None = None
 
@@ -94,12 +95,12 @@ class _StreamRun:
                     self._run = RunSpan(self._handler, self._scope, self._model, self._prompt, self._context)
                     track(self)  # a stream still open at exit ends there (at_exit)
                     with self._run.current():
-                        self._chunks = self._client(model=self._model, messages=self._messages, **STREAM_ARGS)
+                        self._chunks = self._deltas = self._client(
+                            model=self._model, messages=self._messages, stream=True
+                        )
                 with self._run.current():
-                    for chunk in self._chunks:
-                        delta = self._acc.add(chunk)
-                        if delta is not None:
-                            return delta
+                    for delta in self._chunks:
+                        return str(delta)
             except BaseException as exc:
                 self.end(STREAM_END_ERROR, exc)
                 raise
@@ -141,14 +142,15 @@ class _StreamRun:
                     run.fail(exc, {RLM_STREAM_END_REASON: reason}, end_time)
                 return
             try:
-                completions = [self._acc.completion(self._chunks)] if run is not None else []
+                deltas = self._deltas
+                completions = [deltas.completion()] if run is not None and deltas is not None else []
                 content = completions[0].content if completions else ""
                 self.result = build_result(
                     self._model, content, completions, run.trace_id if run is not None else None
                 )
             except Exception as error:
                 contain("runtime: stream result", error)
-                self.result = RLMResult(answer="".join(self._acc.parts), model=self._model)
+                self.result = RLMResult(answer="", model=self._model)
             if run is not None:
                 run.finish(self.result, {RLM_STREAM_END_REASON: reason}, end_time)
 
@@ -161,12 +163,8 @@ class _StreamRun:
         self._chunks = None
         try:
             # End the LLM span with our reason first (``close()`` alone would say "closed").
-            inner = stream_state_of(chunks)
-            if inner is not None:
-                inner.end(reason, exc, end_time, end_ns)
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+            chunks.end(reason, exc, end_time, end_ns)
+            chunks.close()
         except Exception as error:
             contain("runtime: close inner stream", error)
 
