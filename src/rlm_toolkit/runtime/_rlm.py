@@ -29,8 +29,8 @@ from rlm_toolkit.runtime._run_span import RunSpan
 from rlm_toolkit.runtime._steps import RunInstruments, Steps, run_instruments
 from rlm_toolkit.runtime._strategy import Completion, LLMRequest, Strategy
 from rlm_toolkit.runtime._stream import RLMStream
-from rlm_toolkit.sandbox import ReadySandboxes, SandboxLimits
 from rlm_toolkit.runtime._sub_calls import SubCalls, anthropic_options, sub_calls
+from rlm_toolkit.sandbox import ReadySandboxes, SandboxLimits
 
 #: What ``run(prompt, context=...)`` accepts as context.
 Context = str | list[str] | dict[str, Any] | None
