@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
+import subprocess
+import sys
 from typing import Any
 
 
@@ -15,3 +18,27 @@ def comparable(rows: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
 def read_lines(path: str | pathlib.Path) -> list[str]:
     p = pathlib.Path(path)
     return p.read_text().splitlines() if p.exists() else []
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a new user's shell: no key, no base URL, no telemetry settings."""
+    drop = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "RLM_INSTRUMENT_JSONL")
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("OTEL_")}
+    env.update(extra)
+    return env
+
+
+def cli(*args: str, cwd: pathlib.Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """``rlm-eval ARGS`` (the installed console script) in its own process group, as a shell
+    starts a foreground job (so ``os.killpg(proc.pid, SIGINT)`` is the terminal's Ctrl-C)."""
+    script = pathlib.Path(sys.executable).with_name("rlm-eval")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "rlm_toolkit.evals._cli"]
+    return subprocess.Popen(
+        [*command, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=cli_env() if env is None else env,
+        start_new_session=True,
+    )

@@ -2,8 +2,8 @@
 
 Contexts are written as files beside the task file (``context_path``), so a 10M-character
 task costs the task file one line. The bundled offline model plays the needle search
-deterministically (it finds the sentence with the question's rarest keyword); the aggregation
-task needs a model that writes counting code (the offline model answers it wrongly).
+deterministically (it finds the sentence with the question's rarest keyword) and the
+aggregation (its code counts the records chunk by chunk through ``llm_query_batched``).
 """
 
 from __future__ import annotations

@@ -3,18 +3,33 @@ at a time each over a pipe; a worker that dies fails its task and is replaced.""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import signal
+import time
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from rlm_toolkit.evals._spec import EvalSpec
+from rlm_toolkit.evals._traces import TaskStopped
 
 
 def _serve(conn: Connection) -> None:
-    """A worker's loop: (spec, task, carrier) in, results line out; None ends it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
+    """A worker's loop: (spec, task, carrier) in, results line out; None ends it.
+
+    Ctrl-C is the runner's alone: the worker leaves the runner's process group (a terminal
+    sends SIGINT to its foreground group; the sandboxes have their own sessions already) and
+    ignores SIGINT; it was born with SIGINT blocked (see :class:`_Worker`), so none arrives
+    before that. The runner stops a busy worker with SIGTERM, which unwinds the run (its spans
+    end, its sandbox closes) and flushes the telemetry before the worker exits.
+    """
+    with contextlib.suppress(OSError):  # already done by the runner, or not allowed: SIG_IGN holds
+        os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _leave)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     from rlm_toolkit.evals._worker import run_task, shutdown_worker
 
     try:
@@ -30,13 +45,28 @@ def _serve(conn: Connection) -> None:
         shutdown_worker()
 
 
+def _leave(signum: int, frame: Any) -> None:
+    """SIGTERM in a worker: unwind the task in progress (once; a second SIGTERM kills)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise TaskStopped(128 + signum)
+
+
 class _Worker:
     __slots__ = ("conn", "process", "task_id")
 
     def __init__(self, ctx: Any) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_serve, args=(child,), daemon=True, name="rlm-eval-worker")
-        self.process.start()
+        # Born with SIGINT blocked (the mask survives fork and exec): a Ctrl-C while it boots
+        # stays pending until _serve ignores it. The runner's main thread unblocks it at once.
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self.process.start()
+            if self.process.pid is not None:
+                with contextlib.suppress(OSError):  # EACCES once the child has exec'd: it does it itself
+                    os.setpgid(self.process.pid, self.process.pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
         child.close()
         self.task_id: str | None = None
 
@@ -97,7 +127,8 @@ class ProcessPool:
         dead.conn.close()
 
     def close(self, wait_for_exit: bool = True) -> None:
-        """Stop the workers: ask idle ones to leave (they flush telemetry), terminate busy ones."""
+        """Stop the workers: ask idle ones to leave (they flush telemetry), terminate busy ones
+        (SIGTERM: the run unwinds and flushes), kill any still there after 15 s (5 after Ctrl-C)."""
         for worker in self._workers:
             if worker.task_id is None and worker.process.is_alive():
                 try:
@@ -106,8 +137,10 @@ class ProcessPool:
                     worker.process.terminate()
             else:
                 worker.process.terminate()
+        # After Ctrl-C a busy worker gets a few seconds to unwind its run and flush, then dies.
+        deadline = time.monotonic() + (15 if wait_for_exit else 5)
         for worker in self._workers:
-            worker.process.join(15 if wait_for_exit else 1)
+            worker.process.join(max(0.1, deadline - time.monotonic()))
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(5)

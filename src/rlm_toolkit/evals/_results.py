@@ -79,8 +79,13 @@ class EvalSummary:
     statuses: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, rows: Iterable[Mapping[str, Any]]) -> EvalSummary:
+    def of(cls, rows: Iterable[Mapping[str, Any]], not_started: int = 0) -> EvalSummary:
+        """The summary of ``rows``; ``not_started`` tasks (an eval-wide budget stopped them)
+        are counted under the status ``not_started`` (they have no row, so a resume runs them)."""
         rows = list(rows)
+        statuses = Counter(str(r.get("status")) for r in rows)
+        if not_started:
+            statuses["not_started"] = not_started
         scores = [float(r["score"]) for r in rows if r.get("score") is not None]
         seconds = [float(r["seconds"]) for r in rows if isinstance(r.get("seconds"), (int, float))]
         return cls(
@@ -92,7 +97,7 @@ class EvalSummary:
             output_tokens=sum(int(r.get("output_tokens") or 0) for r in rows),
             p50_seconds=_percentile(seconds, 0.5),
             p95_seconds=_percentile(seconds, 0.95),
-            statuses=dict(sorted(Counter(str(r.get("status")) for r in rows).items())),
+            statuses=dict(sorted(statuses.items())),
         )
 
     def table(self) -> Any:

@@ -140,7 +140,7 @@ def run_eval(
     bar.stop()
     report.not_run = [t.id for t in queue]
     _close(backend, span, report, results, wait=True)
-    report.summary = EvalSummary.of(report.rows)
+    report.summary = EvalSummary.of(report.rows, not_started=len(report.not_run))
     return report
 
 

@@ -6,13 +6,27 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from opentelemetry.semconv.attributes import error_attributes
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from rlm_toolkit import attributes as rlm_attrs
 
 
-def linked_traces(spans: Iterable[Any]) -> dict[tuple[str, str], list[str]]:
-    """(eval trace id, eval span id) -> trace ids of the root spans that link to it."""
+class TaskStopped(SystemExit):
+    """Raised in a pool worker the runner stops mid-task (Ctrl-C, or the eval ending): the
+    task's run unwinds, its spans end with ``error.type`` ``TaskStopped`` and are flushed. The
+    task has no results line, so a resumed eval runs it again (in a new trace)."""
+
+
+def _stopped(span: Any) -> bool:
+    return (span.attributes or {}).get(error_attributes.ERROR_TYPE) == TaskStopped.__qualname__
+
+
+def linked_traces(spans: Iterable[Any], include_stopped: bool = False) -> dict[tuple[str, str], list[str]]:
+    """(eval trace id, eval span id) -> trace ids of the root spans that link to it.
+
+    Runs the runner stopped mid-task (:class:`TaskStopped`: no results line, run again on
+    resume) are left out unless ``include_stopped``."""
     spans = list(spans)
     evals: dict[tuple[str, str], list[str]] = {
         (format_trace_id(s.context.trace_id), format_span_id(s.context.span_id)): []
@@ -21,7 +35,7 @@ def linked_traces(spans: Iterable[Any]) -> dict[tuple[str, str], list[str]]:
     }
     out: dict[tuple[str, str], list[str]] = dict(evals)
     for span in spans:
-        if span.parent is not None:
+        if span.parent is not None or (_stopped(span) and not include_stopped):
             continue
         for link in span.links:
             key = (format_trace_id(link.context.trace_id), format_span_id(link.context.span_id))
@@ -37,7 +51,11 @@ def describe(path: str) -> list[str]:
     from rlm_toolkit.exporters import read_spans_jsonl
 
     lines = []
-    for (trace_id, span_id), tasks in linked_traces(read_spans_jsonl(path)).items():
-        lines.append(f"eval span {trace_id}/{span_id}: {len(tasks)} task traces linked ({path})")
+    spans = read_spans_jsonl(path)
+    everything = linked_traces(spans, include_stopped=True)
+    for key, tasks in linked_traces(spans).items():
+        stopped = len(everything[key]) - len(tasks)
+        note = f"; {stopped} runs stopped mid-task, not counted" if stopped else ""
+        lines.append(f"eval span {key[0]}/{key[1]}: {len(tasks)} task traces linked ({path}{note})")
         lines.extend(f"  └─ task trace {t}" for t in tasks)
     return lines

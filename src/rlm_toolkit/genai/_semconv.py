@@ -33,6 +33,13 @@ per file, dates are not):
   (WARN, ``exception.type`` or ``exception.message``; we send the type only, a message can
   carry content). No event is defined for a failed tool execution, so ours is
   ``rlm.execute_tool.exception``.
+* ``model/gen-ai/registry.yaml`` @ ``e9de14bafd97`` (the commit of ``changelog.d/571``) --
+  ``gen_ai.request.reasoning.level`` (the exact string sent), ``gen_ai.usage.cache_write.input_tokens``,
+  and ``gen_ai.response.finish_reasons``: ``error`` for each position whose finish reason was
+  expected but never received (a stream that ended early: ``genai/_stream.py``). Not followed
+  yet: that commit's ``metrics.yaml`` replaces ``gen_ai.invoke_agent.duration`` with
+  ``gen_ai.invocation.duration`` (Required ``gen_ai.invocation.is_nested``), which needs the
+  run's nesting on the data point.
 
 Following the next rename is a change to :data:`DEFAULT` / :data:`LATEST` below (and the README
 table "Names per convention mode", which ``tests/instrumentation/test_semconv_replay.py`` keeps
@@ -65,7 +72,8 @@ CORE_SCHEMA_URL_1_41: Final = "https://opentelemetry.io/schemas/1.41.0"
 #: Where the latest mode's names were read (see the module docstring).
 GENAI_SOURCE: Final = (
     "open-telemetry/semantic-conventions-genai: model/gen-ai/token-metrics.yaml@066d4a7f356f, "
-    "model/gen-ai/metrics.yaml@88eccb155ca7, model/gen-ai/events.yaml@0387091683b4"
+    "model/gen-ai/metrics.yaml@88eccb155ca7, model/gen-ai/events.yaml@0387091683b4, "
+    "model/gen-ai/registry.yaml@e9de14bafd97"
 )
 #: ``gen_ai.token.modality`` value when the provider gives no per-modality breakdown.
 MODALITY_UNKNOWN: Final = "unknown"

@@ -120,6 +120,8 @@ class StreamState:
             inv = self.inv
             handler = self.handler
             response = handler.finish(inv)
+            if reason != STREAM_END_COMPLETED and inv.handler.conventions.latest:
+                _unfinished_choices(inv, handler)
             count = handler.count
             extra: dict[str, Any] = {RLM_STREAM_END_REASON: reason, RLM_STREAM_CHUNK_COUNT: count}
             first_chunk_s = None
@@ -149,6 +151,42 @@ class StreamState:
             self.end(STREAM_END_ABANDONED)
         else:
             self.end(STREAM_END_ERROR, exc)
+
+
+#: ``gen_ai.response.finish_reasons`` value of a choice whose finish reason never arrived.
+FINISH_REASON_ERROR = "error"
+
+
+def _unfinished_choices(inv: Invocation, handler: ChunkHandler) -> None:
+    """Latest mode, a stream that did not complete (closed, abandoned, failed): every choice
+    whose finish reason was expected but never received is reported as ``error`` in its
+    position, as the GenAI conventions' registry asks (``model/gen-ai/registry.yaml`` @
+    ``e9de14bafd97``: "If a finish reason was expected but not received, for example because
+    generation failed, was cancelled, or a stream ended before the final event,
+    instrumentations SHOULD report ``error`` for that position instead of omitting it").
+    Positions: the choices requested (``n``, default 1) and every choice index seen. The
+    v1.41 text says only "corresponding to each generation received", so the default mode
+    leaves them out."""
+    attrs = inv.response_attributes if inv.response_attributes is not None else {}
+    received = tuple(attrs.get(GA.GEN_AI_RESPONSE_FINISH_REASONS) or ())
+    expected = _requested_choices(inv)
+    by_index = getattr(handler, "reasons", None)  # chat chunks keep them by choice index
+    if isinstance(by_index, dict):
+        seen = {i for i in (*by_index, *getattr(handler, "buffers", ())) if isinstance(i, int) and i >= 0}
+        positions = max(expected, max(seen, default=-1) + 1)
+        reasons = tuple(str(by_index.get(i, FINISH_REASON_ERROR)) for i in range(positions))
+    else:
+        reasons = received + (FINISH_REASON_ERROR,) * (expected - len(received))
+    if reasons != received:
+        attrs[GA.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+        inv.response_attributes = attrs
+
+
+def _requested_choices(inv: Invocation) -> int:
+    """``gen_ai.request.choice.count`` as the span was started with (1 when absent)."""
+    attributes = getattr(getattr(inv, "span", None), "attributes", None) or {}
+    count = attributes.get(GA.GEN_AI_REQUEST_CHOICE_COUNT, 1)
+    return count if isinstance(count, int) and 1 <= count <= 128 else 1
 
 
 def _collected(state: StreamState) -> None:

@@ -7,7 +7,8 @@ question's rarest keyword, (2) code that asks ``llm_query_batched`` about the ex
 at the root, ``rlm_query`` to confirm), (3) ``FINAL_VAR``. A nested run (its question starts
 with ``Confirm:``) finishes at turn 2 through the ``answer`` dict. Sub-call prompts the code
 builds (``Question: ...`` + ``Excerpt:``, or ``...`` + ``Context:``) are answered with the
-excerpt's sentence that shares most keywords with the question, or ``NOT FOUND``.
+excerpt's sentence that shares most keywords with the question, or ``NOT FOUND``. A question
+that asks how many records carry a marked target is played by :mod:`._aggregate_play` instead.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from rlm_toolkit.testing import _aggregate_play
 
 SYSTEM_MARK = "You are a recursive language model (RLM)"
 #: The prompt prefix the played code uses for its sub-calls.
@@ -80,6 +83,9 @@ def recursive_reply(messages: Sequence[Any]) -> str | None:
     question = match.group("q").strip() if match else ""
     turn = 1 + sum(1 for m in msgs if m.get("role") == "assistant")
     nested = question.startswith(CONFIRM)
+    target = _aggregate_play.target_of(question)
+    if target is not None:  # "How many records ... [label]?": count, don't search
+        return _aggregate_play.reply(target, turn)
     if turn == 1:
         return _look(question)
     if turn == 2:
@@ -130,6 +136,9 @@ print("confirmed:", confirmation)
 
 def subcall_reply(prompt: str) -> str | None:
     """The answer to a sub-call prompt the played code built, or None if it is not one."""
+    counted = _aggregate_play.count_reply(prompt)
+    if counted is not None:
+        return counted
     if prompt.startswith(EXCERPT_PROMPT):
         match = _QUESTION_RE.search(prompt)
         question = match.group("q") if match else ""

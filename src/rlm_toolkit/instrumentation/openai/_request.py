@@ -64,6 +64,11 @@ def _reasoning_effort(value: Any) -> Any:
     return effort if isinstance(effort, str) and effort else None
 
 
+def _effort(value: Any) -> Any:
+    """Chat Completions' ``reasoning_effort="low"``: the exact string sent."""
+    return value if isinstance(value, str) and value else None
+
+
 #: Table key of ``reasoning.effort``: replaced by the mode's attribute name
 #: (:attr:`Conventions.reasoning_level_attribute`) in :func:`request_attributes`.
 REASONING_KEY: Final = RLM_REQUEST_REASONING_EFFORT
@@ -90,6 +95,7 @@ _CHAT: Final = (
     ("presence_penalty", GA.GEN_AI_REQUEST_PRESENCE_PENALTY, _identity),
     ("seed", GA.GEN_AI_REQUEST_SEED, _identity),
     ("n", GA.GEN_AI_REQUEST_CHOICE_COUNT, _choice_count),
+    ("reasoning_effort", REASONING_KEY, _effort),
     ("response_format", GA.GEN_AI_OUTPUT_TYPE, _output_type),
 )
 _RESPONSES: Final = (
