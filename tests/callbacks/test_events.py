@@ -21,7 +21,7 @@ COMMON = {
 
 def test_every_event_is_delivered_to_a_base_callback_method() -> None:
     kinds = [ev.LLMStart, ev.LLMEnd, ev.ToolStart, ev.ToolEnd, ev.RunStart, ev.RunEnd, ev.Failed]
-    kinds += [ev.Token, ev.Retry, ev.MemoryStore, ev.MemoryRecall]
+    kinds += [ev.Token, ev.Retry]
     assert sorted(kind.method for kind in kinds) == sorted(EVENT_METHODS)
     for kind in kinds:
         assert callable(getattr(BaseCallback, kind.method))

@@ -208,7 +208,8 @@ def test_tool_and_run_spans_nest_with_parent_ids(otel: Otel) -> None:
     cb = Recorder()
     tracer = otel.tracer
     run_p = Payload()
-    run_p.extra = {"prompt": "Summarise", "result": "done!"}
+    run_p.input_messages = [{"role": "user", "parts": [{"type": "text", "content": "Summarise"}]}]
+    run_p.response = "done!"
     with use_scope(otel.scope(cb)):
         with payload_during(run_p):
             run = tracer.start_span(
@@ -219,7 +220,7 @@ def test_tool_and_run_spans_nest_with_parent_ids(otel: Otel) -> None:
 
         ctx = set_span_in_context(run)
         tool_p = Payload()
-        tool_p.extra = {"tool_input": "print(1)", "tool_output": "1\n"}
+        tool_p.tool_input, tool_p.tool_output = "print(1)", "1\n"
         with payload_during(tool_p):
             tool = tracer.start_span(
                 "execute_tool repl",

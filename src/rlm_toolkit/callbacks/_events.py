@@ -20,8 +20,6 @@ __all__ = [
     "Failed",
     "LLMEnd",
     "LLMStart",
-    "MemoryRecall",
-    "MemoryStore",
     "PointEvent",
     "Retry",
     "RunEnd",
@@ -200,18 +198,3 @@ class Retry(PointEvent):
     retry_after_s: Any = None
     status_code: Any = None
     error_type: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class MemoryStore(PointEvent):
-    method: ClassVar[str] = "on_memory_store"
-    content: Any = None
-    extra: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class MemoryRecall(PointEvent):
-    method: ClassVar[str] = "on_memory_recall"
-    query: Any = None
-    results: Any = None
-    extra: dict[str, Any] | None = None

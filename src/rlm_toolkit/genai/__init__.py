@@ -1,6 +1,8 @@
 """The provider-agnostic GenAI telemetry layer.
 
-Invocation lifecycle (start/stop/fail, exactly-once end), metric instruments with the
+Invocation lifecycles (start/stop/fail, exactly-once end) of the three span kinds: an
+inference (:class:`Invocation`), an agent run (:class:`AgentInvocation`) and a tool execution
+(:class:`ToolInvocation`), metric instruments with the
 conventions' bucket advice, content policy and serialisation, event emission (span event +
 Logs-API record with the in-process payload exposed only during the SDK hook), and the stream
 proxy base shared by sync and async streams.
@@ -16,6 +18,7 @@ conventions' JSON message schema), so switching later is a contained change.
 
 from __future__ import annotations
 
+from rlm_toolkit.genai._agent import AgentInvocation, ToolInvocation
 from rlm_toolkit.genai._content import ContentMode, resolve_content_mode, resolve_max_length
 from rlm_toolkit.genai._context import (
     Payload,
@@ -47,6 +50,7 @@ from rlm_toolkit.genai._stream import (
 )
 
 __all__ = [
+    "AgentInvocation",
     "AsyncStreamProxy",
     "ChunkHandler",
     "Consumer",
@@ -59,6 +63,7 @@ __all__ = [
     "StreamState",
     "SyncStreamProxy",
     "TelemetryHandler",
+    "ToolInvocation",
     "Wants",
     "check_processor_discovery",
     "claim_run_links",

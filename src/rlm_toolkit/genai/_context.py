@@ -70,7 +70,6 @@ class Payload:
 
     __slots__ = (
         "error",
-        "extra",
         "input_messages",
         "output_messages",
         "request",
@@ -80,6 +79,8 @@ class Payload:
         "system_instructions",
         "token",
         "tool_definitions",
+        "tool_input",
+        "tool_output",
     )
 
     def __init__(self) -> None:
@@ -88,10 +89,11 @@ class Payload:
         self.system_instructions: list[dict[str, Any]] | None = None
         self.tool_definitions: list[dict[str, Any]] | None = None
         self.output_messages: list[dict[str, Any]] | None = None
-        self.response: Any = None  # the SDK's response object (last chunk for a stream)
+        self.response: Any = None  # the SDK's response (last chunk of a stream); an agent run's result
         self.error: BaseException | None = None
         self.token: str | None = None  # the text delta of a token event
-        self.extra: dict[str, Any] | None = None  # e.g. tool input/output for runtime spans
+        self.tool_input: Any = None  # a tool execution's input (``execute_tool`` spans)
+        self.tool_output: Any = None  # and its output, at the span's end
         # Routing of an event record: the scope its invocation started in (so tokens of a
         # stream iterated outside the scope still reach it) and the span it belongs to.
         self.scope: Scope | None = None
