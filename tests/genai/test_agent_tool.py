@@ -107,11 +107,11 @@ def test_failures_reach_callbacks_with_the_error() -> None:
     ]
     assert seen.events[-1] == ("run_end", {"result": None, "error": interrupt})
     tool_span, run_span = exporter.get_finished_spans()
-    assert (tool_span.status.status_code, tool_span.attributes["error.type"]) == (
+    assert (tool_span.status.status_code, (tool_span.attributes or {})["error.type"]) == (
         StatusCode.ERROR,
         "ZeroDivisionError",
     )
-    assert (run_span.status.status_code, run_span.attributes["error.type"]) == (
+    assert (run_span.status.status_code, (run_span.attributes or {})["error.type"]) == (
         StatusCode.ERROR,
         "KeyboardInterrupt",
     )
