@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from rlm_toolkit.callbacks import ConsoleCallback, FileLogCallback, LLMResponse, MetricsCallback, Usage
-from rlm_toolkit.callbacks._dispatch import call
+from rlm_toolkit.callbacks._span_processor import call
 from rlm_toolkit.genai import Payload, payload_during, use_scope
 
 from .conftest import Otel, chat_call

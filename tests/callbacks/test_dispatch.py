@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from rlm_toolkit.callbacks import AsyncBaseCallback, BaseCallback, StreamingCallback
-from rlm_toolkit.callbacks._dispatch import call
+from rlm_toolkit.callbacks._span_processor import call
 from rlm_toolkit.genai import use_scope
 
 from .conftest import Otel, Recorder, chat_call

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rlm_toolkit.callbacks import BaseCallback
 from rlm_toolkit.callbacks import _events as ev
 from rlm_toolkit.callbacks._base import EVENT_METHODS
-from rlm_toolkit.callbacks._dispatch import deliver
+from rlm_toolkit.callbacks._span_processor import deliver
 
 from .conftest import Recorder
 

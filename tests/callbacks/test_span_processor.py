@@ -341,7 +341,7 @@ def test_many_scopes_grow_nothing(otel: Otel) -> None:
 
     from rlm_toolkit.callbacks import _dispatch
 
-    plans_before = len(_dispatch._plans)
+    plans_before = len(_dispatch.PLANS)
     refs: list[weakref.ref[Recorder]] = []
     for i in range(10_000):
         cb = Recorder()
@@ -360,7 +360,7 @@ def test_many_scopes_grow_nothing(otel: Otel) -> None:
     gc.collect()
     assert otel.span_processor._spans == {}
     assert all(ref() is None for ref in refs)
-    assert len(_dispatch._plans) <= plans_before + 1
+    assert len(_dispatch.PLANS) <= plans_before + 1
     assert otel.span_processor.pending_tasks() == []
 
 

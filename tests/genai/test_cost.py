@@ -45,6 +45,18 @@ def test_overrides_invalidate_the_cache() -> None:
     assert estimator("my-model", input_tokens=1_000_000, output_tokens=0) is None
 
 
+def test_the_cache_reads_the_table_price_overrides_returns() -> None:
+    """The estimator's hit path reads ``pricing._overrides`` (no call per LLM call): if
+    ``pricing`` renamed it, the cache would never see an override change."""
+    assert CostEstimator()._cacheable
+    pricing.set_price("pinned-model", input=1.0, output=1.0)
+    try:
+        assert pricing._overrides is pricing.price_overrides()
+    finally:
+        pricing._reset_overrides()
+    assert pricing._overrides is pricing.price_overrides()
+
+
 def test_totals_are_observed_as_a_monotonic_sum() -> None:
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])

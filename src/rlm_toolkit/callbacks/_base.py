@@ -112,11 +112,10 @@ class AsyncBaseCallback(BaseCallback):
         """A tool/REPL step finished."""
 
 
-_NOOPS = frozenset(
-    getattr(base, name) for base in (BaseCallback, AsyncBaseCallback) for name in EVENT_METHODS
-)
+#: The bases' no-op methods (dispatch skips a callback method that is one of them).
+NOOPS = frozenset(getattr(base, name) for base in (BaseCallback, AsyncBaseCallback) for name in EVENT_METHODS)
 
 
 def is_noop(cls: type, name: str) -> bool:
     """True when ``cls.name`` is one of the bases' no-ops (so dispatch can skip the call)."""
-    return getattr(cls, name, None) in _NOOPS
+    return getattr(cls, name, None) in NOOPS

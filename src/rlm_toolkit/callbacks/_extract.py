@@ -67,15 +67,18 @@ class SpanError(Exception):
         return (SpanError, (self.error_type, self.message))
 
 
+#: ``gen_ai.operation.name`` -> ``"llm"``, ``"tool"`` or ``"run"`` (absent: not a span
+#: callbacks care about). A table, so the processors look a kind up without a call.
+KINDS: dict[object, str] = {
+    **dict.fromkeys(LLM_OPERATIONS, "llm"),
+    TOOL_OPERATION: "tool",
+    RUN_OPERATION: "run",
+}
+
+
 def kind(operation: object) -> str | None:
     """``"llm"``, ``"tool"``, ``"run"`` or ``None`` (not a span callbacks care about)."""
-    if operation in LLM_OPERATIONS:
-        return "llm"
-    if operation == TOOL_OPERATION:
-        return "tool"
-    if operation == RUN_OPERATION:
-        return "run"
-    return None
+    return KINDS.get(operation) if isinstance(operation, str) else None
 
 
 def _seconds(ns: int | None) -> float | None:

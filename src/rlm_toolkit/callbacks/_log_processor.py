@@ -26,7 +26,7 @@ from rlm_toolkit import attributes as rlm
 from rlm_toolkit._safety import contain
 from rlm_toolkit.callbacks import _dispatch, _extract
 from rlm_toolkit.callbacks._events import PointEvent, Retry, Token
-from rlm_toolkit.callbacks._span_processor import CallbackSpanProcessor, merge, scope_callbacks
+from rlm_toolkit.callbacks._span_processor import CallbackSpanProcessor, deliver, merge, scope_callbacks
 from rlm_toolkit.callbacks._validate import validate_callbacks, wants_tokens
 from rlm_toolkit.genai import Consumer
 from rlm_toolkit.genai._context import Payload, current_payload, current_scope
@@ -174,7 +174,7 @@ class CallbackLogRecordProcessor(LogRecordProcessor, Consumer):
             start_time=timestamp,
             **fields,
         )
-        _dispatch.deliver(callbacks, event, self._async)
+        deliver(callbacks, event, self._async)
 
     def shutdown(self) -> None:
         """Stop delivering: no callback is called for records emitted from now on."""
