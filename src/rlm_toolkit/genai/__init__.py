@@ -19,7 +19,13 @@ conventions' JSON message schema), so switching later is a contained change.
 from __future__ import annotations
 
 from rlm_toolkit.genai._agent import AgentInvocation, ToolInvocation
-from rlm_toolkit.genai._content import ContentMode, resolve_content_mode, resolve_max_length
+from rlm_toolkit.genai._content import (
+    ContentMode,
+    resolve_content_mode,
+    resolve_max_length,
+    to_json,
+    truncate_messages,
+)
 from rlm_toolkit.genai._context import (
     Payload,
     Scope,
@@ -28,6 +34,7 @@ from rlm_toolkit.genai._context import (
     payload_during,
     use_scope,
 )
+from rlm_toolkit.genai._cost import CostEstimator
 from rlm_toolkit.genai._discovery import check_processor_discovery, discovery_problems
 from rlm_toolkit.genai._eval import (
     RunClaim,
@@ -38,9 +45,16 @@ from rlm_toolkit.genai._eval import (
     linked_run,
     start_eval_span,
 )
-from rlm_toolkit.genai._handler import Consumer, TelemetryHandler, Wants
+from rlm_toolkit.genai._handler import (
+    Consumer,
+    TelemetryHandler,
+    Wants,
+    log_processors_of,
+    span_processors_of,
+)
 from rlm_toolkit.genai._instruments import Instruments
 from rlm_toolkit.genai._invocation import Invocation
+from rlm_toolkit.genai._reaper import end_abandoned_streams
 from rlm_toolkit.genai._stream import (
     AsyncStreamProxy,
     ChunkHandler,
@@ -55,6 +69,7 @@ __all__ = [
     "ChunkHandler",
     "Consumer",
     "ContentMode",
+    "CostEstimator",
     "Instruments",
     "Invocation",
     "Payload",
@@ -71,13 +86,18 @@ __all__ = [
     "current_scope",
     "discovery_problems",
     "emit_evaluation",
+    "end_abandoned_streams",
     "eval_carrier",
     "link_from_carrier",
     "linked_run",
+    "log_processors_of",
     "payload_during",
     "resolve_content_mode",
     "resolve_max_length",
+    "span_processors_of",
     "start_eval_span",
     "stream_state_of",
+    "to_json",
+    "truncate_messages",
     "use_scope",
 ]

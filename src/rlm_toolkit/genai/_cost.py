@@ -26,7 +26,13 @@ _MAX_MODELS = 256  # model names come from user input: keep the cache bounded
 
 
 class CostEstimator:
-    """``estimator(model, input_tokens=, output_tokens=, cached_input_tokens=)`` -> USD or None."""
+    """The bundled cost function a :class:`~rlm_toolkit.genai.TelemetryHandler` takes as
+    ``cost=``: ``estimator(model, input_tokens=, output_tokens=, cached_input_tokens=,
+    provider=)`` -> USD, or None when the model has no known price at that provider.
+
+    Same numbers as ``rlm_toolkit.pricing.estimate_cost`` (user overrides included), cached per
+    model name. Thread-safe (a racing miss computes the same price twice); never raises for
+    counts from an API's usage object."""
 
     __slots__ = ("_cache", "_cacheable", "_pricing", "_seen")
 
