@@ -10,6 +10,7 @@ another of our files, or a return back to one), so the callback leg's hops throu
 processors and dispatch count as they happen.
 
     python benchmarks/call_path.py          # prints files, functions, moves and the file list
+    python benchmarks/call_path.py --steps  # ... and the path, one line per stay in a file
 """
 
 from __future__ import annotations
@@ -44,8 +45,13 @@ class One(BaseCallback):
         self.seen.append("end")
 
 
-def trace_one_call() -> tuple[list[str], set[str], int]:
-    """(files in first-seen order, functions, moves between files) of one traced call."""
+def _file(event: str) -> str:
+    return event.split(":", 1)[0]
+
+
+def trace_one_call() -> tuple[list[str], set[str], int, list[str]]:
+    """(files in first-seen order, functions, moves between files, the recorded
+    ``file:function:call|return`` events in order) of one traced call."""
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
     callback = One()
@@ -67,26 +73,29 @@ def trace_one_call() -> tuple[list[str], set[str], int]:
             if rel not in files:
                 files.append(rel)
             functions.add(f"{rel}:{frame.f_code.co_qualname}")
-            events.append(rel)
+            events.append(f"{rel}:{frame.f_code.co_qualname}:{event}")
 
         sys.setprofile(profile)
         try:
             workload.chat(client)
         finally:
             sys.setprofile(None)
-        moves = sum(1 for a, b in itertools.pairwise(events) if a != b)
+        moves = sum(1 for a, b in itertools.pairwise(events) if _file(a) != _file(b))
         assert callback.seen == ["start", "end"] * 2, callback.seen
-        return files, functions, moves
+        return files, functions, moves, events
     finally:
         rlm_toolkit.uninstrument()
         provider.shutdown()
 
 
 def main() -> None:
-    files, functions, moves = trace_one_call()
+    files, functions, moves, events = trace_one_call()
     print(f"files {len(files)}  functions {len(functions)}  moves between files {moves}")
     for name in files:
         print(f"  {name}")
+    if "--steps" in sys.argv:  # the path itself: one line per stay in a file
+        for file, group in itertools.groupby(events, _file):
+            print(f"{file}: " + " ".join(e.split(":", 1)[1] for e in group))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ PUBLIC_PACKAGES = [
     "rlm_toolkit.testing",
     "rlm_toolkit.evals",
     "rlm_toolkit.exporters",
+    "rlm_toolkit.genai",
     "rlm_toolkit.instrumentation.openai",
 ]
 

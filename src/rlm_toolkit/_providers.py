@@ -6,7 +6,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rlm_toolkit.genai import TelemetryHandler
     from rlm_toolkit.runtime._provider import ModelProvider
+
+
+def instrumented_handler() -> TelemetryHandler | None:
+    """The handler of the app's explicit ``rlm_toolkit.instrument()``, or None: what an ``RLM``
+    without providers of its own reports through (passed to its ``Routing``, read per run)."""
+    from rlm_toolkit._instrument import active_handler
+
+    return active_handler()
 
 
 def openai_provider() -> ModelProvider:

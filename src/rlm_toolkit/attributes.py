@@ -47,8 +47,6 @@ RLM_RETRY_AFTER: Final = "rlm.retry.retry_after_s"  # server's Retry-After, when
 #: One streamed text token/delta reached the application (emitted only when a consumer asks).
 EVENT_TOKEN: Final = "rlm.llm.token"
 RLM_TOKEN_INDEX: Final = "rlm.token.index"
-EVENT_MEMORY_STORE: Final = "rlm.memory.store"
-EVENT_MEMORY_RECALL: Final = "rlm.memory.recall"
 #: The conventions' content event (Logs API), emitted when content capture includes events.
 EVENT_INFERENCE_DETAILS: Final = "gen_ai.client.inference.operation.details"
 

@@ -121,12 +121,6 @@ class Recorder(BaseCallback):
     def on_tool_end(self, **kw: Any) -> None:
         self._rec("on_tool_end", **kw)
 
-    def on_memory_store(self, **kw: Any) -> None:
-        self._rec("on_memory_store", **kw)
-
-    def on_memory_recall(self, **kw: Any) -> None:
-        self._rec("on_memory_recall", **kw)
-
     @property
     def names(self) -> list[str]:
         return [name for name, _ in self.events]

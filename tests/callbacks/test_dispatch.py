@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from rlm_toolkit.callbacks import AsyncBaseCallback, BaseCallback, StreamingCallback
-from rlm_toolkit.callbacks._dispatch import call
+from rlm_toolkit.callbacks._span_processor import call
 from rlm_toolkit.genai import use_scope
 
 from .conftest import Otel, Recorder, chat_call
@@ -25,7 +25,7 @@ def test_base_methods_are_noops_and_need_no_init() -> None:
     cb = Bare()
     assert cb.on_llm_start(prompt="x") is None
     assert cb.on_retry(attempt=1, max_attempts=2, error=None) is None
-    assert cb.on_memory_recall(query="q", results=[]) is None
+    assert cb.on_tool_end(tool_name="repl", tool_output="") is None
 
 
 def test_only_accepted_keywords_are_passed() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rlm_toolkit.callbacks import BaseCallback
 from rlm_toolkit.callbacks import _events as ev
 from rlm_toolkit.callbacks._base import EVENT_METHODS
-from rlm_toolkit.callbacks._dispatch import deliver
+from rlm_toolkit.callbacks._span_processor import deliver
 
 from .conftest import Recorder
 
@@ -21,7 +21,7 @@ COMMON = {
 
 def test_every_event_is_delivered_to_a_base_callback_method() -> None:
     kinds = [ev.LLMStart, ev.LLMEnd, ev.ToolStart, ev.ToolEnd, ev.RunStart, ev.RunEnd, ev.Failed]
-    kinds += [ev.Token, ev.Retry, ev.MemoryStore, ev.MemoryRecall]
+    kinds += [ev.Token, ev.Retry]
     assert sorted(kind.method for kind in kinds) == sorted(EVENT_METHODS)
     for kind in kinds:
         assert callable(getattr(BaseCallback, kind.method))

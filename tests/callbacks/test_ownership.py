@@ -329,7 +329,7 @@ def test_shutting_a_provider_down_stops_delivery(server: OpenAIServer) -> None:
 
 
 def test_uninstrument_leaves_no_owner_or_processor(pipeline: Pipeline, server: OpenAIServer) -> None:
-    from rlm_toolkit.genai._handler import log_processors_of, span_processors_of
+    from rlm_toolkit.genai import log_processors_of, span_processors_of
 
     spans_before = span_processors_of(pipeline.tracer_provider)
     logs_before = log_processors_of(pipeline.logger_provider)

@@ -208,7 +208,8 @@ def test_tool_and_run_spans_nest_with_parent_ids(otel: Otel) -> None:
     cb = Recorder()
     tracer = otel.tracer
     run_p = Payload()
-    run_p.extra = {"prompt": "Summarise", "result": "done!"}
+    run_p.input_messages = [{"role": "user", "parts": [{"type": "text", "content": "Summarise"}]}]
+    run_p.response = "done!"
     with use_scope(otel.scope(cb)):
         with payload_during(run_p):
             run = tracer.start_span(
@@ -219,7 +220,7 @@ def test_tool_and_run_spans_nest_with_parent_ids(otel: Otel) -> None:
 
         ctx = set_span_in_context(run)
         tool_p = Payload()
-        tool_p.extra = {"tool_input": "print(1)", "tool_output": "1\n"}
+        tool_p.tool_input, tool_p.tool_output = "print(1)", "1\n"
         with payload_during(tool_p):
             tool = tracer.start_span(
                 "execute_tool repl",
@@ -340,7 +341,7 @@ def test_many_scopes_grow_nothing(otel: Otel) -> None:
 
     from rlm_toolkit.callbacks import _dispatch
 
-    plans_before = len(_dispatch._plans)
+    plans_before = len(_dispatch.PLANS)
     refs: list[weakref.ref[Recorder]] = []
     for i in range(10_000):
         cb = Recorder()
@@ -359,7 +360,7 @@ def test_many_scopes_grow_nothing(otel: Otel) -> None:
     gc.collect()
     assert otel.span_processor._spans == {}
     assert all(ref() is None for ref in refs)
-    assert len(_dispatch._plans) <= plans_before + 1
+    assert len(_dispatch.PLANS) <= plans_before + 1
     assert otel.span_processor.pending_tasks() == []
 
 

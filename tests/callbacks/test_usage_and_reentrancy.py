@@ -28,8 +28,8 @@ from rlm_toolkit.callbacks import (
     _console,
     _dispatch,
 )
-from rlm_toolkit.callbacks._dispatch import call
 from rlm_toolkit.callbacks._failures import Failure
+from rlm_toolkit.callbacks._span_processor import call
 from rlm_toolkit.genai import _reaper
 from rlm_toolkit.genai._handler import span_processors_of
 

@@ -7,8 +7,13 @@ import logging
 
 import pytest
 
-from rlm_toolkit.genai import ContentMode, resolve_content_mode, resolve_max_length
-from rlm_toolkit.genai._content import to_json, truncate_messages
+from rlm_toolkit.genai import (
+    ContentMode,
+    resolve_content_mode,
+    resolve_max_length,
+    to_json,
+    truncate_messages,
+)
 
 ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 

@@ -10,9 +10,10 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from rlm_toolkit import pricing
-from rlm_toolkit.genai import Instruments
-from rlm_toolkit.genai._cost import CostEstimator
-from rlm_toolkit.genai._instruments import MAX_COST_SERIES, CostTotals
+from rlm_toolkit.genai import CostEstimator, Instruments
+
+#: Distinct attribute sets the cost totals keep before folding new ones into the overflow set.
+MAX_COST_SERIES = 2000
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +46,18 @@ def test_overrides_invalidate_the_cache() -> None:
     assert estimator("my-model", input_tokens=1_000_000, output_tokens=0) is None
 
 
+def test_the_cache_reads_the_table_price_overrides_returns() -> None:
+    """The estimator's hit path reads ``pricing._overrides`` (no call per LLM call): if
+    ``pricing`` renamed it, the cache would never see an override change."""
+    assert CostEstimator()._cacheable
+    pricing.set_price("pinned-model", input=1.0, output=1.0)
+    try:
+        assert pricing._overrides is pricing.price_overrides()
+    finally:
+        pricing._reset_overrides()
+    assert pricing._overrides is pricing.price_overrides()
+
+
 def test_totals_are_observed_as_a_monotonic_sum() -> None:
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
@@ -65,7 +78,7 @@ def test_totals_are_observed_as_a_monotonic_sum() -> None:
 
 
 def test_totals_fold_new_series_into_overflow_when_full() -> None:
-    totals = CostTotals()
+    totals = Instruments(MeterProvider().get_meter("t")).cost
     for i in range(MAX_COST_SERIES + 5):
         totals.add(1.0, {"m": i})
     observed = {tuple(sorted(o.attributes.items())): o.value for o in totals.observe(None)}  # type: ignore[arg-type]

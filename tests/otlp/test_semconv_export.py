@@ -10,7 +10,6 @@ import pytest
 
 from otlp.conftest import DEMO, run_cli
 from otlp.receiver import OTLPReceiver
-from rlm_toolkit.genai._semconv import DEFAULT
 from rlm_toolkit.testing import OpenAIServer
 
 SCOPE = "rlm_toolkit.instrumentation.openai"
@@ -37,6 +36,7 @@ LATEST = {
     "gen_ai.execute_tool.duration",  # the demo's recursive run executes code
 }
 GENAI_SCHEMA = "https://opentelemetry.io/schemas/gen-ai/1.42.0"
+CORE_SCHEMA = "https://opentelemetry.io/schemas/1.41.0"  # the default (v1.41) mode's
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_mode_over_otlp(
     assert result.returncode == 0, result.stderr
 
     latest = opt_in is not None
-    schema = GENAI_SCHEMA if latest else DEFAULT.schema_url
+    schema = GENAI_SCHEMA if latest else CORE_SCHEMA
     metrics = receiver.metrics()
     gen_ai = {name for name in metrics if name.startswith("gen_ai.")}
     assert gen_ai == (LATEST if latest else V141)

@@ -16,7 +16,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode, format_span_id
 
-from rlm_toolkit.genai._reaper import drain
+from rlm_toolkit.genai import end_abandoned_streams as drain
 from rlm_toolkit.runtime import RLM, RLMResult
 from rlm_toolkit.testing import OpenAIServer
 

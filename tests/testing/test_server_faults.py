@@ -256,7 +256,7 @@ def test_query_string_secrets_are_redacted_in_the_log_and_the_record(
 
 
 def test_redact_query_edge_cases() -> None:
-    from rlm_toolkit.testing._script import redact_query
+    from rlm_toolkit.testing import redact_query
 
     assert redact_query("") == ""
     assert redact_query("a=1&b=2") == "a=1&b=2"

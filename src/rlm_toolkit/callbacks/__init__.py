@@ -2,8 +2,8 @@
 
 A :class:`BaseCallback` is fed by real SDK processors: :class:`CallbackSpanProcessor` turns
 GenAI span start/end into ``on_llm_start`` / ``on_llm_end`` / ``on_error`` / ``on_tool_*`` /
-``on_run_*``, and :class:`CallbackLogRecordProcessor` turns event records into ``on_retry``,
-``on_token`` and ``on_memory_*``. Both run callbacks synchronously on the app's thread (that
+``on_run_*``, and :class:`CallbackLogRecordProcessor` turns event records into ``on_retry``
+and ``on_token``. Both run callbacks synchronously on the app's thread (that
 is what streaming UIs and latency timers need). To keep slow callbacks off the app's thread,
 use :class:`CallbackSpanExporter` behind a ``BatchSpanProcessor``.
 """

@@ -26,8 +26,6 @@ EVENT_METHODS = (
     "on_retry",
     "on_tool_start",
     "on_tool_end",
-    "on_memory_store",
-    "on_memory_recall",
 )
 
 
@@ -75,12 +73,6 @@ class BaseCallback:
     def on_tool_end(self, tool_name: str, tool_output: Any, **kwargs: Any) -> Any:
         """A tool/REPL step finished."""
 
-    def on_memory_store(self, content: Any, **kwargs: Any) -> Any:
-        """The runtime stored ``content`` in memory."""
-
-    def on_memory_recall(self, query: Any, results: Any, **kwargs: Any) -> Any:
-        """The runtime recalled ``results`` for ``query``."""
-
 
 class AsyncBaseCallback(BaseCallback):
     """Like :class:`BaseCallback`, with ``async def`` methods.
@@ -119,18 +111,11 @@ class AsyncBaseCallback(BaseCallback):
     async def on_tool_end(self, tool_name: str, tool_output: Any, **kwargs: Any) -> Any:
         """A tool/REPL step finished."""
 
-    async def on_memory_store(self, content: Any, **kwargs: Any) -> Any:
-        """The runtime stored ``content`` in memory."""
 
-    async def on_memory_recall(self, query: Any, results: Any, **kwargs: Any) -> Any:
-        """The runtime recalled ``results`` for ``query``."""
-
-
-_NOOPS = frozenset(
-    getattr(base, name) for base in (BaseCallback, AsyncBaseCallback) for name in EVENT_METHODS
-)
+#: The bases' no-op methods (dispatch skips a callback method that is one of them).
+NOOPS = frozenset(getattr(base, name) for base in (BaseCallback, AsyncBaseCallback) for name in EVENT_METHODS)
 
 
 def is_noop(cls: type, name: str) -> bool:
     """True when ``cls.name`` is one of the bases' no-ops (so dispatch can skip the call)."""
-    return getattr(cls, name, None) in _NOOPS
+    return getattr(cls, name, None) in NOOPS

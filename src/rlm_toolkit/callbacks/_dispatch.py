@@ -1,4 +1,8 @@
-"""Calling one callback method: keyword matching, isolation, and async scheduling.
+"""Calling one callback method: keyword plans, warnings, and async scheduling.
+
+The delivery loop itself (``deliver`` / ``call``) lives in ``_span_processor.py``, beside the
+processor that runs it on every GenAI span (one file fewer on an LLM call's path); this module
+holds what it consults on a miss or a problem.
 
 * Keywords only. A method without ``**kwargs`` gets just the keywords it names (the signature
   is inspected once per class and method); one that needs an argument we do not have is
@@ -20,28 +24,25 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
-
-from rlm_toolkit.callbacks._base import is_noop
-from rlm_toolkit.callbacks._events import Event
 
 log = logging.getLogger("rlm_toolkit.callbacks")
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     accepts_all: bool  # has **kwargs
     names: frozenset[str]  # keyword-passable parameter names
     required: frozenset[str]  # parameters without a default
     problem: str | None = None  # why it can never be called with keywords
 
 
-_ANY = _Plan(accepts_all=True, names=frozenset(), required=frozenset())
+_ANY = Plan(accepts_all=True, names=frozenset(), required=frozenset())
 
 
-def _make_plan(method: Any) -> _Plan:
+def make_plan(method: Any) -> Plan:
     try:
         signature = inspect.signature(method)
     except (TypeError, ValueError):
@@ -56,12 +57,12 @@ def _make_plan(method: Any) -> _Plan:
             continue
         elif param.kind is param.POSITIONAL_ONLY:
             if param.default is param.empty:
-                return _Plan(False, frozenset(), frozenset(), f"positional-only parameter {param.name!r}")
+                return Plan(False, frozenset(), frozenset(), f"positional-only parameter {param.name!r}")
         else:
             names.add(param.name)
             if param.default is param.empty:
                 required.add(param.name)
-    return _Plan(accepts_all, frozenset(names), frozenset(required))
+    return Plan(accepts_all, frozenset(names), frozenset(required))
 
 
 # Every lock here is reentrant: a span may end on a thread that holds one (a signal handler, a
@@ -69,18 +70,20 @@ def _make_plan(method: Any) -> _Plan:
 # ended by genai/_reaper.py, never inside the garbage collector.
 _plans_lock = threading.RLock()
 # class -> {method name: plan}; weak so classes made on the fly do not pile up here.
-_plans: weakref.WeakKeyDictionary[type, dict[str, _Plan]] = weakref.WeakKeyDictionary()
+PLANS: weakref.WeakKeyDictionary[type, dict[str, Plan]] = weakref.WeakKeyDictionary()
 # class -> method names already warned about; also weak.
 _warned: weakref.WeakKeyDictionary[type, set[str]] = weakref.WeakKeyDictionary()
 
 
-def _plan_for(cls: type, name: str, method: Any) -> _Plan:
-    per_class = _plans.get(cls)
+def plan_for(cls: type, name: str, method: Any) -> Plan:
+    """How to call ``cls.name`` with keywords (made once per class and method; the delivery
+    loop reads :data:`PLANS` itself first and calls this only on a miss)."""
+    per_class = PLANS.get(cls)
     plan = per_class.get(name) if per_class is not None else None
     if plan is None:
-        plan = _make_plan(method)
+        plan = make_plan(method)
         with _plans_lock:
-            _plans.setdefault(cls, {})[name] = plan
+            PLANS.setdefault(cls, {})[name] = plan
     return plan
 
 
@@ -98,48 +101,6 @@ def warn_once(cb: object, name: str, message: str, exc: BaseException | None = N
         message,
         exc_info=exc,
     )
-
-
-def call(cb: object, name: str, kwargs: Mapping[str, Any], owner: AsyncDelivery | None = None) -> None:
-    """Call ``cb.name(**kwargs)`` (the subset it accepts), isolated. Never raises ``Exception``.
-    An awaitable result is run by ``owner`` (the delivering processor's :class:`AsyncDelivery`)."""
-    cls = type(cb)
-    on_instance = name in getattr(cb, "__dict__", ())  # a function stored on the instance
-    if not on_instance and is_noop(cls, name):
-        return
-    method = getattr(cb, name, None)
-    if method is None or not callable(method):
-        return
-    plan = _make_plan(method) if on_instance else _plan_for(cls, name, method)
-    if plan.problem is not None:
-        warn_once(cb, name, f"cannot be called with keyword arguments ({plan.problem}); skipped")
-        return
-    args = kwargs if plan.accepts_all else {k: v for k, v in kwargs.items() if k in plan.names}
-    missing = plan.required.difference(args)
-    if missing:
-        warn_once(cb, name, f"needs {sorted(missing)} which this event does not provide; skipped")
-        return
-    try:
-        result = method(**args)
-    except Exception as exc:
-        warn_once(cb, name, "raised", exc)
-        return
-    if inspect.isawaitable(result):
-        (owner or _SHARED).schedule(result, cb, name)
-
-
-def deliver(callbacks: Sequence[object], event: Event, owner: AsyncDelivery | None = None) -> None:
-    """Deliver one typed event to each of ``callbacks`` (its method, its keywords), isolated.
-
-    The keywords are built once for all callbacks. Runs on the caller's thread; never raises
-    ``Exception``.
-    """
-    if not callbacks:
-        return
-    name = event.method
-    kwargs = event.keywords()
-    for cb in callbacks:
-        call(cb, name, kwargs, owner)
 
 
 # -- async callbacks ------------------------------------------------------------------------
@@ -232,14 +193,14 @@ class AsyncDelivery:
 
 
 #: For deliveries made outside any processor (none in the library; kept for direct callers).
-_SHARED = AsyncDelivery()
+SHARED = AsyncDelivery()
 
 
 def flush(timeout_s: float | None = None) -> bool:
     """Wait for async callbacks delivered without an owner; True if all finished."""
-    return _SHARED.flush(timeout_s)
+    return SHARED.flush(timeout_s)
 
 
 def pending_tasks() -> list[asyncio.Task[None]]:
     """Async callbacks delivered without an owner, on app loops, not finished yet."""
-    return _SHARED.pending_tasks()
+    return SHARED.pending_tasks()

@@ -2,7 +2,7 @@
 
 One frozen record per kind of event, named after what happened (``LLMStart``, ``Token``, ...),
 with the ``BaseCallback`` method it is delivered to as a class constant. Producers of events
-(the span and log-record processors, the span exporter) build records; ``_dispatch.deliver``
+(the span and log-record processors, the span exporter) build records; ``_span_processor.deliver``
 turns one into the keywords of that method, once per event, whatever the number of callbacks.
 
 A field left at :data:`ABSENT` is not passed at all (e.g. ``tool_name`` on the ``on_error`` of
@@ -11,7 +11,7 @@ a span that is not a tool's), so callbacks receive exactly the keywords they alw
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __all__ = [
@@ -20,8 +20,6 @@ __all__ = [
     "Failed",
     "LLMEnd",
     "LLMStart",
-    "MemoryRecall",
-    "MemoryStore",
     "PointEvent",
     "Retry",
     "RunEnd",
@@ -63,20 +61,8 @@ class Event:
 
     def keywords(self) -> dict[str, Any]:
         """The keywords the callback method receives (fields left :data:`ABSENT` omitted)."""
-        cls = type(self)
-        names = _NAMES.get(cls)
-        if names is None:
-            names = _NAMES[cls] = tuple(f.name for f in fields(self))
-        out = {}
-        for name in names:
-            value = getattr(self, name)
-            if value is not ABSENT:
-                out[name] = value
-        return out
-
-
-#: Event class -> its field names (a fixed set of classes, filled on first use).
-_NAMES: dict[type, tuple[str, ...]] = {}
+        # The fields are the instance dict, in field order (``_span_processor.deliver`` inlines this).
+        return {k: v for k, v in vars(self).items() if v is not ABSENT}
 
 
 # -- span events ------------------------------------------------------------------------------
@@ -200,18 +186,3 @@ class Retry(PointEvent):
     retry_after_s: Any = None
     status_code: Any = None
     error_type: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class MemoryStore(PointEvent):
-    method: ClassVar[str] = "on_memory_store"
-    content: Any = None
-    extra: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class MemoryRecall(PointEvent):
-    method: ClassVar[str] = "on_memory_recall"
-    query: Any = None
-    results: Any = None
-    extra: dict[str, Any] | None = None

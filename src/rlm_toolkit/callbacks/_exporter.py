@@ -26,6 +26,7 @@ from rlm_toolkit._safety import contain
 from rlm_toolkit.callbacks import _dispatch, _extract
 from rlm_toolkit.callbacks._events import Event, Failed, Retry
 from rlm_toolkit.callbacks._failures import Failure, FailureTable, already_told, describe
+from rlm_toolkit.callbacks._span_processor import deliver
 
 _START, _EVENT, _END = 0, 1, 2
 
@@ -48,7 +49,7 @@ class CallbackSpanExporter(SpanExporter):
             contain("CallbackSpanExporter.export", exc)
             return SpanExportResult.FAILURE
         for event in timeline:
-            _dispatch.deliver(self._callbacks, event, self._async)
+            deliver(self._callbacks, event, self._async)
         return SpanExportResult.SUCCESS
 
     def _timeline(self, spans: Sequence[ReadableSpan]) -> list[Event]:

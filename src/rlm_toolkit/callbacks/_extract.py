@@ -4,9 +4,9 @@ Pure functions of their inputs; no callback is called here. Content comes from t
 :class:`~rlm_toolkit.genai._context.Payload` when the producer is in this process, else from the
 span's captured ``gen_ai.input.messages`` / ``gen_ai.output.messages`` JSON, else it is ``""``.
 
-``Payload.extra`` keys read here (runtime spans and events):
-``prompt`` / ``result`` (``invoke_agent``), ``tool_input`` / ``tool_output`` (``execute_tool``),
-``content`` (``rlm.memory.store``), ``query`` / ``results`` (``rlm.memory.recall``).
+The payload's typed fields read here: messages, ``request`` and ``response`` (inference and
+``invoke_agent``: the run's result object), ``tool_input`` / ``tool_output`` (``execute_tool``),
+``error`` and ``token``.
 """
 
 from __future__ import annotations
@@ -67,15 +67,18 @@ class SpanError(Exception):
         return (SpanError, (self.error_type, self.message))
 
 
+#: ``gen_ai.operation.name`` -> ``"llm"``, ``"tool"`` or ``"run"`` (absent: not a span
+#: callbacks care about). A table, so the processors look a kind up without a call.
+KINDS: dict[object, str] = {
+    **dict.fromkeys(LLM_OPERATIONS, "llm"),
+    TOOL_OPERATION: "tool",
+    RUN_OPERATION: "run",
+}
+
+
 def kind(operation: object) -> str | None:
     """``"llm"``, ``"tool"``, ``"run"`` or ``None`` (not a span callbacks care about)."""
-    if operation in LLM_OPERATIONS:
-        return "llm"
-    if operation == TOOL_OPERATION:
-        return "tool"
-    if operation == RUN_OPERATION:
-        return "run"
-    return None
+    return KINDS.get(operation) if isinstance(operation, str) else None
 
 
 def _seconds(ns: int | None) -> float | None:
@@ -269,10 +272,6 @@ def failed(span: ReadableSpan) -> bool:
     return span.status.status_code is StatusCode.ERROR
 
 
-def _extra(payload: Payload | None) -> Mapping[str, Any]:
-    return (payload.extra if payload is not None else None) or {}
-
-
 def start_event(span: ReadableSpan, payload: Payload | None, operation: str) -> SpanEvent:
     """The event of the start of a span of a known kind."""
     attrs = span.attributes
@@ -282,18 +281,16 @@ def start_event(span: ReadableSpan, payload: Payload | None, operation: str) -> 
         prompt, msgs = prompt_of(payload, attrs)
         params = dict(payload.request) if payload is not None and payload.request else {}
         return LLMStart(**kw, prompt=prompt, messages=msgs, invocation_params=params)
-    extra = _extra(payload)
     if which == "tool":
         return ToolStart(
             **kw,
             tool_name=_str((attrs or {}).get(GA.GEN_AI_TOOL_NAME)) or "",
-            tool_input=extra.get("tool_input", (attrs or {}).get(GA.GEN_AI_TOOL_CALL_ARGUMENTS)),
+            tool_input=payload.tool_input
+            if payload is not None
+            else (attrs or {}).get(GA.GEN_AI_TOOL_CALL_ARGUMENTS),
         )
-    run_prompt = extra.get("prompt")
     return RunStart(
-        **kw,
-        prompt=run_prompt if isinstance(run_prompt, str) else prompt_of(payload, attrs)[0],
-        agent_name=_str((attrs or {}).get(GA.GEN_AI_AGENT_NAME)),
+        **kw, prompt=prompt_of(payload, attrs)[0], agent_name=_str((attrs or {}).get(GA.GEN_AI_AGENT_NAME))
     )
 
 
@@ -321,16 +318,13 @@ def end_event(span: ReadableSpan, payload: Payload | None, operation: str) -> Sp
             response=llm_response(span, payload),
             attempts=_int(attrs.get(rlm.RLM_REQUEST_ATTEMPTS)) or None,
         )
-    extra = _extra(payload)
     if which == "tool":
         return ToolEnd(
             **kw,
             tool_name=_str(attrs.get(GA.GEN_AI_TOOL_NAME)) or "",
-            tool_output=extra.get("tool_output", attrs.get(GA.GEN_AI_TOOL_CALL_RESULT)),
+            tool_output=payload.tool_output if payload is not None else attrs.get(GA.GEN_AI_TOOL_CALL_RESULT),
         )
-    result = extra.get("result")
-    if result is None and payload is not None:
-        result = payload.response
+    result = payload.response if payload is not None else None
     if result is None:
         output = messages(payload.output_messages if payload else None, attrs, GA.GEN_AI_OUTPUT_MESSAGES)
         result = message_text(output[0]) if output else None

@@ -129,35 +129,36 @@ class FailureTable:
         # Reentrant: a span may end on this thread (and so come back here) while it holds the
         # lock, e.g. from a signal handler.
         self._lock = threading.RLock()
-        self._waiting: OrderedDict[int, list[Failure]] = OrderedDict()
+        #: span id -> failures filed under it (read without the lock: empty is the common case).
+        self.waiting: OrderedDict[int, list[Failure]] = OrderedDict()
         self._max_spans = max_spans
 
     def __len__(self) -> int:
-        return len(self._waiting)
+        return len(self.waiting)
 
     def __bool__(self) -> bool:
-        return bool(self._waiting)
+        return bool(self.waiting)
 
     def take(self, span_id: int) -> list[Failure]:
         """Remove and return the failures filed under ``span_id``."""
-        if not self._waiting:  # the common case: nothing failed, no lock
+        if not self.waiting:  # the common case: nothing failed, no lock
             return []
         with self._lock:
-            return self._waiting.pop(span_id, None) or []
+            return self.waiting.pop(span_id, None) or []
 
     def file(self, span_id: int, failures: list[Failure]) -> None:
         """File ``failures`` under ``span_id`` (the parent of the span that reported them)."""
         if not failures or not span_id:
             return
         with self._lock:
-            waiting = self._waiting.get(span_id)
+            waiting = self.waiting.get(span_id)
             if waiting is None:
-                waiting = self._waiting[span_id] = []
-                while len(self._waiting) > self._max_spans:
-                    self._waiting.popitem(last=False)
+                waiting = self.waiting[span_id] = []
+                while len(self.waiting) > self._max_spans:
+                    self.waiting.popitem(last=False)
             waiting.extend(failures)
             del waiting[:-_PER_SPAN]
 
     def clear(self) -> None:
         with self._lock:
-            self._waiting.clear()
+            self.waiting.clear()

@@ -48,7 +48,7 @@ def _warn_not_initialised(cls: type) -> None:
 
 class FileLogCallback(BaseCallback):
     """Appends JSONL records (``llm_start``, ``llm_end``, ``error``, ``retry``, ``tool_*``,
-    ``run_*``, ``memory_*``) to ``log_path``.
+    ``run_*``) to ``log_path``.
 
     Prompts and responses are written only with ``include_prompts`` / ``include_responses``.
     Each line is one unbuffered ``write`` (one system call) under a reentrant lock, so lines
@@ -190,15 +190,3 @@ class FileLogCallback(BaseCallback):
         if self.include_responses:
             fields["output"] = tool_output
         self._write("tool_end", kwargs, fields)
-
-    def on_memory_store(self, content: Any, **kwargs: Any) -> None:
-        fields: dict[str, Any] = {"content": content} if self.include_prompts else {}
-        self._write("memory_store", kwargs, fields)
-
-    def on_memory_recall(self, query: Any, results: Any, **kwargs: Any) -> None:
-        fields: dict[str, Any] = {"results": len(results) if isinstance(results, (list, tuple)) else None}
-        if self.include_prompts:
-            fields["query"] = query
-        if self.include_responses:
-            fields["recalled"] = results
-        self._write("memory_recall", kwargs, fields)

@@ -1,4 +1,4 @@
-"""``CallbackLogRecordProcessor``: event records -> ``on_retry``, ``on_token``, memory events.
+"""``CallbackLogRecordProcessor``: event records -> ``on_retry``, ``on_token``.
 
 Streamed tokens arrive as records only when token export is on (``RLM_EXPORT_TOKEN_EVENTS``);
 by default the provider's ``TelemetryHandler`` hands them to :meth:`on_point_event` without a
@@ -25,8 +25,8 @@ from opentelemetry.trace import format_span_id
 from rlm_toolkit import attributes as rlm
 from rlm_toolkit._safety import contain
 from rlm_toolkit.callbacks import _dispatch, _extract
-from rlm_toolkit.callbacks._events import MemoryRecall, MemoryStore, PointEvent, Retry, Token
-from rlm_toolkit.callbacks._span_processor import CallbackSpanProcessor, merge, scope_callbacks
+from rlm_toolkit.callbacks._events import PointEvent, Retry, Token
+from rlm_toolkit.callbacks._span_processor import CallbackSpanProcessor, deliver, merge, scope_callbacks
 from rlm_toolkit.callbacks._validate import validate_callbacks, wants_tokens
 from rlm_toolkit.genai import Consumer
 from rlm_toolkit.genai._context import Payload, current_payload, current_scope
@@ -34,8 +34,6 @@ from rlm_toolkit.genai._context import Payload, current_payload, current_scope
 _METHODS: dict[str, type[PointEvent]] = {
     rlm.EVENT_RETRY: Retry,
     rlm.EVENT_TOKEN: Token,
-    rlm.EVENT_MEMORY_STORE: MemoryStore,
-    rlm.EVENT_MEMORY_RECALL: MemoryRecall,
 }
 
 
@@ -44,7 +42,6 @@ def point_fields(
 ) -> dict[str, Any] | None:
     """The event-specific fields of one point event, or ``None`` when it cannot be delivered
     (a token event without its in-process text)."""
-    extra: Mapping[str, Any] = (payload.extra if payload is not None else None) or {}
     if event_name == rlm.EVENT_TOKEN:
         token = payload.token if payload is not None else None
         if token is None:
@@ -56,12 +53,8 @@ def point_fields(
             "token": token,
             "index": index if isinstance(index, int) and not isinstance(index, bool) else None,
         }
-    if event_name == rlm.EVENT_RETRY:
-        error = payload.error if payload is not None and payload.error is not None else exception
-        return _extract.retry_fields(attrs, error)
-    if event_name == rlm.EVENT_MEMORY_STORE:
-        return {"content": extra.get("content"), "extra": dict(extra)}
-    return {"query": extra.get("query"), "results": extra.get("results"), "extra": dict(extra)}
+    error = payload.error if payload is not None and payload.error is not None else exception
+    return _extract.retry_fields(attrs, error)
 
 
 def _span_facts(span: Any) -> tuple[str | None, str | None, int]:
@@ -77,7 +70,7 @@ def _span_facts(span: Any) -> tuple[str | None, str | None, int]:
 
 
 class CallbackLogRecordProcessor(LogRecordProcessor, Consumer):
-    """Feeds ``rlm.retry``, ``rlm.llm.token`` and ``rlm.memory.*`` event records to callbacks.
+    """Feeds ``rlm.retry`` and ``rlm.llm.token`` event records to callbacks.
 
     Args:
         callbacks: see every such event of the provider this processor is added to.
@@ -181,7 +174,7 @@ class CallbackLogRecordProcessor(LogRecordProcessor, Consumer):
             start_time=timestamp,
             **fields,
         )
-        _dispatch.deliver(callbacks, event, self._async)
+        deliver(callbacks, event, self._async)
 
     def shutdown(self) -> None:
         """Stop delivering: no callback is called for records emitted from now on."""

@@ -23,7 +23,8 @@ run span still ends with ``on_run_end(result=None, error=...)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +34,67 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 
 from rlm_toolkit._safety import contain
 from rlm_toolkit.callbacks import _dispatch, _extract
-from rlm_toolkit.callbacks._events import Event, Failed
+from rlm_toolkit.callbacks._base import NOOPS
+from rlm_toolkit.callbacks._dispatch import PLANS, AsyncDelivery, Plan, make_plan, plan_for, warn_once
+from rlm_toolkit.callbacks._events import ABSENT, Event, Failed
 from rlm_toolkit.callbacks._failures import Failure, FailureTable, already_told, describe, not_in
 from rlm_toolkit.callbacks._validate import validate_callbacks
 from rlm_toolkit.genai import Consumer
-from rlm_toolkit.genai._context import Scope, current_payload, current_scope
+from rlm_toolkit.genai._context import PAYLOAD, Scope, current_scope
+
+
+def call(cb: object, name: str, kwargs: Mapping[str, Any], owner: AsyncDelivery | None = None) -> None:
+    """Call ``cb.name(**kwargs)`` (the subset it accepts), isolated. Never raises ``Exception``.
+
+    Keywords only: a method without ``**kwargs`` gets just the keywords it names; one that
+    needs an argument the event does not carry is skipped with a warning, logged once; one that
+    raises is isolated (one warning per class and method). An awaitable result is run by
+    ``owner`` (the delivering processor's ``AsyncDelivery``) without blocking this thread.
+    """
+    cls = type(cb)
+    on_instance = name in getattr(cb, "__dict__", ())  # a function stored on the instance
+    if not on_instance and getattr(cls, name, None) in NOOPS:  # a base's no-op: skip it
+        return
+    method = getattr(cb, name, None)
+    if method is None or not callable(method):
+        return
+    plan: Plan | None = None
+    if on_instance:
+        plan = make_plan(method)
+    else:  # the plan cache, read here: no call per delivery once a class is known
+        per_class = PLANS.get(cls)
+        plan = per_class.get(name) if per_class is not None else None
+        if plan is None:
+            plan = plan_for(cls, name, method)
+    if plan.problem is not None:
+        warn_once(cb, name, f"cannot be called with keyword arguments ({plan.problem}); skipped")
+        return
+    args = kwargs if plan.accepts_all else {k: v for k, v in kwargs.items() if k in plan.names}
+    missing = plan.required.difference(args)
+    if missing:
+        warn_once(cb, name, f"needs {sorted(missing)} which this event does not provide; skipped")
+        return
+    try:
+        result = method(**args)
+    except Exception as exc:
+        warn_once(cb, name, "raised", exc)
+        return
+    if inspect.isawaitable(result):
+        (owner or _dispatch.SHARED).schedule(result, cb, name)
+
+
+def deliver(callbacks: Sequence[object], event: Event, owner: AsyncDelivery | None = None) -> None:
+    """Deliver one typed event to each of ``callbacks`` (its method, its keywords), isolated.
+
+    The keywords (the event's fields, less those left ``ABSENT``) are built once for all
+    callbacks. Runs on the caller's thread; never raises ``Exception``.
+    """
+    if not callbacks:
+        return
+    name = event.method
+    kwargs = {k: v for k, v in vars(event).items() if v is not ABSENT}
+    for cb in callbacks:
+        call(cb, name, kwargs, owner)
 
 
 @dataclass(frozen=True)
@@ -101,7 +158,7 @@ class CallbackSpanProcessor(SpanProcessor, Consumer):
 
     def __init__(self, callbacks: Sequence[Any] = (), *, route_for: object = None) -> None:
         self._fixed = self.fixed_callbacks = validate_callbacks(callbacks)
-        self._async = _dispatch.AsyncDelivery()  # this processor's async callbacks
+        self._async = AsyncDelivery()  # this processor's async callbacks
         self._route_for = route_for
         self.routes_scopes = route_for is not None
         self.wants_payload = bool(self._fixed)
@@ -123,7 +180,7 @@ class CallbackSpanProcessor(SpanProcessor, Consumer):
             operation = attrs.get(GA.GEN_AI_OPERATION_NAME)
             parent = span.parent
             parent_id = parent.span_id if parent is not None else 0
-            if not isinstance(operation, str) or _extract.kind(operation) is None:
+            if not isinstance(operation, str) or operation not in _extract.KINDS:  # no call per span
                 if parent_id and (self._spans or self._links) and self._live(parent_id):
                     self._links[span.context.span_id] = parent_id
                 return
@@ -138,11 +195,11 @@ class CallbackSpanProcessor(SpanProcessor, Consumer):
             self._spans[span.context.span_id] = SpanEntry(
                 callbacks, operation, model if isinstance(model, str) else None, parent_id, span
             )
-            event = _extract.start_event(span, current_payload(), operation)
+            event = _extract.start_event(span, PAYLOAD.get(), operation)
         except Exception as exc:
             contain("CallbackSpanProcessor.on_start", exc)
             return
-        _dispatch.deliver(callbacks, event, self._async)
+        deliver(callbacks, event, self._async)
 
     def on_end(self, span: ReadableSpan) -> None:
         context = span.context
@@ -158,16 +215,16 @@ class CallbackSpanProcessor(SpanProcessor, Consumer):
             return
         calls: list[tuple[tuple[Any, ...], Event]] = []
         try:
-            payload = current_payload()
+            payload = PAYLOAD.get()
             event = _extract.end_event(span, payload, entry.operation)
-            earlier = self._failures.take(span_id)
+            earlier = self._failures.take(span_id) if self._failures.waiting else []
             if isinstance(event, Failed):
                 error_type, message = describe(span)
                 mine = Failure(payload.error if payload is not None else None, error_type, message, ())
                 told = already_told(mine, earlier)
                 tell = not_in(entry.callbacks, told)
                 calls.append((tell, event))
-                if _extract.kind(entry.operation) == "run":
+                if _extract.KINDS.get(entry.operation) == "run":
                     calls.append((entry.callbacks, event.run_ended()))
                 earlier.append(Failure(mine.error, error_type, message, told + tell))
             else:
@@ -177,7 +234,7 @@ class CallbackSpanProcessor(SpanProcessor, Consumer):
             contain("CallbackSpanProcessor.on_end", exc)
             return
         for callbacks, ended in calls:
-            _dispatch.deliver(callbacks, ended, self._async)
+            deliver(callbacks, ended, self._async)
 
     def _hand_up(self, parent_id: int, failures: list[Failure]) -> None:
         if failures and parent_id and self._live(parent_id):

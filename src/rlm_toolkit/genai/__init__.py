@@ -1,6 +1,8 @@
 """The provider-agnostic GenAI telemetry layer.
 
-Invocation lifecycle (start/stop/fail, exactly-once end), metric instruments with the
+Invocation lifecycles (start/stop/fail, exactly-once end) of the three span kinds: an
+inference (:class:`Invocation`), an agent run (:class:`AgentInvocation`) and a tool execution
+(:class:`ToolInvocation`), metric instruments with the
 conventions' bucket advice, content policy and serialisation, event emission (span event +
 Logs-API record with the in-process payload exposed only during the SDK hook), and the stream
 proxy base shared by sync and async streams.
@@ -16,7 +18,14 @@ conventions' JSON message schema), so switching later is a contained change.
 
 from __future__ import annotations
 
-from rlm_toolkit.genai._content import ContentMode, resolve_content_mode, resolve_max_length
+from rlm_toolkit.genai._agent import AgentInvocation, ToolInvocation
+from rlm_toolkit.genai._content import (
+    ContentMode,
+    resolve_content_mode,
+    resolve_max_length,
+    to_json,
+    truncate_messages,
+)
 from rlm_toolkit.genai._context import (
     Payload,
     Scope,
@@ -25,6 +34,7 @@ from rlm_toolkit.genai._context import (
     payload_during,
     use_scope,
 )
+from rlm_toolkit.genai._cost import CostEstimator
 from rlm_toolkit.genai._discovery import check_processor_discovery, discovery_problems
 from rlm_toolkit.genai._eval import (
     RunClaim,
@@ -35,9 +45,16 @@ from rlm_toolkit.genai._eval import (
     linked_run,
     start_eval_span,
 )
-from rlm_toolkit.genai._handler import Consumer, TelemetryHandler, Wants
+from rlm_toolkit.genai._handler import (
+    Consumer,
+    TelemetryHandler,
+    Wants,
+    log_processors_of,
+    span_processors_of,
+)
 from rlm_toolkit.genai._instruments import Instruments
 from rlm_toolkit.genai._invocation import Invocation
+from rlm_toolkit.genai._reaper import end_abandoned_streams
 from rlm_toolkit.genai._stream import (
     AsyncStreamProxy,
     ChunkHandler,
@@ -47,10 +64,12 @@ from rlm_toolkit.genai._stream import (
 )
 
 __all__ = [
+    "AgentInvocation",
     "AsyncStreamProxy",
     "ChunkHandler",
     "Consumer",
     "ContentMode",
+    "CostEstimator",
     "Instruments",
     "Invocation",
     "Payload",
@@ -59,6 +78,7 @@ __all__ = [
     "StreamState",
     "SyncStreamProxy",
     "TelemetryHandler",
+    "ToolInvocation",
     "Wants",
     "check_processor_discovery",
     "claim_run_links",
@@ -66,13 +86,18 @@ __all__ = [
     "current_scope",
     "discovery_problems",
     "emit_evaluation",
+    "end_abandoned_streams",
     "eval_carrier",
     "link_from_carrier",
     "linked_run",
+    "log_processors_of",
     "payload_during",
     "resolve_content_mode",
     "resolve_max_length",
+    "span_processors_of",
     "start_eval_span",
     "stream_state_of",
+    "to_json",
+    "truncate_messages",
     "use_scope",
 ]

@@ -17,7 +17,7 @@ Both are plain ``ContextVar``s: correct under threads and asyncio, and ~50 ns to
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -47,8 +47,9 @@ _SCOPE: ContextVar[Scope | None] = ContextVar("rlm_toolkit.scope", default=None)
 REPORTED: ContextVar[Any] = ContextVar("rlm_toolkit.reported", default=None)
 
 
-def current_scope() -> Scope | None:
-    return _SCOPE.get()
+#: ``current_scope()``: the scope in force on this thread/task, or None. The context
+#: variable's own ``get`` (a C method): every wrapped call asks, and this costs no Python frame.
+current_scope: Callable[[], Scope | None] = _SCOPE.get
 
 
 @contextmanager
@@ -66,43 +67,35 @@ class Payload:
     Messages use the GenAI conventions' JSON shapes (``gen_ai.input.messages`` /
     ``gen_ai.output.messages``: ``{"role": ..., "parts": [{"type": "text", "content": ...}]}``),
     so consumers read our payloads and other instrumentations' captured attributes alike.
+
+    Every field defaults to None at class level: ``Payload()`` runs no Python ``__init__`` (a
+    payload is made per call when someone consumes it), and a producer sets only what it has.
     """
 
-    __slots__ = (
-        "error",
-        "extra",
-        "input_messages",
-        "output_messages",
-        "request",
-        "response",
-        "scope",
-        "span",
-        "system_instructions",
-        "token",
-        "tool_definitions",
-    )
-
-    def __init__(self) -> None:
-        self.request: dict[str, Any] | None = None  # kwargs the user passed to the SDK method
-        self.input_messages: list[dict[str, Any]] | None = None
-        self.system_instructions: list[dict[str, Any]] | None = None
-        self.tool_definitions: list[dict[str, Any]] | None = None
-        self.output_messages: list[dict[str, Any]] | None = None
-        self.response: Any = None  # the SDK's response object (last chunk for a stream)
-        self.error: BaseException | None = None
-        self.token: str | None = None  # the text delta of a token event
-        self.extra: dict[str, Any] | None = None  # e.g. tool input/output for runtime spans
-        # Routing of an event record: the scope its invocation started in (so tokens of a
-        # stream iterated outside the scope still reach it) and the span it belongs to.
-        self.scope: Scope | None = None
-        self.span: Any = None
+    request: dict[str, Any] | None = None  # kwargs the user passed to the SDK method
+    input_messages: list[dict[str, Any]] | None = None
+    system_instructions: list[dict[str, Any]] | None = None
+    tool_definitions: list[dict[str, Any]] | None = None
+    output_messages: list[dict[str, Any]] | None = None
+    response: Any = None  # the SDK's response (last chunk of a stream); an agent run's result
+    error: BaseException | None = None
+    token: str | None = None  # the text delta of a token event
+    tool_input: Any = None  # a tool execution's input (``execute_tool`` spans)
+    tool_output: Any = None  # and its output, at the span's end
+    # Routing of an event record: the scope its invocation started in (so tokens of a stream
+    # iterated outside the scope still reach it) and the span it belongs to.
+    scope: Scope | None = None
+    span: Any = None
 
 
-_PAYLOAD: ContextVar[Payload | None] = ContextVar("rlm_toolkit.payload", default=None)
+#: The payload exposed right now. Producers on the hot path set and reset it directly (a
+#: ``payload_during`` block costs a generator per call); everyone else uses the helpers below.
+PAYLOAD: ContextVar[Payload | None] = ContextVar("rlm_toolkit.payload", default=None)
+_PAYLOAD = PAYLOAD
 
 
-def current_payload() -> Payload | None:
-    return _PAYLOAD.get()
+#: ``current_payload()``: the payload exposed right now, or None (``PAYLOAD.get``, a C method).
+current_payload: Callable[[], Payload | None] = PAYLOAD.get
 
 
 @contextmanager

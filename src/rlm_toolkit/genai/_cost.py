@@ -8,8 +8,10 @@ names repeat on every call, so :class:`CostEstimator` remembers each name's
 
 User overrides (``set_price`` / ``load_prices``) replace ``pricing``'s override table rather
 than mutating it, so the cache is dropped whenever that table is a different object than the
-one the cache was filled against. If that table cannot be seen (a future ``pricing`` without
-it), nothing is cached and every call asks ``pricing.get_price``.
+one the cache was filled against. A cache hit reads that table as ``pricing._overrides`` (what
+``pricing.price_overrides()`` returns; ``tests/genai/test_cost.py`` pins the two the same), a
+module attribute read rather than a call per LLM call. If the table cannot be seen (a future
+``pricing`` without it), nothing is cached and every call asks ``pricing.get_price``.
 
 The provider matters (``pricing.PRICED_PROVIDERS``): the bundled table is OpenAI's, so for
 another provider only user overrides price a model. Such calls are cached under a separate key.
@@ -24,7 +26,13 @@ _MAX_MODELS = 256  # model names come from user input: keep the cache bounded
 
 
 class CostEstimator:
-    """``estimator(model, input_tokens=, output_tokens=, cached_input_tokens=)`` -> USD or None."""
+    """The bundled cost function a :class:`~rlm_toolkit.genai.TelemetryHandler` takes as
+    ``cost=``: ``estimator(model, input_tokens=, output_tokens=, cached_input_tokens=,
+    provider=)`` -> USD, or None when the model has no known price at that provider.
+
+    Same numbers as ``rlm_toolkit.pricing.estimate_cost`` (user overrides included), cached per
+    model name. Thread-safe (a racing miss computes the same price twice); never raises for
+    counts from an API's usage object."""
 
     __slots__ = ("_cache", "_cacheable", "_pricing", "_seen")
 
@@ -32,7 +40,9 @@ class CostEstimator:
         from rlm_toolkit import pricing
 
         self._pricing: Any = pricing
-        self._cacheable = callable(getattr(pricing, "price_overrides", None))
+        self._cacheable = callable(getattr(pricing, "price_overrides", None)) and hasattr(
+            pricing, "_overrides"
+        )
         self._cache: dict[str, Any] = {}
         self._seen: object = None
 
@@ -69,7 +79,7 @@ class CostEstimator:
                 return None
         else:
             # Inline cache hit (the common case); ``price`` handles misses and override changes.
-            hit = self._cacheable and self._pricing.price_overrides() is self._seen
+            hit = self._cacheable and self._pricing._overrides is self._seen
             price = self._cache.get(model) if hit else None
         if price is None:
             price = self.price(model)

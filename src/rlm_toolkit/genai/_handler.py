@@ -383,9 +383,13 @@ class TelemetryHandler:
         if scope is None and not span_side and not log_side:
             return NOTHING
         payload = tokens = False
-        if span_side or log_side:
-            payload = any(c.wants_payload for c in span_side) or any(c.wants_payload for c in log_side)
-            tokens = any(c.wants_tokens for c in log_side)
+        for consumer in span_side:  # loops, not any(<genexpr>): no generator per call
+            if consumer.wants_payload:
+                payload = True
+                break
+        for consumer in log_side:
+            payload = payload or consumer.wants_payload
+            tokens = tokens or consumer.wants_tokens
         if scope is not None and scope.handler is self and scope.callbacks:
             payload = True
             tokens = tokens or scope.wants_tokens

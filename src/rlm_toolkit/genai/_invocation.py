@@ -27,7 +27,7 @@ from rlm_toolkit.attributes import (
     RLM_TOKEN_INDEX,
 )
 from rlm_toolkit.genai._content import to_json, truncate_messages, truncate_parts
-from rlm_toolkit.genai._context import Payload, Scope, payload_during
+from rlm_toolkit.genai._context import PAYLOAD, Payload, Scope
 from rlm_toolkit.genai._events import emit_event
 from rlm_toolkit.genai._failure import emit_operation_exception, provider_error_attributes
 from rlm_toolkit.genai._handler import TelemetryHandler
@@ -161,7 +161,8 @@ class Invocation:
             self.payload = payload = Payload()
             payload.scope = scope
         #: Whether anyone needs message content (export capture or an in-process consumer).
-        self.wants_content = handler.content.any or wants.payload
+        content = handler.content
+        self.wants_content = content.on_span or content.on_event or wants.payload
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -181,8 +182,11 @@ class Invocation:
             payload.input_messages = self.input_messages
             payload.system_instructions = self.system_instructions
             payload.tool_definitions = self.tool_definitions
-            with payload_during(payload):
+            token = PAYLOAD.set(payload)  # payload_during, inlined: once per call
+            try:
                 span = self.handler.tracer.start_span(name, context, SpanKind.CLIENT, attributes)
+            finally:
+                PAYLOAD.reset(token)
             payload.span = span
         self.span = span
         self.start_ns = time.perf_counter_ns()
@@ -271,8 +275,11 @@ class Invocation:
         payload.error = error
         payload.output_messages = self.output_messages
         payload.input_messages = self.input_messages
-        with payload_during(payload):
+        token = PAYLOAD.set(payload)
+        try:
             self.span.end(end_time)
+        finally:
+            PAYLOAD.reset(token)
 
     # -- events ----------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-from rlm_toolkit._providers import anthropic_provider, provider_for
+from rlm_toolkit._providers import anthropic_provider, instrumented_handler, provider_for
 from rlm_toolkit.genai import Scope, TelemetryHandler, use_scope
 from rlm_toolkit.runtime import _retry
 from rlm_toolkit.runtime._answer_stream import AnswerStream
@@ -97,7 +97,7 @@ class RLM:
         if client is None and async_client is None:
             # RLM(model="gpt-4o"): the SDK's default clients (environment), as from_openai builds.
             self._set_factories({}, _retry.RetryPolicy(), check_openai_credentials)
-        self._routing = Routing(callbacks, tracer_provider, logger_provider)
+        self._routing = Routing(callbacks, tracer_provider, logger_provider, instrumented_handler)
         self.callbacks: tuple[Any, ...] = self._routing.callbacks
         self._ready: ReadySandboxes | None = None  # keep_sandbox_ready()
 

@@ -4,9 +4,11 @@ Resolved per run, not at ``RLM(...)`` construction, because the app may set its 
 providers or call ``rlm_toolkit.instrument(...)`` after building an ``RLM`` (e.g. a module-level
 one):
 
-* The base handler is the active instrumentation's (``rlm_toolkit._instrument.active_handler``:
-  the providers given to ``instrument()``, its content mode), else one over the global
-  providers made by this ``Routing`` (content mode from the environment).
+* The base handler is the one the app's explicit ``rlm_toolkit.instrument()`` made (the
+  providers given to it, its content mode), read through the ``follow`` function the ``RLM``
+  passes in (the composition root ``rlm_toolkit._providers.instrumented_handler``: this package
+  imports nothing from the instrumentation), else one over the global providers (content mode
+  from the environment).
 * Providers the ``RLM`` was given replace the base handler's (``TelemetryHandler.derive``:
   same instruments, content policy and cost estimate). With callbacks, the handler must feed
   in-process processors: ``in_process()`` swaps a provider that is not an SDK one for a private
@@ -22,7 +24,7 @@ handler, so the run tree lands in one provider and one capture decision.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rlm_toolkit._safety import contain
@@ -36,14 +38,8 @@ from rlm_toolkit.genai._stream_usage import resolve_export_tokens, resolve_strea
 _SCOPE = "rlm_toolkit.runtime"
 
 
-def _active_handler() -> TelemetryHandler | None:
-    try:
-        from rlm_toolkit._instrument import active_handler
-
-        return active_handler()
-    except Exception as exc:
-        contain("runtime: read the active instrumentation", exc)
-        return None
+def _no_instrumentation() -> TelemetryHandler | None:
+    return None
 
 
 _DEFAULTS: dict[ContentMode, TelemetryHandler] = {}
@@ -81,6 +77,7 @@ class Routing:
     __slots__ = (
         "_cached",
         "_fallback",
+        "_follow",
         "_lock",
         "_logger_provider",
         "_tracer_provider",
@@ -88,7 +85,16 @@ class Routing:
         "wants_tokens",
     )
 
-    def __init__(self, callbacks: Sequence[Any] | None, tracer_provider: Any, logger_provider: Any) -> None:
+    def __init__(
+        self,
+        callbacks: Sequence[Any] | None,
+        tracer_provider: Any,
+        logger_provider: Any,
+        follow: Callable[[], TelemetryHandler | None] = _no_instrumentation,
+    ) -> None:
+        """``callbacks``, ``tracer_provider``, ``logger_provider``: what the ``RLM`` was given;
+        ``follow``: returns the handler of the app's explicit instrumentation, or None (asked
+        once per run, on the run's thread; an exception is contained and counts as None)."""
         from rlm_toolkit.callbacks._validate import validate_callbacks, wants_tokens
 
         self.callbacks: tuple[Any, ...] = validate_callbacks(callbacks or ())
@@ -97,6 +103,7 @@ class Routing:
         self.wants_tokens = wants_tokens(self.callbacks)
         self._tracer_provider = tracer_provider
         self._logger_provider = logger_provider
+        self._follow = follow
         self._lock = threading.Lock()
         self._fallback: TelemetryHandler | None = None
         # ((base handler, its SDK tracer provider, its SDK logger provider), handler, scope)
@@ -109,7 +116,11 @@ class Routing:
         return bool(self.callbacks) or self._tracer_provider is not None or self._logger_provider is not None
 
     def _base(self) -> TelemetryHandler:
-        base = _active_handler()
+        try:
+            base = self._follow()
+        except Exception as exc:
+            contain("runtime: read the app's instrumentation", exc)
+            base = None
         if base is not None:
             return base
         # Not instrumented: the environment decides the capture, read at each run.

@@ -2,44 +2,37 @@
 
 :class:`Steps` is given the run's pipeline owner (``TelemetryHandler``: tracer, content policy,
 consumers), its scope (callbacks) and the run metrics by ``RLM`` when a run starts; nothing
-here reads a global for routing. It starts
-the ``execute_tool repl`` span around each code execution (``llm_query`` sub-calls made while
-the code runs are its children because the span is current on the host thread that services
-them), starts the nested ``invoke_agent rlm`` span of an ``rlm_query`` run, and shapes the run
-span's own attributes and metrics.
-
-Code and REPL output are content: they go on the span (``gen_ai.tool.call.arguments`` /
-``.result``) only when capture includes spans, and reach in-process callbacks through the
-``Payload`` (``tool_input`` / ``tool_output``) either way.
+here reads a global for routing. Each code execution is a
+:class:`~rlm_toolkit.genai.ToolInvocation` (``execute_tool repl``) made with that handler and
+current while the code runs (``llm_query`` sub-calls made meanwhile are its children because
+it is current on the host thread that services them); a nested ``rlm_query`` run is a
+:class:`RunSpan`. This module adds what only the REPL knows (iteration, depth, sandbox level,
+the sandbox's result) and the run metrics; the invocations own the span lifecycle and the
+content policy (code and output on the span only when capture includes spans; callbacks get
+them as ``tool_input`` / ``tool_output`` either way).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry._logs import SeverityNumber
 from opentelemetry.metrics import Histogram, Meter
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
-from opentelemetry.semconv.attributes import error_attributes
-from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode
+from opentelemetry.trace import Span
 
 from rlm_toolkit import attributes as rlm_attrs
 from rlm_toolkit._safety import contain
-from rlm_toolkit.genai import Scope, TelemetryHandler
-from rlm_toolkit.genai._context import Payload, payload_during
+from rlm_toolkit.genai import Scope, TelemetryHandler, ToolInvocation
 from rlm_toolkit.runtime._budget import Budget, RLMConfig
 from rlm_toolkit.runtime._prompts import context_chars
 from rlm_toolkit.runtime._recursive import Execute, Outcome
 from rlm_toolkit.runtime._run_span import RunSpan
 from rlm_toolkit.sandbox import ExecutionResult
 from rlm_toolkit.version import __version__
-
-TOOL_SPAN_NAME = f"{gen_ai.GenAiOperationNameValues.EXECUTE_TOOL.value} {rlm_attrs.RLM_REPL_TOOL_NAME}"
 
 
 class ReplError(RuntimeError):
@@ -88,106 +81,51 @@ def _error_type(result: ExecutionResult) -> str | None:
 
 
 class ToolStep:
-    """One ``execute_tool repl`` span: started by :meth:`Steps.execution`, ended once."""
+    """One ``execute_tool repl`` execution: a :class:`~rlm_toolkit.genai.ToolInvocation`
+    started by :meth:`Steps.execution`, ended once with the sandbox's result."""
 
-    __slots__ = ("_code", "_ended", "_start", "_steps", "span")
+    __slots__ = ("tool",)
 
-    def __init__(self, span: Span, code: str, steps: Steps) -> None:
-        self.span = span
-        self._code = code
-        self._steps = steps
-        self._ended = False
-        self._start = time.perf_counter()
+    def __init__(self, tool: ToolInvocation) -> None:
+        self.tool = tool
 
-    def _conventions_end(self, error_type: str | None) -> None:
-        """What the latest GenAI conventions add to a tool execution (nothing in v1.41 mode):
-        the ``gen_ai.execute_tool.duration`` histogram and, on failure, the mode's
-        ``tool_exception_event`` (``rlm.execute_tool.exception``: a WARN record in the span's
-        context; its error type only, never the REPL's traceback text, which is content)."""
-        handler = self._steps.handler
-        histogram = handler.instruments.tool_duration
-        if histogram is None:
-            return
-        attrs: dict[str, Any] = {
-            gen_ai.GEN_AI_OPERATION_NAME: gen_ai.GenAiOperationNameValues.EXECUTE_TOOL.value,
-            gen_ai.GEN_AI_TOOL_NAME: rlm_attrs.RLM_REPL_TOOL_NAME,
-        }
-        if error_type is not None:
-            attrs[error_attributes.ERROR_TYPE] = error_type
-        histogram.record(time.perf_counter() - self._start, attrs)
-        event = handler.conventions.tool_exception_event
-        if error_type is not None and event is not None:
-            handler.logger.emit(
-                event_name=event,
-                attributes=attrs,
-                context=trace.set_span_in_context(self.span),
-                severity_number=SeverityNumber.WARN,
-                timestamp=time.time_ns(),
-            )
+    @property
+    def span(self) -> Span:
+        return self.tool.span
 
     def finish(self, result: ExecutionResult) -> None:
         """End with the sandbox's ``ExecutionResult`` (an error or kill makes the span an error)."""
-        if self._ended:
+        if self.tool.ended:
             return
-        self._ended = True
+        error_type: str | None = None
+        attrs: dict[str, Any] = {}
+        shown: str | None = None
         try:
             error_type = _error_type(result)
-            if self.span.is_recording():
-                attrs: dict[str, Any] = {
-                    rlm_attrs.RLM_REPL_OUTPUT_CHARS: len(result.output),
-                    rlm_attrs.RLM_RUN_SUBCALLS: result.queries,
-                }
-                if result.killed:
-                    attrs[rlm_attrs.RLM_REPL_KILLED] = result.killed
-                if result.final is not None or (
-                    isinstance(result.answer, dict) and result.answer.get("ready") is True
-                ):
-                    attrs[rlm_attrs.RLM_REPL_FINAL] = True
-                if self._steps.capture:
-                    limit = self._steps.handler.max_length
-                    shown = result.output + (f"\n{result.error}" if result.error else "")
-                    attrs[gen_ai.GEN_AI_TOOL_CALL_RESULT] = shown[:limit] if limit else shown
-                if error_type is not None:
-                    attrs[error_attributes.ERROR_TYPE] = error_type
-                self.span.set_attributes(attrs)
-                if error_type is not None:
-                    self.span.set_status(Status(StatusCode.ERROR, error_type))
-            self._conventions_end(error_type)
-            payload = self._steps.payload()
-            if payload is not None:
-                payload.extra = {"tool_input": self._code, "tool_output": result.output, "result": result}
-                if error_type is not None:
-                    payload.error = ReplError(str(result.error or error_type))
-            with payload_during(payload):
-                self.span.end()
+            attrs[rlm_attrs.RLM_REPL_OUTPUT_CHARS] = len(result.output)
+            attrs[rlm_attrs.RLM_RUN_SUBCALLS] = result.queries
+            if result.killed:
+                attrs[rlm_attrs.RLM_REPL_KILLED] = result.killed
+            if result.final is not None or (
+                isinstance(result.answer, dict) and result.answer.get("ready") is True
+            ):
+                attrs[rlm_attrs.RLM_REPL_FINAL] = True
+            shown = result.output + (f"\n{result.error}" if result.error else "")
         except Exception as exc:
-            contain("runtime: end execute_tool span", exc)
+            contain("runtime: execute_tool attributes", exc)
+        error = ReplError(str(result.error or error_type)) if error_type is not None else None
+        self.tool.stop(result.output, shown, attrs, error, error_type)
 
     def fail(self, error: BaseException) -> None:
         """End as failed because the host side raised (our bug, or an interrupt)."""
-        if self._ended:
-            return
-        self._ended = True
-        try:
-            if self.span.is_recording():
-                self.span.set_attribute(error_attributes.ERROR_TYPE, type(error).__qualname__)
-                self.span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
-            self._conventions_end(type(error).__qualname__)
-            payload = self._steps.payload()
-            if payload is not None:
-                payload.error = error
-                payload.extra = {"tool_input": self._code}
-            with payload_during(payload):
-                self.span.end()
-        except Exception as exc:
-            contain("runtime: end execute_tool span", exc)
+        self.tool.fail(error)
 
 
 class Steps:
     """The telemetry of one run tree (root and nested runs share it), reported through the
     run's pipeline owner."""
 
-    __slots__ = ("_instruments", "_run_span", "_wants_payload", "capture", "handler", "scope")
+    __slots__ = ("_instruments", "_run_span", "handler", "scope")
 
     def __init__(
         self,
@@ -196,53 +134,30 @@ class Steps:
         instruments: RunInstruments | None,
         run_span: Callable[[str, Any], RunSpan],
     ) -> None:
-        """``handler``: the pipeline owner the run reports through (its tracer for the
-        ``execute_tool`` spans, its content policy: code and output go on spans only when it
-        includes spans); ``scope``: the run's scope, whose callbacks get the tool events;
-        ``run_span(prompt, context)``: starts a run span the way the root's was started (a
-        nested ``rlm_query`` run's), under the current span. Called on the run's thread."""
+        """``handler``: the pipeline owner the run reports through (the ``execute_tool``
+        invocations are made with it: its tracer, content policy and consumers); ``scope``: the
+        run's scope, whose callbacks get the tool events; ``run_span(prompt, context)``: starts
+        a run span the way the root's was started (a nested ``rlm_query`` run's), under the
+        current span. Called on the run's thread."""
         self.handler = handler
         self.scope = scope
-        self.capture = handler.content.on_span
-        # Asked once per run tree, as the run span asks once per run.
-        self._wants_payload = handler.wants(scope).payload
         self._instruments = instruments
         self._run_span = run_span
-
-    def payload(self) -> Payload | None:
-        """A payload for a tool span's start or end, when an in-process consumer reads one."""
-        if not self._wants_payload:
-            return None
-        payload = Payload()
-        payload.scope = self.scope
-        return payload
 
     @contextmanager
     def execution(self, step: Execute, depth: int, level: str) -> Iterator[ToolStep]:
         """The ``execute_tool`` span, current while the code runs; the body calls ``finish``."""
-        span: Span = INVALID_SPAN
-        try:
-            attrs: dict[str, Any] = {
-                gen_ai.GEN_AI_OPERATION_NAME: gen_ai.GenAiOperationNameValues.EXECUTE_TOOL.value,
-                gen_ai.GEN_AI_TOOL_NAME: rlm_attrs.RLM_REPL_TOOL_NAME,
-                gen_ai.GEN_AI_TOOL_TYPE: "function",
-                rlm_attrs.RLM_REPL_ITERATION: step.iteration,
-                rlm_attrs.RLM_RUN_DEPTH: depth,
-                rlm_attrs.RLM_SANDBOX_LEVEL: level,
-            }
-            if self.capture:
-                attrs[gen_ai.GEN_AI_TOOL_CALL_ARGUMENTS] = step.code
-            payload = self.payload()
-            if payload is not None:
-                payload.extra = {"tool_input": step.code}
-            with payload_during(payload):
-                span = self.handler.start_tool_span(TOOL_SPAN_NAME, attrs)
-        except Exception as exc:
-            contain("runtime: start execute_tool span", exc)
-        tool = ToolStep(span, step.code, self)
+        attrs: dict[str, Any] = {
+            rlm_attrs.RLM_REPL_ITERATION: step.iteration,
+            rlm_attrs.RLM_RUN_DEPTH: depth,
+            rlm_attrs.RLM_SANDBOX_LEVEL: level,
+        }
+        tool = ToolStep(
+            ToolInvocation(self.handler, self.scope, rlm_attrs.RLM_REPL_TOOL_NAME, step.code, attrs)
+        )
         try:
             with trace.use_span(
-                span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+                tool.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
             ):
                 yield tool
         except BaseException as exc:
