@@ -139,9 +139,7 @@ def test_make_demo_offline_shows_the_tree_with_a_retry_plus_jsonl(
 ) -> None:
     """`make demo` on a fresh machine: no key, the bundled offline server, the default tree."""
     path = tmp_path / "telemetry.jsonl"
-    started = time.monotonic()
     result = run_cli(["--jsonl", str(path), sys.executable, str(DEMO)], clean_env())
-    elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
     # Same answers as against the test's server, plus the line saying the SDK retried, and the
     # tool call the offline server is scripted to make.
@@ -208,8 +206,6 @@ def test_make_demo_offline_shows_the_tree_with_a_retry_plus_jsonl(
     ]
     assert tree[26] == "Σ 14 LLM calls · 4025 in / 1032 out tokens · $0.001380 · 1 retry"
     assert len(tree) == 27
-    # Typically ~3 s (importing the anthropic SDK for part 6 is ~1 s of it); generous for a loaded machine.
-    assert elapsed < 15
     spans = read_spans_jsonl(path)
     claude = ["invoke_agent rlm", "chat claude-haiku-4-5"]
     assert sorted(s.name for s in spans) == sorted(

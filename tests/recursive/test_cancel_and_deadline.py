@@ -40,9 +40,8 @@ class SlowAfterCodeStarts:
 
 
 @pytest.fixture(autouse=True)
-def _private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sandbox scratch dirs go to this test's own temp dir (others' runs share /tmp)."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+def _private_tmp(scratch_tmp: Path) -> None:
+    """Sandbox scratch dirs go to this test's own directory (others' runs share /tmp)."""
 
 
 def _scratch_dirs() -> set[str]:

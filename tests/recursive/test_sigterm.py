@@ -79,13 +79,10 @@ elif mode == "app-handler":
 """
 
 
-def _run_and_terminate(tmp_path: Path, mode: str, code: str) -> tuple[int, str, Path, Path]:
+def _run_and_terminate(tmp_path: Path, scratch: Path, mode: str, code: str) -> tuple[int, str, Path, Path]:
     app = tmp_path / "app.py"
     app.write_text(APP)
     out = tmp_path / "spans.jsonl"
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    scratch.chmod(0o777)  # a root host's worker (uid 65534) must reach its scratch dir
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "RLM_INSTRUMENT"))}
     env["TMPDIR"] = str(scratch)
     proc = subprocess.Popen(
@@ -98,6 +95,7 @@ def _run_and_terminate(tmp_path: Path, mode: str, code: str) -> tuple[int, str, 
     try:
         assert proc.stdout is not None and proc.stdout.readline() == "ready\n", proc.stderr
         time.sleep(0.5)  # the code is running, its sub-calls waiting on the slow server
+        assert list(scratch.glob("rlm-sandbox-*")), "the run's scratch dir is not where this test looks"
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
     finally:
@@ -123,15 +121,15 @@ def _assert_nothing_lost(out: Path, scratch: Path) -> None:
 @pytest.mark.parametrize("code", ["llm_query", "batched", "nested"])
 @pytest.mark.parametrize("mode", ["sync", "async", "global"])
 def test_plain_sigterm_mid_run_exports_the_open_spans_and_removes_scratch(
-    tmp_path: Path, mode: str, code: str
+    tmp_path: Path, scratch_tmp: Path, mode: str, code: str
 ) -> None:
-    status, stderr, out, scratch = _run_and_terminate(tmp_path, mode, code)
+    status, stderr, out, scratch = _run_and_terminate(tmp_path, scratch_tmp, mode, code)
     assert status == -signal.SIGTERM, stderr  # it still dies of the signal, as before
     _assert_nothing_lost(out, scratch)
 
 
-def test_an_app_with_its_own_handler_calls_end_open_runs(tmp_path: Path) -> None:
-    status, stderr, out, scratch = _run_and_terminate(tmp_path, "app-handler", "llm_query")
+def test_an_app_with_its_own_handler_calls_end_open_runs(tmp_path: Path, scratch_tmp: Path) -> None:
+    status, stderr, out, scratch = _run_and_terminate(tmp_path, scratch_tmp, "app-handler", "llm_query")
     assert status == 7, stderr  # the app's handler ran, not ours
     _assert_nothing_lost(out, scratch)
 
