@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AnthropicInstrumentor"]
 
-_INSTRUMENTS = ("anthropic >= 0.40",)
+_INSTRUMENTS = ("anthropic >= 1.14",)
 
 
 class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
