@@ -1,0 +1,191 @@
+"""Instructions added per ``anthropic`` Messages call and per stream event (callgrind), against
+the bare SDK with its own tracing on and off, and against the official
+``opentelemetry-instrumentation-genai-anthropic`` when it installs (a throwaway venv).
+
+Each (contender, workload) runs in its own process under callgrind with collection switched on
+only inside the measured region (a ``functools.reduce`` over the calls). The SDK talks to an
+in-process mock transport (canned Messages JSON / SSE bytes): no sockets, so what is measured is
+the SDK's own work plus what tracing adds. Spans go to a provider whose exporter drops them.
+
+    python benchmarks/anthropic.py                # ours and the bare SDK
+    python benchmarks/anthropic.py --peer         # also the official peer (pip into a temp venv)
+
+Rows (instructions per call; ratios to the bare SDK with its tracing off):
+  sdk_off     the SDK, ``open_telemetry=False`` (the floor)
+  sdk_on      the SDK tracing itself (its span per call)
+  ours_on     instrumented by us, the SDK's tracing on (we gate its span off: one span, ours)
+  ours_off    instrumented by us, the SDK's tracing off
+  peer_on     the official peer with the SDK's tracing on (two spans per call)
+
+Slow (about 20 s per process, two at a time); needs ``valgrind``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+WORKLOADS = {"chat": 20, "stream_10": 10, "stream_100": 4, "stream_1000": 2}
+
+_REGION = r"""
+import functools, json, sys
+import anthropic, httpx2
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk._logs import LoggerProvider
+
+mode, name, calls = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+class Drop(SpanExporter):
+    def export(self, spans):
+        return SpanExportResult.SUCCESS
+
+tp = TracerProvider(); tp.add_span_processor(SimpleSpanProcessor(Drop()))
+mp = MeterProvider(metric_readers=[InMemoryMetricReader()]); lp = LoggerProvider()
+MESSAGE = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+    "content": [{"type": "text", "text": "Hello there, nice to meet you!"}], "stop_reason": "end_turn",
+    "stop_sequence": None, "usage": {"input_tokens": 21, "output_tokens": 8,
+    "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}}
+
+def sse(n):
+    start = {**MESSAGE, "content": [], "stop_reason": None, "usage": {**MESSAGE["usage"], "output_tokens": 1}}
+    ev = [("message_start", {"type": "message_start", "message": start}),
+          ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})]
+    ev += [("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": f"tok{i} "}}) for i in range(n)]
+    ev += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
+           ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": n}}),
+           ("message_stop", {"type": "message_stop"})]
+    return "".join(f"event: {e}\ndata: {json.dumps(d)}\n\n" for e, d in ev).encode()
+
+BODY = json.dumps(MESSAGE).encode()
+STREAMS = {}
+
+def handle(request):
+    body = json.loads(request.content)
+    if body.get("stream"):
+        n = body["metadata"]["user_id"]
+        data = STREAMS.setdefault(n, sse(int(n)))
+        return httpx2.Response(200, content=data, headers={"content-type": "text/event-stream"})
+    return httpx2.Response(200, content=BODY, headers={"content-type": "application/json"})
+
+option = False if mode in ("sdk_off", "ours_off") else {"tracer_provider": tp}
+client = anthropic.Anthropic(api_key="k", base_url="http://bench.local", max_retries=0,
+    http_client=httpx2.Client(transport=httpx2.MockTransport(handle)), open_telemetry=option)
+if mode.startswith("ours"):
+    import rlm_toolkit
+    rlm_toolkit.instrument(tracer_provider=tp, meter_provider=mp, logger_provider=lp)
+elif mode.startswith("peer"):
+    from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
+    AnthropicInstrumentor().instrument(tracer_provider=tp, meter_provider=mp, logger_provider=lp)
+USER = [{"role": "user", "content": "Say hello in one short sentence."}]
+if name == "chat":
+    fn = lambda: client.messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=USER)
+else:
+    n = name.partition("_")[2]
+    def fn():
+        for _ in client.messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=USER,
+                                        stream=True, metadata={"user_id": n}):
+            pass
+for _ in range(3):
+    fn()
+functools.reduce(lambda acc, _: fn(), range(calls), None)
+"""
+
+
+def count(python: str, mode: str, workload: str) -> float:
+    calls = WORKLOADS[workload]
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "region.py"
+        script.write_text(_REGION)
+        out = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--collect-atstart=no",
+                "--toggle-collect=functools_reduce",
+                f"--callgrind-out-file={tmp}/cg.out",
+                python,
+                str(script),
+                mode,
+                workload,
+                str(calls),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    match = re.search(r"Collected : (\d+)", out.stderr)
+    if match is None:
+        raise RuntimeError(f"callgrind printed no count:\n{out.stderr[-2000:]}")
+    return int(match.group(1)) / calls
+
+
+def peer_python() -> str:
+    """A throwaway venv with the official peer and this venv's anthropic (pip from the mirror)."""
+    venv = Path(tempfile.gettempdir()) / "rlm-bench-anthropic-peer"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        import anthropic
+
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                f"anthropic=={anthropic.__version__}",
+                "opentelemetry-sdk",
+                "opentelemetry-instrumentation-genai-anthropic",
+            ],
+            check=True,
+        )
+    return str(python)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--peer", action="store_true", help="also the official peer (installs into a temp venv)")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    args = ap.parse_args()
+    if shutil.which("valgrind") is None:
+        sys.exit("anthropic.py: valgrind is not installed (apt-get install valgrind)")
+    workloads = [w for w in args.workloads.split(",") if w]
+    rows = [("sdk_off", sys.executable), ("sdk_on", sys.executable)]
+    rows += [("ours_on", sys.executable), ("ours_off", sys.executable)]
+    if args.peer:
+        try:
+            rows.append(("peer_on", peer_python()))
+        except subprocess.CalledProcessError as exc:
+            print(f"peer not measured: its install failed ({exc})")
+    jobs = {(mode, w): (python, mode, w) for mode, python in rows for w in workloads}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {key: pool.submit(count, *job) for key, job in jobs.items()}
+        results = {key: f.result() for key, f in futures.items()}
+    print("Instructions per anthropic call (callgrind); added = row - sdk_off; ratio = row / sdk_off")
+    head = "| row | " + " | ".join(f"{w} (added, ratio)" for w in workloads) + " | per event added |"
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for mode, _ in rows:
+        cells = []
+        for w in workloads:
+            base, value = results[("sdk_off", w)], results[(mode, w)]
+            cells.append(f"{value / 1e3:.0f}k ({(value - base) / 1e3:+.0f}k, {value / base:.2f}x)")
+        per_event = "-"
+        if {"stream_100", "stream_1000"} <= set(workloads):
+            added = {w: results[(mode, w)] - results[("sdk_off", w)] for w in ("stream_100", "stream_1000")}
+            per_event = f"{(added['stream_1000'] - added['stream_100']) / 900:.0f}"
+        print(f"| {mode} | " + " | ".join(cells) + f" | {per_event} |")
+
+
+if __name__ == "__main__":
+    main()
