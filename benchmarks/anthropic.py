@@ -132,9 +132,11 @@ def peer_python() -> str:
     """A throwaway venv with the official peer and this venv's anthropic (pip from the mirror)."""
     venv = Path(tempfile.gettempdir()) / "rlm-bench-anthropic-peer"
     python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        import anthropic
+    ready = venv / "ready"
+    if not ready.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        # This file is named like the SDK: read the SDK's version without importing it.
+        from importlib.metadata import version
 
         subprocess.run(
             [
@@ -143,12 +145,13 @@ def peer_python() -> str:
                 "pip",
                 "install",
                 "-q",
-                f"anthropic=={anthropic.__version__}",
+                f"anthropic=={version('anthropic')}",
                 "opentelemetry-sdk",
                 "opentelemetry-instrumentation-genai-anthropic",
             ],
             check=True,
         )
+        ready.touch()
     return str(python)
 
 
