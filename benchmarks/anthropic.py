@@ -83,7 +83,7 @@ if mode.startswith("ours"):
     import rlm_toolkit
     rlm_toolkit.instrument(tracer_provider=tp, meter_provider=mp, logger_provider=lp)
 elif mode.startswith("peer"):
-    from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
+    from opentelemetry.instrumentation.genai.anthropic import AnthropicInstrumentor
     AnthropicInstrumentor().instrument(tracer_provider=tp, meter_provider=mp, logger_provider=lp)
 USER = [{"role": "user", "content": "Say hello in one short sentence."}]
 if name == "chat":
