@@ -258,3 +258,24 @@ def test_uninstrument_leaves_no_wrapper(otel: Otel) -> None:
     assert len(wrapped()) == 13
     rlm_toolkit.uninstrument()
     assert wrapped() == []
+
+
+def test_entry_point_instrumentor_alone(otel: Otel, server: OpenAIServer) -> None:
+    """``opentelemetry-instrument`` loads ``rlm_anthropic`` on its own: its own handler."""
+    from importlib.metadata import entry_points
+
+    from rlm_toolkit.instrumentation.anthropic import AnthropicInstrumentor
+
+    (ep,) = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "rlm_anthropic"]
+    assert ep.load() is AnthropicInstrumentor
+    assert tuple(AnthropicInstrumentor().instrumentation_dependencies()) == ("anthropic >= 1.14",)
+    instrumentor = AnthropicInstrumentor()
+    instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
+    try:
+        with anthropic.Anthropic(base_url=server.url, api_key="sk-ant-test-secret", max_retries=0) as client:
+            client.messages.create(model=MODEL, max_tokens=50, messages=USER)  # type: ignore[arg-type]
+    finally:
+        instrumentor.uninstrument()
+    span = only_span(otel)
+    assert "sk-ant-test-secret" not in json.dumps(dict(span.attributes or {}))
+    assert instrumentor.handler is None
