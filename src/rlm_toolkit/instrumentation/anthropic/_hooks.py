@@ -89,10 +89,18 @@ def retry_timeout(
     wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     delay = wrapped(*args, **kwargs)
+    report_delay(delay)
+    return delay
+
+
+def report_delay(delay: float) -> None:
+    """Report the retry the SDK is sleeping for, with the ``delay`` it chose. The seam for a
+    client subclass that overrides ``_calculate_retry_timeout`` (hiding our hook on the base
+    class), e.g. the runtime's retry policy: call it from the override with the delay used.
+    No-op outside a retry sleep of one of our wrapped calls; never raises."""
     pending = _PENDING.get()
     if pending is not None:
         report_retry(*pending, delay)
-    return delay
 
 
 def _retry_error(client: Any, response: Any) -> tuple[BaseException | None, int | None]:
