@@ -40,30 +40,51 @@ def client(server: OpenAIServer) -> Iterator[anthropic.Anthropic]:
         yield c
 
 
-def test_metrics_in_both_modes(otel: Otel, mode: str, client: anthropic.Anthropic) -> None:
+def test_metrics_in_both_modes(
+    otel: Otel, mode: str, client: anthropic.Anthropic, server: OpenAIServer
+) -> None:
     _instrument(otel, semconv=mode)
     try:
         message = client.messages.create(model=MODEL, max_tokens=60, messages=USER)  # type: ignore[arg-type]
+        cache_write = (
+            "gen_ai.usage.cache_write.input_tokens"
+            if mode == "latest"
+            else "gen_ai.usage.cache_creation.input_tokens"
+        )
+        assert dict(otel.span().attributes or {})[cache_write] == 0  # the mode's name for it
         with client.messages.stream(model=MODEL, max_tokens=60, messages=USER) as stream:  # type: ignore[arg-type]
             stream.get_final_message()
+        otel.spans_exporter.clear()
+        server.queue_fault("bad_request")
+        with pytest.raises(anthropic.BadRequestError):
+            client.messages.create(model=MODEL, max_tokens=60, messages=USER)  # type: ignore[arg-type]
     finally:
         rlm_toolkit.uninstrument()
+    latest = mode == "latest"
+    spans = otel.spans()
+    assert len(spans) == 1, [(s.name, dict(s.attributes or {})) for s in spans]
+    failed = spans[0]
+    assert [r.event_name for r in otel.logs()] == (["gen_ai.client.operation.exception"] if latest else [])
+    assert failed.instrumentation_scope.schema_url.endswith("1.41.0") is not latest  # type: ignore[union-attr]
     metrics = otel.metrics()
     inp, out = message.usage.input_tokens, message.usage.output_tokens
     if mode == "latest":
         duration = metrics["gen_ai.client.inference.duration"]
         usage_in = metrics["gen_ai.client.inference.usage.input_tokens"]
         usage_out = metrics["gen_ai.client.inference.usage.output_tokens"]
-        assert [p.value for p in usage_in] == [2 * inp] and [p.value for p in usage_out] == [2 * out]
-        assert dict(usage_in[0].attributes)["gen_ai.token.modality"] == "unknown"
+        # the failed call records 0 (no usage arrived), in its own series (with error.type)
+        assert sorted(p.value for p in usage_in) == [0, 2 * inp]
+        assert sorted(p.value for p in usage_out) == [0, 2 * out]
+        assert {dict(p.attributes)["gen_ai.token.modality"] for p in usage_in} == {"unknown"}
         assert "gen_ai.client.inference.time_to_first_chunk" in metrics
     else:
         duration = metrics["gen_ai.client.operation.duration"]
         usage = {dict(p.attributes)["gen_ai.token.type"]: p.sum for p in metrics["gen_ai.client.token.usage"]}
         assert usage == {"input": 2 * inp, "output": 2 * out}
         assert "gen_ai.client.operation.time_to_first_chunk" in metrics
-    [point] = duration
-    assert point.count == 2
+    [point] = [p for p in duration if "error.type" not in dict(p.attributes)]
+    [error] = [p for p in duration if "error.type" in dict(p.attributes)]
+    assert (point.count, error.count, dict(error.attributes)["error.type"]) == (2, 1, "BadRequestError")
     assert dict(point.attributes)["gen_ai.provider.name"] == "anthropic"
     assert dict(point.attributes)["gen_ai.operation.name"] == "chat"
 
