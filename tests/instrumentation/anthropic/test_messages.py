@@ -279,3 +279,22 @@ def test_entry_point_instrumentor_alone(otel: Otel, server: OpenAIServer) -> Non
     span = only_span(otel)
     assert "sk-ant-test-secret" not in json.dumps(dict(span.attributes or {}))
     assert instrumentor.handler is None
+
+
+def test_abandoned_stream_helper_ends_once(inst: Otel, anth: anthropic.Anthropic) -> None:
+    """A ``stream()`` whose ``with`` block is never left cleanly (entered, one event read,
+    dropped): the reaper ends the span as abandoned, with the output seen so far."""
+    import gc
+    import time
+
+    manager = anth.messages.stream(model=MODEL, max_tokens=50, messages=USER)  # type: ignore[arg-type]
+    stream = manager.__enter__()
+    next(iter(stream))
+    del manager, stream
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while not inst.spans() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    span = only_span(inst)
+    a = dict(span.attributes or {})
+    assert a["rlm.stream.end_reason"] == "abandoned" and a["gen_ai.usage.output_tokens"] == 1
