@@ -158,7 +158,7 @@ def peer_python() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peer", action="store_true", help="also the official peer (installs into a temp venv)")
-    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--workloads", default="chat,stream_100,stream_1000", help="of " + ", ".join(WORKLOADS))
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("anthropic.py: valgrind is not installed (apt-get install valgrind)")
@@ -170,10 +170,14 @@ def main() -> None:
             rows.append(("peer_on", peer_python()))
         except subprocess.CalledProcessError as exc:
             print(f"peer not measured: its install failed ({exc})")
-    jobs = {(mode, w): (python, mode, w) for mode, python in rows for w in workloads}
+    # Workload-major order: if the run is cut short, every row has its first workloads.
+    jobs = {(mode, w): (python, mode, w) for w in workloads for mode, python in rows}
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {key: pool.submit(count, *job) for key, job in jobs.items()}
-        results = {key: f.result() for key, f in futures.items()}
+        results = {}
+        for key, future in futures.items():
+            results[key] = future.result()
+            print(f"# {key[0]} {key[1]}: {results[key]:.0f}", file=sys.stderr, flush=True)
     print("Instructions per anthropic call (callgrind); added = row - sdk_off; ratio = row / sdk_off")
     head = "| row | " + " | ".join(f"{w} (added, ratio)" for w in workloads) + " | per event added |"
     print(head)
