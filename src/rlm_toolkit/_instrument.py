@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry._logs import LoggerProvider
-from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import TracerProvider
+# Nothing of an SDK's instrumentation is imported with this module: ``import rlm_toolkit`` and
+# ``RLM.from_openai(...)`` stay cheap, and an ``rlm-instrument`` import hook that fires while
+# this module is being imported (the app imported ``rlm_toolkit`` first) finds it whole.
+if TYPE_CHECKING:
+    from opentelemetry._logs import LoggerProvider
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
-from rlm_toolkit.genai import ContentMode, TelemetryHandler, resolve_content_mode
-from rlm_toolkit.genai._discovery import check_processor_discovery
-from rlm_toolkit.genai._semconv import resolve_conventions
-from rlm_toolkit.genai._stream_usage import resolve_stream_usage
-from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
-from rlm_toolkit.instrumentation.openai._setup import build_handler
+    from rlm_toolkit.genai import TelemetryHandler
 
 __all__ = ["active_handler", "ensure_instrumented", "instrument", "uninstrument"]
 
@@ -46,7 +47,8 @@ def instrument(
     semconv: str | None = None,
     stream_usage: bool | None = None,
 ) -> None:
-    """Instrument the ``openai`` SDK in this process.
+    """Instrument the ``openai`` and ``anthropic`` SDKs in this process (each when installed;
+    an SDK the app has not imported yet is patched when it is, never imported by us).
 
     Providers default to the global ones. ``capture_content``: ``True``/``False`` or one of
     ``span_only``, ``event_only``, ``span_and_event``, ``no_content`` (default: from
@@ -70,7 +72,14 @@ def instrument(
             "logger_provider": logger_provider,
         }
     )
-    mode: ContentMode = resolve_content_mode(capture_content)  # ValueError before any change
+    from rlm_toolkit.genai import resolve_content_mode
+    from rlm_toolkit.genai._discovery import check_processor_discovery
+    from rlm_toolkit.genai._semconv import resolve_conventions
+    from rlm_toolkit.genai._stream_usage import resolve_stream_usage
+    from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
+    from rlm_toolkit.instrumentation.openai._setup import build_handler
+
+    mode = resolve_content_mode(capture_content)  # ValueError before any change
     conventions = resolve_conventions(semconv)  # ValueError before any change
     usage = resolve_stream_usage(stream_usage)
     check_processor_discovery()  # once per process: one warning if the SDK hides its processors
@@ -93,6 +102,31 @@ def instrument(
             handler = handler.in_process()
             attach_callbacks(handler, validated)
         instrumentor.instrument(handler=handler)
+        _instrument_anthropic(handler)
+
+
+def _anthropic_installed() -> bool:
+    """Whether ``anthropic`` can be imported (found without importing it)."""
+    if "anthropic" in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec("anthropic") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _instrument_anthropic(handler: TelemetryHandler) -> None:
+    """Instrument ``anthropic`` (when installed and not instrumented yet) beside ``handler``:
+    the same providers, callbacks, content policy and conventions (``_setup.sibling``)."""
+    if not _anthropic_installed():
+        return
+    from rlm_toolkit.instrumentation.anthropic import AnthropicInstrumentor
+    from rlm_toolkit.instrumentation.anthropic._setup import sibling
+
+    instrumentor = AnthropicInstrumentor()
+    with instrumentor._lock:
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(handler=sibling(handler))
 
 
 def ensure_instrumented() -> bool:
@@ -102,12 +136,16 @@ def ensure_instrumented() -> bool:
     ``RLM`` runtime). The instrumentation is marked *implicit*: a later explicit
     :func:`instrument` replaces it. Returns True when this call instrumented.
     """
+    from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
+
     return bool(OpenAIInstrumentor().instrument_implicitly())
 
 
 def active_handler() -> TelemetryHandler | None:
     """The pipeline owner of the active ``openai`` instrumentation (its providers, tracer,
     logger, content mode...), or None when ``openai`` is not instrumented by us."""
+    from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
+
     handler: TelemetryHandler | None = OpenAIInstrumentor().handler
     return handler
 
@@ -115,4 +153,11 @@ def active_handler() -> TelemetryHandler | None:
 def uninstrument() -> None:
     """Remove every patch ``instrument()`` made and close its pipeline owner: the callback
     processors ``instrument(callbacks=...)`` attached are detached and shut down."""
+    anthropic = sys.modules.get("rlm_toolkit.instrumentation.anthropic")
+    if anthropic is not None:
+        instrumentor = anthropic.AnthropicInstrumentor()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+    from rlm_toolkit.instrumentation.openai import OpenAIInstrumentor
+
     OpenAIInstrumentor().uninstrument()

@@ -1,7 +1,7 @@
 """What runs inside the instrumented process (called from the ``sitecustomize`` bootstrap).
 
-Configure providers from the environment, make them global, instrument ``openai`` (when the
-app imports it: processes that never do skip its import cost), arrange a
+Configure providers from the environment, make them global, instrument ``openai`` and
+``anthropic`` (when the app imports one: processes that never do skip the import cost), arrange a
 bounded flush at exit (normal exit, ``sys.exit``, unhandled exception, Ctrl-C, SIGTERM, SIGHUP), then restore
 the environment the CLI changed so grandchild processes are not instrumented unless
 ``--propagate`` was given.
@@ -87,10 +87,11 @@ def _restore_environment(env: MutableMapping[str, str]) -> None:
 def _instrument(telemetry: Telemetry, settings: Settings) -> None:
     callbacks = [load_callback_class(spec)() for spec in settings.callbacks]
     try:
-        from rlm_toolkit import instrument
+        from rlm_toolkit._instrument import instrument
     except ImportError as exc:
         _warn(
-            f"openai instrumentation unavailable ({exc}); telemetry is configured but openai calls are not traced"
+            f"LLM SDK instrumentation unavailable ({exc}); telemetry is configured but "
+            "openai/anthropic calls are not traced"
         )
         return
     kwargs: dict[str, Any] = {
@@ -107,22 +108,34 @@ def _instrument(telemetry: Telemetry, settings: Settings) -> None:
     instrument(**kwargs)
 
 
+#: The SDKs whose first import instruments (``instrument()`` covers both; the other one, if
+#: imported later, is patched on its own import by the instrumentation's deferred targets).
+SDKS = ("openai", "anthropic")
+
+
 def _instrument_when_imported(telemetry: Telemetry, settings: Settings) -> None:
-    """Instrument once the app imports ``openai`` (right after its ``__init__`` ran): importing
-    it here cost every process ~1 s of start-up, most of all those that never use it (a
-    ``--propagate``d build tool, a shell script's python -c)."""
+    """Instrument once the app imports ``openai`` or ``anthropic`` (right after its ``__init__``
+    ran): importing them here cost every process ~1 s of start-up, most of all those that never
+    use them (a ``--propagate``d build tool, a shell script's python -c). Once, whichever SDK
+    comes first."""
     import wrapt
 
+    done: list[bool] = []
+
     def on_import(module: object) -> None:
+        if done:
+            return
+        done.append(True)
         try:
             _instrument(telemetry, settings)
         except ConfigError as exc:
             _warn(str(exc))
         except Exception as exc:
-            _warn(f"openai instrumentation failed ({type(exc).__name__}: {exc}); openai calls are not traced")
+            _warn(f"LLM SDK instrumentation failed ({type(exc).__name__}: {exc}); its calls are not traced")
             contain("rlm-instrument deferred instrumentation", exc)
 
-    wrapt.register_post_import_hook(on_import, "openai")
+    for name in SDKS:
+        wrapt.register_post_import_hook(on_import, name)
 
 
 def _install_exit_hooks(telemetry: Telemetry, timeout: float) -> None:
@@ -228,7 +241,7 @@ def bootstrap() -> Telemetry | None:
         metrics.set_meter_provider(telemetry.meter_provider)
         _logs.set_logger_provider(telemetry.logger_provider)
         _install_exit_hooks(telemetry, settings.shutdown_timeout)
-        if settings.callbacks or "openai" in sys.modules:
+        if settings.callbacks or any(name in sys.modules for name in SDKS):
             # Callbacks are attached by instrument() and may consume any GenAI spans: now.
             _instrument(telemetry, settings)
         else:

@@ -209,3 +209,14 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
             entry["parameters"] = item["input_schema"]
         out.append(entry)
     return out or None
+
+
+def reasoning_effort(kwargs: Mapping[str, Any]) -> str | None:
+    """``output_config={"effort": ...}`` (``extra_body`` wins) -> the effort level, or None."""
+    value: Any = None
+    for source in (kwargs, kwargs.get("extra_body")):
+        if isinstance(source, Mapping):
+            config = as_mapping(source.get("output_config"))
+            if config is not None and isinstance(config.get("effort"), str):
+                value = config["effort"]
+    return value if isinstance(value, str) and value else None

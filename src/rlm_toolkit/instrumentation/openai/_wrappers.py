@@ -9,17 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from types import FunctionType
 from typing import Any, cast
 
-import wrapt
-from opentelemetry.context import (
-    _SUPPRESS_INSTRUMENTATION_KEY,
-    Context,
-    attach,
-    detach,
-    get_current,
-)
+from opentelemetry.context import Context, attach, detach, get_current
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv.attributes import server_attributes
 from opentelemetry.trace import set_span_in_context
@@ -29,7 +21,7 @@ from rlm_toolkit._safety import contain
 from rlm_toolkit.attributes import RLM_OPENAI_API
 from rlm_toolkit.genai import AsyncStreamProxy, Invocation, StreamState, SyncStreamProxy, TelemetryHandler
 from rlm_toolkit.genai._context import REPORTED, current_scope
-from rlm_toolkit.genai._stream import watch
+from rlm_toolkit.instrumentation._stainless._results import Kinds, RawStreamResponse, suppressed
 from rlm_toolkit.instrumentation.openai._provider import provider_name
 from rlm_toolkit.instrumentation.openai._request import (
     chat_tools,
@@ -48,16 +40,6 @@ API_LABEL: ContextVar[str | None] = ContextVar("rlm_toolkit.openai.api_label", d
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
-#: ``opentelemetry.instrumentation.utils`` honours this legacy plain key too.
-_SUPPRESS_PLAIN = "suppress_instrumentation"
-
-
-def suppressed(ctx: Context) -> bool:
-    """``not is_instrumentation_enabled()``, reading the context we already hold (one lookup
-    instead of two ``get_value`` calls)."""
-    return bool(ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_SUPPRESS_PLAIN))
-
-
 # id(base URL object) -> (that object, host, port, provider name). A client's base URL rarely
 # changes (only by assigning ``client.base_url``, which makes a new object), and reading
 # host/port/scheme from it costs ~15k instructions per call. Keeping the object in the entry
@@ -152,79 +134,8 @@ def _fail(inv: Invocation, exc: BaseException) -> None:
         contain("openai call fail", error)
 
 
-class _Kinds:
-    """SDK classes the result is checked against, resolved once at instrument time."""
-
-    def __init__(self) -> None:
-        from openai import AsyncStream, Stream
-
-        self.stream: type = Stream
-        self.async_stream: type = AsyncStream
-        self._plain: dict[type, bool] = {}
-        try:
-            from openai._legacy_response import LegacyAPIResponse
-
-            self.legacy: type | None = LegacyAPIResponse
-        except ImportError:  # pragma: no cover - very old SDKs
-            self.legacy = None
-        try:
-            from openai._response import BaseAPIResponse
-
-            self.raw: type | None = BaseAPIResponse
-        except ImportError:  # pragma: no cover
-            self.raw = None
-
-    def chunk_source(self, stream: Any) -> Callable[[Any], Any] | None:
-        """How a proxy of ``stream`` finds the chunks to iterate: :func:`_sdk_iterator` when the
-        stream's class iterates exactly as the SDK's ``Stream``/``AsyncStream`` do (their
-        ``__iter__``/``__aiter__`` only re-yield ``_iterator``), so the proxy replaces that layer
-        instead of adding one. None (iterate the stream itself) for a subclass that iterates
-        differently or a patched ``__iter__``. Decided once per class."""
-        cls = type(stream)
-        plain = self._plain.get(cls)
-        if plain is None:
-            if isinstance(stream, self.async_stream):
-                plain = _is_sdk_function(getattr(cls, "__aiter__", None), "AsyncStream.__aiter__")
-            else:
-                plain = _is_sdk_function(getattr(cls, "__iter__", None), "Stream.__iter__")
-            self._plain[cls] = plain
-        return _sdk_iterator if plain else None
-
-
-def _is_sdk_function(fn: Any, qualname: str) -> bool:
-    """``fn`` is the SDK's own plain function (not a subclass's, not a wrapper around it)."""
-    return (
-        type(fn) is FunctionType  # not isinstance(): a wrapt proxy of the function passes that
-        and fn.__module__ == "openai._streaming"
-        and fn.__qualname__ == qualname
-    )
-
-
-def _sdk_iterator(stream: Any) -> Any:
-    """The SDK stream's chunk iterator as it is now. Read when iteration starts, not when the
-    stream is made, because other code (e.g. another instrumentation) may replace it between
-    the two, and the SDK's own ``__iter__`` would iterate the replacement."""
-    return getattr(stream, "__dict__", {}).get("_iterator")
-
-
-class RawStreamResponse(wrapt.ObjectProxy[Any]):
-    """``with_raw_response`` of a stream: ``parse()`` returns our stream proxy."""
-
-    def __init__(self, wrapped: Any, state: StreamState, kinds: _Kinds) -> None:
-        super().__init__(wrapped)
-        self._self_state = state
-        self._self_kinds = kinds
-        self._self_stream: Any = None
-        self._self_finalizer = watch(self, state)
-
-    def parse(self, *args: Any, **kwargs: Any) -> Any:
-        parsed = self.__wrapped__.parse(*args, **kwargs)
-        if self._self_stream is None:
-            self._self_finalizer.detach()  # the stream proxy watches from now on
-            kinds = self._self_kinds
-            cls = AsyncStreamProxy if isinstance(parsed, kinds.async_stream) else SyncStreamProxy
-            self._self_stream = cls(parsed, self._self_state, kinds.chunk_source(parsed))
-        return self._self_stream
+def _Kinds() -> Kinds:  # the openai flavour of the shared class (tests name it so)
+    return Kinds("openai")
 
 
 def _stream_state(inv: Invocation, spec: ApiSpec, usage_added: bool) -> StreamState:
@@ -244,7 +155,7 @@ def _usage_kwargs(kwargs: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 
-def _finish(inv: Invocation, spec: ApiSpec, result: Any, kinds: _Kinds, usage_added: bool = False) -> Any:
+def _finish(inv: Invocation, spec: ApiSpec, result: Any, kinds: Kinds, usage_added: bool = False) -> Any:
     """Hand ``result`` back (streams proxied); end the invocation unless a stream will."""
     try:
         if isinstance(result, kinds.stream) and spec.chunks is not None:
