@@ -303,6 +303,56 @@ def test_with_a_global_tracer_provider_the_sdk_adds_no_second_span(server: OpenA
     assert "com.anthropic.sdk.python" not in {scope for _, scope in spans}
 
 
+_INSTRUMENTED_APP = """
+import asyncio, collections, json, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+import rlm_toolkit
+from rlm_toolkit import RLM
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+rlm_toolkit.instrument(tracer_provider=provider)  # the app's own anthropic calls are traced too
+rlm = RLM.from_anthropic(
+    "claude-sonnet-4-5", sub_model="claude-haiku-4-5", base_url=sys.argv[1], api_key="sk-test"
+)
+ctx = "filler. The secret code is 4417. more filler."
+if sys.argv[2] == "sync":
+    result = rlm.run("What is the secret code?", context=ctx)
+else:
+    result = asyncio.run(rlm.arun("What is the secret code?", context=ctx))
+assert "4417" in str(result.answer), result
+names = collections.Counter(s.name for s in exporter.get_finished_spans())
+print(json.dumps(names))
+"""
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_run_under_the_apps_instrument_has_one_span_per_messages_request(
+    server: OpenAIServer, mode: str
+) -> None:
+    # Before: with instrument() on, the process-wide wrapper did not see the run's call and
+    # made a second chat span for every Messages request (14 spans for 7 requests).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ANTHROPIC_"))}
+    before = len(server.requests)
+    out = subprocess.run(
+        [sys.executable, "-c", _INSTRUMENTED_APP, server.url, mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    names = json.loads(out.stdout.splitlines()[-1])
+    requests = len(server.requests) - before
+    chats = sum(n for name, n in names.items() if name.startswith("chat "))
+    assert requests >= 3 and names.get("chat claude-haiku-4-5", 0) >= 1  # root turns and a sub-call
+    assert chats == requests
+
+
 def test_bad_options_fail_in_one_line_before_anything_starts() -> None:
     with pytest.raises(TypeError, match=r"unexpected option 'organization'.*valid options"):
         RLM.from_anthropic(ROOT, organization="x")

@@ -25,14 +25,16 @@ from rlm_toolkit.attributes import (
     RLM_RETRY_DELAY,
     RLM_RETRY_MAX_RETRIES,
 )
-from rlm_toolkit.genai import Invocation
 from rlm_toolkit.instrumentation.anthropic._response import error_type
+
+# The invocation whose SDK call is running in this context: the process-wide instrumentation's
+# own marker, so while a run's call runs its wrapper steps aside and the SDK's span gate holds
+# (one span per call when the app also instruments the SDK), and the retry hook finds the call.
+from rlm_toolkit.instrumentation.anthropic._wrappers import CURRENT
 
 #: ``max_tokens`` of a run's calls when ``from_anthropic`` is given none (the API requires one).
 DEFAULT_MAX_TOKENS = 4096
 
-#: The invocation whose SDK call is running in this context (read by the retry hook).
-CURRENT: ContextVar[Invocation | None] = ContextVar("rlm_toolkit.anthropic.runtime", default=None)
 #: The error-status response the SDK just decided to retry (its retry of a status is made
 #: outside any ``except``: ``sys.exc_info()`` is empty then).
 _RETRIED: ContextVar[Any] = ContextVar("rlm_toolkit.anthropic.retried", default=None)

@@ -7,8 +7,8 @@ only inside the measured region (a ``functools.reduce`` over the calls). The SDK
 in-process mock transport (canned Messages JSON / SSE bytes): no sockets, so what is measured is
 the SDK's own work plus what tracing adds. Spans go to a provider whose exporter drops them.
 
-    python benchmarks/anthropic.py                # ours and the bare SDK
-    python benchmarks/anthropic.py --peer         # also the official peer (pip into a temp venv)
+    python benchmarks/anthropic_calls.py                # ours and the bare SDK
+    python benchmarks/anthropic_calls.py --peer         # also the official peer (pip into a temp venv)
 
 Rows (instructions per call; ratios to the bare SDK with its tracing off):
   sdk_off     the SDK, ``open_telemetry=False`` (the floor)
@@ -174,7 +174,7 @@ def main() -> None:
     ap.add_argument("--workloads", default="chat,stream_100,stream_1000", help="of " + ", ".join(WORKLOADS))
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
-        sys.exit("anthropic.py: valgrind is not installed (apt-get install valgrind)")
+        sys.exit("anthropic_calls.py: valgrind is not installed (apt-get install valgrind)")
     workloads = [w for w in args.workloads.split(",") if w]
     rows = [("sdk_off", sys.executable), ("sdk_on", sys.executable)]
     rows += [("ours_on", sys.executable), ("ours_off", sys.executable)]
