@@ -39,7 +39,8 @@ from rlm_toolkit.instrumentation.anthropic._request import (
     system_instructions,
 )
 from rlm_toolkit.instrumentation.anthropic._response import error_type, finish_reason, message_response
-from rlm_toolkit.instrumentation.anthropic._runtime_client import CURRENT, DEFAULT_MAX_TOKENS, built
+from rlm_toolkit.instrumentation.anthropic._runtime_client import DEFAULT_MAX_TOKENS, built
+from rlm_toolkit.instrumentation.anthropic._wrappers import CURRENT
 from rlm_toolkit.runtime._cut import cut_retry_delay, is_transport_error
 from rlm_toolkit.runtime._result import Usage
 from rlm_toolkit.runtime._strategy import Completion
