@@ -1,11 +1,13 @@
 """What the latest GenAI conventions add to a recursive run (issues #11, #20): the
-``gen_ai.invoke_agent.duration`` histogram of the run, and for its tool executions
+``gen_ai.invocation.duration`` histogram of each run, root and nested (``metrics.yaml`` @
+``e9de14bafd97``, Required ``gen_ai.invocation.is_nested``), and for its tool executions
 the ``gen_ai.execute_tool.duration`` histogram and, on a failed execution, the
 ``rlm.execute_tool.exception`` record (the conventions define no event for it); v1.41 mode
 emits neither."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,7 +57,7 @@ def test_tool_duration_and_exception_event_per_mode(
             for metric in sm.metrics:
                 if metric.name == "gen_ai.execute_tool.duration":
                     points.extend(metric.data.data_points)
-                if metric.name == "gen_ai.invoke_agent.duration":
+                if metric.name == "gen_ai.invocation.duration":
                     agent_points.extend(metric.data.data_points)
     exceptions = [
         r.log_record
@@ -65,11 +67,12 @@ def test_tool_duration_and_exception_event_per_mode(
     if semconv == "v1.41":
         assert points == [] and exceptions == [] and agent_points == []
         return
-    # the run itself: gen_ai.invoke_agent.duration (metrics.yaml), never its prompt or context
+    # the run itself: gen_ai.invocation.duration (metrics.yaml), never its prompt or context
     (agent,) = agent_points
     assert agent.count == 1 and agent.sum > 0
     assert dict(agent.attributes) == {
         "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.invocation.is_nested": False,
         "gen_ai.agent.name": "rlm",
         "gen_ai.request.model": dict(otel.finished()[-1].attributes or {})["gen_ai.request.model"],
     }
@@ -89,3 +92,54 @@ def test_tool_duration_and_exception_event_per_mode(
     assert event.severity_number is not None and event.severity_number.name == "WARN"
     assert event.span_id in tools and "ZeroDivisionError" in str(tools[event.span_id].status.description)
     assert "do-not-export" not in str(event.attributes) + str(event.body)
+
+
+def _points(otel: Otel, name: str) -> list[Any]:
+    found: list[Any] = []
+    data = otel.metrics.get_metrics_data()
+    for rm in data.resource_metrics if data is not None else ():
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name == name:
+                    found.extend(metric.data.data_points)
+    return found
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("semconv", ["v1.41", "latest"])
+def test_nested_run_is_a_nested_invocation(
+    server: OpenAIServer, otel: Otel, semconv: str, mode: str
+) -> None:
+    """A nested ``rlm_query`` run is its own invocation with ``is_nested`` true, the root's is
+    false, each with the run's own duration; a failed root run adds ``error.type``. The old
+    ``gen_ai.invoke_agent.duration`` name is gone; v1.41 mode records neither."""
+    rlm_toolkit.instrument(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, semconv=semconv
+    )
+    try:
+        server.queue_reply(repl("inner = rlm_query('Sub-question?', 'sub context')\nFINAL(inner)"))
+        server.queue_reply(repl("FINAL('from the nested run')"))
+        rlm = make_rlm(server, otel)
+        if mode == "sync":
+            result = rlm.run("Anything?", context="some text")
+        else:
+            result = asyncio.run(rlm.arun("Anything?", context="some text"))
+        assert (result.status, result.answer) == ("final", "from the nested run")
+    finally:
+        rlm_toolkit.uninstrument()
+    runs = [s for s in otel.finished() if s.name == "invoke_agent rlm"]
+    assert len(runs) == 2  # the root run and the nested one
+    points = _points(otel, "gen_ai.invocation.duration")
+    assert _points(otel, "gen_ai.invoke_agent.duration") == []
+    if semconv == "v1.41":
+        assert points == []
+        return
+    by_nesting = {dict(p.attributes)["gen_ai.invocation.is_nested"]: p for p in points}
+    assert set(by_nesting) == {False, True}
+    # the root run has no parent here; the nested one is a child of the root's code execution
+    durations = {s.parent is not None: ((s.end_time or 0) - (s.start_time or 0)) / 1e9 for s in runs}
+    for nested, point in by_nesting.items():
+        assert point.count == 1 and "error.type" not in dict(point.attributes)
+        assert point.sum <= durations[nested] + 0.05
+    # the nested run ends inside the root's: it cannot last longer
+    assert by_nesting[True].sum < by_nesting[False].sum

@@ -15,8 +15,10 @@ contained; nothing here raises into the caller.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import trace
@@ -32,6 +34,12 @@ from rlm_toolkit.genai._handler import TelemetryHandler
 
 _INVOKE_AGENT = GA.GenAiOperationNameValues.INVOKE_AGENT.value
 _EXECUTE_TOOL = GA.GenAiOperationNameValues.EXECUTE_TOOL.value
+
+
+#: The agent run current in this context (set by :meth:`AgentInvocation.current`): a run started
+#: while another is current is a nested invocation (``gen_ai.invocation.is_nested``). A context
+#: variable, so it follows the run's context into the threads and tasks that copy it.
+_CURRENT_RUN: ContextVar[AgentInvocation | None] = ContextVar("rlm_toolkit_agent_run", default=None)
 
 
 def text_message(role: str, text: str, finish_reason: str | None = None) -> dict[str, Any]:
@@ -80,10 +88,12 @@ class AgentInvocation(_Lifecycle):
         attributes: more start attributes (samplers see them).
         links: spans the run relates to (an eval task's run links to the eval span).
 
-    Called on the run's thread; the span is started on construction.
+    Called on the run's thread; the span is started on construction. ``nested``: whether
+    another run was current (:meth:`current`) when this one started -- a nested ``rlm_query``
+    run, or a run started from code another run executes.
     """
 
-    __slots__ = ("_metric_attrs", "prompt")
+    __slots__ = ("_metric_attrs", "nested", "prompt")
 
     def __init__(
         self,
@@ -97,6 +107,7 @@ class AgentInvocation(_Lifecycle):
     ) -> None:
         super().__init__(handler, scope)
         self.prompt = prompt
+        self.nested = _CURRENT_RUN.get() is not None
         attrs: dict[str, Any] = {
             GA.GEN_AI_OPERATION_NAME: _INVOKE_AGENT,
             GA.GEN_AI_AGENT_NAME: agent_name,
@@ -120,6 +131,22 @@ class AgentInvocation(_Lifecycle):
         if payload is not None:
             payload.input_messages = [text_message("user", self.prompt)]
         return payload
+
+    @contextlib.contextmanager
+    def current(self) -> Iterator[Span]:
+        """Make the run current: its span (no end, no exception recording: :meth:`stop` /
+        :meth:`fail` do that) and the run itself, so runs started meanwhile are nested."""
+        token = _CURRENT_RUN.set(self)
+        try:
+            with trace.use_span(
+                self.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+            ):
+                yield self.span
+        finally:
+            # Left in another context (a generator finalized elsewhere): that context's own
+            # copy of the variable ends with it; nothing to restore here.
+            with contextlib.suppress(ValueError):
+                _CURRENT_RUN.reset(token)
 
     def stop(
         self,
@@ -148,7 +175,9 @@ class AgentInvocation(_Lifecycle):
             if payload is not None:
                 payload.output_messages = output
                 payload.response = response
-            self.handler.instruments.record_agent(time.perf_counter() - self._start, self._metric_attrs, None)
+            self.handler.instruments.record_agent(
+                time.perf_counter() - self._start, self._metric_attrs, None, self.nested
+            )
             self._close(payload, end_time)
         except Exception as exc:
             contain("genai: end agent span", exc)
@@ -172,7 +201,7 @@ class AgentInvocation(_Lifecycle):
             if payload is not None:
                 payload.error = error
             self.handler.instruments.record_agent(
-                time.perf_counter() - self._start, self._metric_attrs, error_type
+                time.perf_counter() - self._start, self._metric_attrs, error_type, self.nested
             )
             self._close(payload, end_time)
         except Exception as exc:

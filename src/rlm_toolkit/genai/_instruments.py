@@ -93,12 +93,12 @@ class Instruments:
     """
 
     __slots__ = (
-        "agent_duration",
         "conventions",
         "cost",
         "duration",
         "embeddings_duration",
         "embeddings_input_tokens",
+        "invocation_duration",
         "operation_input_tokens",
         "operation_output_tokens",
         "retries",
@@ -160,8 +160,8 @@ class Instruments:
         self.embeddings_input_tokens = _token_histogram(
             meter, names.embeddings_input_tokens, "Input tokens used per embeddings operation."
         )
-        self.agent_duration = _duration_histogram(
-            meter, names.agent_duration, "Duration of an agent invocation."
+        self.invocation_duration = _duration_histogram(
+            meter, names.invocation_duration, "Duration of an agent invocation."
         )
         self.retries: Counter = meter.create_counter(
             name=METRIC_RETRIES,
@@ -239,13 +239,20 @@ class Instruments:
             if histogram_or_none is not None and value is not None:
                 histogram_or_none.record(value, base)
 
-    def record_agent(self, seconds: float, attributes: Mapping[str, Any], error_type: str | None) -> None:
-        """One ended ``invoke_agent`` run on the mode's agent duration histogram (if any), with
-        the run span's ``attributes`` the conventions list for it and ``error.type``."""
-        histogram = self.agent_duration
+    def record_agent(
+        self, seconds: float, attributes: Mapping[str, Any], error_type: str | None, nested: bool
+    ) -> None:
+        """One ended ``invoke_agent`` run on the mode's invocation duration histogram (if any),
+        with the run span's ``attributes`` the conventions list for it, ``error.type``, and
+        ``nested`` (whether the run ran inside another in-process run) as the mode's
+        Required nesting attribute."""
+        histogram = self.invocation_duration
         if histogram is None:
             return
-        attrs = {key: attributes[key] for key in _AGENT_KEYS if key in attributes}
+        attrs: dict[str, Any] = {key: attributes[key] for key in _AGENT_KEYS if key in attributes}
+        nested_key = self.conventions.invocation_nested_attribute
+        if nested_key is not None:
+            attrs[nested_key] = nested
         if error_type is not None:
             attrs[error_attributes.ERROR_TYPE] = error_type
         histogram.record(seconds, attrs)
@@ -282,12 +289,13 @@ class Instruments:
                 counter.add(value, base)
 
 
-#: Run-span attributes the agent duration carries (operation, agent, model, provider).
+#: Run-span attributes the invocation duration carries (``metrics.yaml`` @ ``e9de14bafd97``:
+#: operation Required, agent name Conditionally Required, the agent's one model Recommended;
+#: ``gen_ai.provider.name`` is not listed for this metric).
 _AGENT_KEYS: Final = (
     GA.GEN_AI_OPERATION_NAME,
     GA.GEN_AI_AGENT_NAME,
     GA.GEN_AI_REQUEST_MODEL,
-    GA.GEN_AI_PROVIDER_NAME,
 )
 
 
