@@ -87,6 +87,16 @@ GENAI_SOURCE: Final = (
 MODALITY_UNKNOWN: Final = "unknown"
 #: Operations the latest conventions' embeddings metrics cover (not the inference ones).
 EMBEDDINGS_OPERATIONS: Final = frozenset({GA.GenAiOperationNameValues.EMBEDDINGS.value})
+#: Inference operations: the ones that report ``gen_ai.response.finish_reasons``.
+INFERENCE_OPERATIONS: Final = frozenset(
+    {
+        GA.GenAiOperationNameValues.CHAT.value,
+        GA.GenAiOperationNameValues.TEXT_COMPLETION.value,
+        GA.GenAiOperationNameValues.GENERATE_CONTENT.value,
+    }
+)
+#: ``gen_ai.response.finish_reasons`` value of a position whose finish reason never arrived.
+FINISH_REASON_ERROR: Final = "error"
 
 
 @dataclass(frozen=True)
