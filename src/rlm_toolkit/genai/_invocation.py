@@ -247,7 +247,9 @@ class Invocation:
                 # (genai/_stream.py). v1.41 lists only the reasons received, so none here.
                 received = self.response_attributes or {}
                 if not received.get(GA.GEN_AI_RESPONSE_FINISH_REASONS):
-                    requested = (getattr(span, "attributes", None) or {}).get(GA.GEN_AI_REQUEST_CHOICE_COUNT, 1)
+                    requested = (getattr(span, "attributes", None) or {}).get(
+                        GA.GEN_AI_REQUEST_CHOICE_COUNT, 1
+                    )
                     positions = requested if isinstance(requested, int) and 1 <= requested <= 128 else 1
                     self.response_attributes = {
                         **received,
