@@ -50,7 +50,7 @@ class Metric:
     kind: str  # "Histogram" or "Sum" (a counter)
     unit: str
     required: frozenset[str] = BASE
-    operations: frozenset[str] = ANY_OPERATION  # values of gen_ai.operation.name it may carry
+    operations: frozenset[str | None] = ANY_OPERATION  # values of gen_ai.operation.name it may carry
     values: Mapping[str, frozenset[Any]] = field(default_factory=dict)  # attribute -> allowed values
     on_failure: bool = True  # may a failed call record it?
 
@@ -150,8 +150,12 @@ LATEST = Mode(
         "gen_ai.execute_tool.duration": Metric(
             "Histogram",
             "s",
-            frozenset({"gen_ai.operation.name", "gen_ai.tool.name"}),
+            frozenset({"gen_ai.operation.name", "gen_ai.tool.name", "gen_ai.tool.type", "gen_ai.agent.name"}),
             frozenset({"execute_tool"}),
+        ),
+        # the tool executions each run triggered itself (agent name Recommended, no operation)
+        "gen_ai.invoke_agent.tool_calls": Metric(
+            "Histogram", "{tool_call}", frozenset({"gen_ai.agent.name"}), frozenset({None})
         ),
     },
     must={
@@ -175,7 +179,7 @@ LATEST = Mode(
         "embeddings": frozenset({"gen_ai.client.embeddings.duration"}),
         "embeddings_usage": frozenset({"gen_ai.client.embeddings.operation.input_tokens"}),
         "embeddings_failed": frozenset({"gen_ai.client.embeddings.duration"}),
-        "invoke_agent": frozenset({"gen_ai.invocation.duration"}),
+        "invoke_agent": frozenset({"gen_ai.invocation.duration", "gen_ai.invoke_agent.tool_calls"}),
         "execute_tool": frozenset({"gen_ai.execute_tool.duration"}),
     },
     span_names=V141.other_span_names,

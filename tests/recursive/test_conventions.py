@@ -66,6 +66,8 @@ def test_tool_duration_and_exception_event_per_mode(
     ]
     if semconv == "v1.41":
         assert points == [] and exceptions == [] and agent_points == []
+        assert _points(otel, "gen_ai.invoke_agent.tool_calls") == []
+        assert all("gen_ai.agent.name" not in (t.attributes or {}) for t in tools.values())
         return
     # the run itself: gen_ai.invocation.duration (metrics.yaml), never its prompt or context
     (agent,) = agent_points
@@ -79,16 +81,20 @@ def test_tool_duration_and_exception_event_per_mode(
     by_error = {dict(p.attributes).get("error.type"): p for p in points}
     assert set(by_error) == {"ZeroDivisionError", None}
     assert all(p.count == 1 and p.sum >= 0 for p in points)
-    assert dict(by_error[None].attributes) == {
+    tool_attrs = {
         "gen_ai.operation.name": "execute_tool",
         "gen_ai.tool.name": "repl",
+        "gen_ai.tool.type": "function",  # Recommended
+        "gen_ai.agent.name": "rlm",  # Conditionally Required: the agent executing the tool
     }
+    assert dict(by_error[None].attributes) == tool_attrs
     (event,) = exceptions
-    assert dict(event.attributes or {}) == {
-        "gen_ai.operation.name": "execute_tool",
-        "gen_ai.tool.name": "repl",
-        "error.type": "ZeroDivisionError",
-    }
+    assert dict(event.attributes or {}) == {**tool_attrs, "error.type": "ZeroDivisionError"}
+    # the executing agent on the spans too (latest only)
+    assert all(dict(t.attributes or {}).get("gen_ai.agent.name") == "rlm" for t in tools.values())
+    # the run triggered both executions itself
+    (calls,) = _points(otel, "gen_ai.invoke_agent.tool_calls")
+    assert (calls.count, calls.sum, dict(calls.attributes)) == (1, 2, {"gen_ai.agent.name": "rlm"})
     assert event.severity_number is not None and event.severity_number.name == "WARN"
     assert event.span_id in tools and "ZeroDivisionError" in str(tools[event.span_id].status.description)
     assert "do-not-export" not in str(event.attributes) + str(event.body)
@@ -141,3 +147,34 @@ def test_nested_run_is_a_nested_invocation(server: OpenAIServer, otel: Otel, sem
         assert point.sum <= durations[nested] + 0.05
     # the nested run ends inside the root's: it cannot last longer
     assert by_nesting[True].sum < by_nesting[False].sum
+    # each run counts the tool executions it triggered itself: one each (the root's started
+    # the nested run; the nested run's own execution is not the root's)
+    (calls,) = _points(otel, "gen_ai.invoke_agent.tool_calls")
+    assert (calls.count, calls.sum) == (2, 2)
+
+
+@pytest.mark.parametrize("semconv", ["v1.41", "latest"])
+def test_failed_run_finish_reason_per_mode(server: OpenAIServer, otel: Otel, semconv: str) -> None:
+    """A run that failed never received its finish reason: latest reports ``error`` (registry.yaml
+    @ e9de14bafd97) beside ``error.type`` on the span and the invocation point; v1.41 none."""
+    rlm_toolkit.instrument(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, semconv=semconv
+    )
+    try:
+        server.queue_fault("rate_limit")
+        rlm = make_rlm(server, otel, max_retries=0)
+        with pytest.raises(Exception) as raised:
+            rlm.run("Anything?")
+    finally:
+        rlm_toolkit.uninstrument()
+    (run,) = [s for s in otel.finished() if s.name == "invoke_agent rlm"]
+    attrs = dict(run.attributes or {})
+    assert attrs["error.type"] == type(raised.value).__qualname__
+    assert attrs.get("gen_ai.response.finish_reasons") == (("error",) if semconv == "latest" else None)
+    points = _points(otel, "gen_ai.invocation.duration")
+    if semconv == "latest":
+        (point,) = points
+        assert dict(point.attributes)["error.type"] == attrs["error.type"]
+        assert dict(point.attributes)["gen_ai.invocation.is_nested"] is False
+    else:
+        assert points == []

@@ -31,9 +31,11 @@ from rlm_toolkit._safety import contain
 from rlm_toolkit.genai._content import to_json, truncate_messages
 from rlm_toolkit.genai._context import Payload, Scope, payload_during
 from rlm_toolkit.genai._handler import TelemetryHandler
+from rlm_toolkit.genai._semconv import FINISH_REASON_ERROR
 
 _INVOKE_AGENT = GA.GenAiOperationNameValues.INVOKE_AGENT.value
 _EXECUTE_TOOL = GA.GenAiOperationNameValues.EXECUTE_TOOL.value
+_FUNCTION = "function"  # gen_ai.tool.type: a tool the client side executes
 
 
 #: The agent run current in this context (set by :meth:`AgentInvocation.current`): a run started
@@ -93,7 +95,7 @@ class AgentInvocation(_Lifecycle):
     run, or a run started from code another run executes.
     """
 
-    __slots__ = ("_metric_attrs", "nested", "prompt")
+    __slots__ = ("_metric_attrs", "agent_name", "nested", "prompt", "tool_calls")
 
     def __init__(
         self,
@@ -107,7 +109,10 @@ class AgentInvocation(_Lifecycle):
     ) -> None:
         super().__init__(handler, scope)
         self.prompt = prompt
+        self.agent_name = agent_name
         self.nested = _CURRENT_RUN.get() is not None
+        #: tool executions started while this run was current (a nested run counts its own)
+        self.tool_calls = 0
         attrs: dict[str, Any] = {
             GA.GEN_AI_OPERATION_NAME: _INVOKE_AGENT,
             GA.GEN_AI_AGENT_NAME: agent_name,
@@ -176,7 +181,7 @@ class AgentInvocation(_Lifecycle):
                 payload.output_messages = output
                 payload.response = response
             self.handler.instruments.record_agent(
-                time.perf_counter() - self._start, self._metric_attrs, None, self.nested
+                time.perf_counter() - self._start, self._metric_attrs, None, self.nested, self.tool_calls
             )
             self._close(payload, end_time)
         except Exception as exc:
@@ -195,13 +200,21 @@ class AgentInvocation(_Lifecycle):
             if self.span.is_recording():
                 attrs: dict[str, Any] = dict(attributes or {})
                 attrs[error_attributes.ERROR_TYPE] = error_type
+                if self.handler.conventions.finish_reasons_on_failure:
+                    # latest (registry.yaml @ e9de14bafd97): the run's finish reason was
+                    # expected but never received -> ``error``
+                    attrs.setdefault(GA.GEN_AI_RESPONSE_FINISH_REASONS, (FINISH_REASON_ERROR,))
                 self.span.set_attributes(attrs)
                 self.span.set_status(Status(StatusCode.ERROR, error_type))
             payload = self._run_payload()
             if payload is not None:
                 payload.error = error
             self.handler.instruments.record_agent(
-                time.perf_counter() - self._start, self._metric_attrs, error_type, self.nested
+                time.perf_counter() - self._start,
+                self._metric_attrs,
+                error_type,
+                self.nested,
+                self.tool_calls,
             )
             self._close(payload, end_time)
         except Exception as exc:
@@ -219,7 +232,7 @@ class ToolInvocation(_Lifecycle):
         attributes: more start attributes.
     """
 
-    __slots__ = ("arguments", "tool_name")
+    __slots__ = ("agent_name", "arguments", "tool_name")
 
     def __init__(
         self,
@@ -232,12 +245,18 @@ class ToolInvocation(_Lifecycle):
         super().__init__(handler, scope)
         self.tool_name = tool_name
         self.arguments = arguments
+        run = _CURRENT_RUN.get()  # the run executing the tool, if any
+        self.agent_name = run.agent_name if run is not None else None
         try:
+            if run is not None:
+                run.tool_calls += 1
             attrs: dict[str, Any] = {
                 GA.GEN_AI_OPERATION_NAME: _EXECUTE_TOOL,
                 GA.GEN_AI_TOOL_NAME: tool_name,
-                GA.GEN_AI_TOOL_TYPE: "function",
+                GA.GEN_AI_TOOL_TYPE: _FUNCTION,
             }
+            if self.agent_name is not None and handler.conventions.tool_agent_name:
+                attrs[GA.GEN_AI_AGENT_NAME] = self.agent_name
             if attributes:
                 attrs.update(attributes)
             if handler.content.on_span:
@@ -316,7 +335,13 @@ class ToolInvocation(_Lifecycle):
         histogram = handler.instruments.tool_duration
         if histogram is None:
             return
-        attrs: dict[str, Any] = {GA.GEN_AI_OPERATION_NAME: _EXECUTE_TOOL, GA.GEN_AI_TOOL_NAME: self.tool_name}
+        attrs: dict[str, Any] = {
+            GA.GEN_AI_OPERATION_NAME: _EXECUTE_TOOL,
+            GA.GEN_AI_TOOL_NAME: self.tool_name,
+            GA.GEN_AI_TOOL_TYPE: _FUNCTION,
+        }
+        if self.agent_name is not None:
+            attrs[GA.GEN_AI_AGENT_NAME] = self.agent_name
         if error_type is not None:
             attrs[error_attributes.ERROR_TYPE] = error_type
         histogram.record(time.perf_counter() - self._start, attrs)

@@ -36,7 +36,14 @@ per file, dates are not):
   ``gen_ai.operation.name`` and ``gen_ai.invocation.is_nested`` (``false`` on the root run,
   ``true`` on a nested ``rlm_query`` run), ``gen_ai.agent.name`` (Conditionally Required),
   ``gen_ai.request.model`` (Recommended) and ``error.type`` on failure; no
-  ``gen_ai.provider.name`` (not listed for it).
+  ``gen_ai.provider.name`` (not listed for it). Also ``gen_ai.invoke_agent.tool_calls`` (the
+  tool executions a run triggered itself, ``gen_ai.agent.name``; a nested run's count as its
+  own), and for a tool execution the executing agent's ``gen_ai.agent.name`` (Conditionally
+  Required on the ``execute_tool`` span and ``gen_ai.execute_tool.duration``) with
+  ``gen_ai.tool.type`` (Recommended) on that metric. Not emitted: ``gen_ai.invoke_agent.
+  inference_calls`` (counting a run's own model calls needs a hook where inference
+  invocations start). A failed run reports ``gen_ai.response.finish_reasons`` ``error``
+  (registry note below; the invocation span lists finish reasons).
 * ``model/gen-ai/events.yaml`` @ ``0387091683b4`` -- ``gen_ai.client.operation.exception``
   (WARN, ``exception.type`` or ``exception.message``; we send the type only, a message can
   carry content). No event is defined for a failed tool execution, so ours is
@@ -140,8 +147,12 @@ class Conventions:
     invocation_duration: str | None = None
     #: its Required boolean: whether the run is nested in another in-process run
     invocation_nested_attribute: str | None = None
-    #: ``error`` for each expected finish reason of a failed non-streamed call
+    #: ``error`` for each expected finish reason of a failed non-streamed call (and a failed run)
     finish_reasons_on_failure: bool = False
+    #: histogram of the tool executions one run triggered itself (nested runs count their own)
+    agent_tool_calls: str | None = None
+    #: ``execute_tool`` spans carry the executing agent's ``gen_ai.agent.name``
+    tool_agent_name: bool = False
 
     @property
     def latest(self) -> bool:
@@ -191,6 +202,8 @@ LATEST: Final = Conventions(
     invocation_duration="gen_ai.invocation.duration",
     invocation_nested_attribute="gen_ai.invocation.is_nested",
     finish_reasons_on_failure=True,
+    agent_tool_calls="gen_ai.invoke_agent.tool_calls",
+    tool_agent_name=True,
 )
 
 _BY_NAME: Final = {MODE_DEFAULT: DEFAULT, "default": DEFAULT, MODE_LATEST: LATEST, OPT_IN_LATEST: LATEST}
