@@ -247,10 +247,14 @@ def test_whole_shape(mode_instrumented: Otel, mode: str, module_server: OpenAISe
                     "http.response.status_code",
                     "rlm.error.code",
                     "rlm.error.provider_type",
+                    # latest: the finish reason expected but never received is "error"
+                    *(["gen_ai.response.finish_reasons"] if latest else []),
                 ]
             ),
         ),
     ]
+    failed_span = dict(otel.spans()[2].attributes or {})
+    assert failed_span.get("gen_ai.response.finish_reasons") == (("error",) if latest else None)
 
     records = otel.logs()
     details = "gen_ai.client.inference.operation.details"
@@ -324,3 +328,38 @@ def test_cache_write_tokens_per_mode(otel: Otel, mode: str, key: str, metric: st
         assert point.value == 60
         (point,) = metrics["gen_ai.client.inference.usage.cache_read.input_tokens"]
         assert point.value == 40
+
+
+@pytest.mark.parametrize("mode", ["v1.41", "latest"])
+def test_failed_call_finish_reasons_per_mode(otel: Otel, mode: str, server: OpenAIServer) -> None:
+    """Latest mode (registry.yaml @ e9de14bafd97): a failed non-streamed inference call reports
+    ``error`` for each finish reason expected (``n`` requested), on the span and in the details
+    record; an embeddings call has no finish reasons; v1.41 lists only what was received."""
+    rlm_toolkit.instrument(
+        tracer_provider=otel.tracer_provider,
+        meter_provider=otel.meter_provider,
+        logger_provider=otel.logger_provider,
+        capture_content="event_only",
+        semconv=mode,
+    )
+    try:
+        client = openai.OpenAI(base_url=server.base_url, api_key="sk-test-secret", max_retries=0)
+        for kwargs in ({}, {"n": 2}):
+            server.queue_fault("rate_limit")
+            with pytest.raises(openai.RateLimitError):
+                client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, **kwargs)
+        server.queue_fault("rate_limit")
+        with pytest.raises(openai.RateLimitError):
+            client.embeddings.create(model="text-embedding-3-small", input="hello")
+        client.close()
+    finally:
+        rlm_toolkit.uninstrument()
+    latest = mode == "latest"
+    reasons = [dict(s.attributes or {}).get("gen_ai.response.finish_reasons") for s in otel.spans()]
+    assert reasons == ([("error",), ("error", "error"), None] if latest else [None, None, None])
+    details = [
+        (r.attributes or {}).get("gen_ai.response.finish_reasons")
+        for r in otel.logs()
+        if r.event_name == "gen_ai.client.inference.operation.details"
+    ]
+    assert details[:2] == ([("error",), ("error", "error")] if latest else [None, None])

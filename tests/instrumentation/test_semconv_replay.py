@@ -8,11 +8,15 @@ is, its Required attributes, which names a kind of call must produce, the schema
 
 The expectations follow the versions named in ``genai/_semconv.py`` (v1.41: the core
 repository's GenAI names; latest: ``open-telemetry/semantic-conventions-genai``
-``model/gen-ai/token-metrics.yaml`` @ 066d4a7f356f, ``metrics.yaml`` @ 88eccb155ca7,
-``events.yaml`` @ 0387091683b4). Names are string literals on purpose: they pin the wire format.
+``model/gen-ai/token-metrics.yaml`` @ 066d4a7f356f, ``metrics.yaml`` @ 88eccb155ca7 (embeddings)
+and @ e9de14bafd97 (agent invocations), ``events.yaml`` @ 0387091683b4, ``registry.yaml`` @
+e9de14bafd97 (finish reasons of a failed call)). Names are string literals on purpose: they pin
+the wire format.
 
 ``test_checks_bite`` runs each mode's expectations against the other mode's output (schema URL
-left out, so the names alone must tell them apart): every cassette must fail there.
+left out, so the names alone must tell them apart): every cassette must fail there, and so must
+a recursive run with a nested run and a failing code step against the offline server
+(``test_run_conforms_and_checks_bite``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import pytest
 
 import rlm_toolkit
+from rlm_toolkit.testing import OpenAIServer
 
 from .conftest import Otel
 from .openai_cassettes import CASSETTES, replay
@@ -34,6 +39,7 @@ pytestmark = pytest.mark.skipif(not CASSETTES.is_dir(), reason="contrib cassette
 NAMES = sorted(p.stem for p in CASSETTES.glob("*.yaml")) if CASSETTES.is_dir() else []
 
 INFERENCE = frozenset({"chat", "text_completion", "generate_content"})
+AGENT = frozenset({"invoke_agent", "execute_tool"})  # the runtime's INTERNAL spans
 ANY_OPERATION = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
 #: Required on every metric point of a GenAI client call (operation, provider).
 BASE = frozenset({"gen_ai.operation.name", "gen_ai.provider.name"})
@@ -44,7 +50,7 @@ class Metric:
     kind: str  # "Histogram" or "Sum" (a counter)
     unit: str
     required: frozenset[str] = BASE
-    operations: frozenset[str] = ANY_OPERATION  # values of gen_ai.operation.name it may carry
+    operations: frozenset[str | None] = ANY_OPERATION  # values of gen_ai.operation.name it may carry
     values: Mapping[str, frozenset[Any]] = field(default_factory=dict)  # attribute -> allowed values
     on_failure: bool = True  # may a failed call record it?
 
@@ -68,6 +74,8 @@ class Mode:
     other_span_names: frozenset[str]
     events: Mapping[str, Event]
     failure_events: frozenset[str]  # records a failed call must emit
+    #: a failed inference call reports ``error`` for each finish reason it never received
+    error_finish_reasons: bool = False
 
 
 V141 = Mode(
@@ -90,6 +98,8 @@ V141 = Mode(
         "embeddings": frozenset({"gen_ai.client.operation.duration"}),
         "embeddings_usage": frozenset({"gen_ai.client.token.usage"}),
         "embeddings_failed": frozenset({"gen_ai.client.operation.duration"}),
+        "invoke_agent": frozenset(),
+        "execute_tool": frozenset(),
     },
     span_names=frozenset({"gen_ai.usage.cache_creation.input_tokens", "rlm.request.reasoning.effort"}),
     other_span_names=frozenset({"gen_ai.usage.cache_write.input_tokens", "gen_ai.request.reasoning.level"}),
@@ -129,6 +139,24 @@ LATEST = Mode(
         ),
         "gen_ai.client.inference.time_to_first_chunk": Metric("Histogram", "s", operations=INFERENCE),
         "gen_ai.client.inference.time_per_output_chunk": Metric("Histogram", "s", operations=INFERENCE),
+        # metrics.yaml @ e9de14bafd97: every invocation at any depth, is_nested Required
+        "gen_ai.invocation.duration": Metric(
+            "Histogram",
+            "s",
+            frozenset({"gen_ai.operation.name", "gen_ai.invocation.is_nested"}),
+            frozenset({"invoke_agent"}),
+            {"gen_ai.invocation.is_nested": frozenset({True, False})},
+        ),
+        "gen_ai.execute_tool.duration": Metric(
+            "Histogram",
+            "s",
+            frozenset({"gen_ai.operation.name", "gen_ai.tool.name", "gen_ai.tool.type", "gen_ai.agent.name"}),
+            frozenset({"execute_tool"}),
+        ),
+        # the tool executions each run triggered itself (agent name Recommended, no operation)
+        "gen_ai.invoke_agent.tool_calls": Metric(
+            "Histogram", "{tool_call}", frozenset({"gen_ai.agent.name"}), frozenset({None})
+        ),
     },
     must={
         "inference": frozenset({"gen_ai.client.inference.duration"}),
@@ -151,6 +179,8 @@ LATEST = Mode(
         "embeddings": frozenset({"gen_ai.client.embeddings.duration"}),
         "embeddings_usage": frozenset({"gen_ai.client.embeddings.operation.input_tokens"}),
         "embeddings_failed": frozenset({"gen_ai.client.embeddings.duration"}),
+        "invoke_agent": frozenset({"gen_ai.invocation.duration", "gen_ai.invoke_agent.tool_calls"}),
+        "execute_tool": frozenset({"gen_ai.execute_tool.duration"}),
     },
     span_names=V141.other_span_names,
     other_span_names=V141.span_names,
@@ -161,8 +191,13 @@ LATEST = Mode(
             severity=13,
             forbidden=frozenset({"exception.message"}),
         ),
+        # ours: the conventions define no event for a failed tool execution
+        "rlm.execute_tool.exception": Event(
+            frozenset({"gen_ai.operation.name", "gen_ai.tool.name", "error.type"}), severity=13
+        ),
     },
     failure_events=frozenset({"gen_ai.client.operation.exception"}),
+    error_finish_reasons=True,
 )
 
 MODES = {"v1.41": V141, "latest": LATEST}
@@ -180,19 +215,31 @@ def check(mode: Mode, out: Output, schema: bool = True) -> list[str]:
     problems: list[str] = []
     kinds: set[str] = set()
     failed_spans = set()
+    by_id = {span.context.span_id: span for span in out.spans}
+    nesting: set[bool] = set()  # is_nested values the runs' points must show
     for span in out.spans:
         attrs = dict(span.attributes or {})
         scope_schema = span.instrumentation_scope.schema_url if span.instrumentation_scope else None
         if schema and scope_schema != mode.schema:
             problems.append(f"span {span.name}: schema {scope_schema}")
+        operation = attrs.get("gen_ai.operation.name")
+        if operation in AGENT:
+            kinds.add(operation)
+            if operation == "invoke_agent":
+                nesting.add(_inside_a_run(span, by_id))
+            continue
         for key in sorted(BASE - attrs.keys()):
             problems.append(f"span {span.name}: Required {key} missing")
         for key in sorted(mode.other_span_names & attrs.keys()):
             problems.append(f"span {span.name}: {key} is the other mode's name")
-        operation = attrs.get("gen_ai.operation.name")
         failed = "error.type" in attrs
         if span.status.status_code.name == "ERROR" and not failed:
             problems.append(f"span {span.name}: failed without error.type")
+        reasons = tuple(attrs.get("gen_ai.response.finish_reasons") or ())
+        if failed and operation in INFERENCE and mode.error_finish_reasons and "error" not in reasons:
+            problems.append(f"span {span.name}: failed without an error finish reason")
+        if "error" in reasons and not mode.error_finish_reasons:
+            problems.append(f"span {span.name}: finish reason error was never received")
         family = "embeddings" if operation == "embeddings" else "inference"
         kinds.add(family + ("_failed" if failed else ""))
         if not failed and "gen_ai.usage.input_tokens" in attrs:
@@ -225,6 +272,15 @@ def check(mode: Mode, out: Output, schema: bool = True) -> list[str]:
     for kind in sorted(kinds):
         for name in sorted(mode.must[kind] - names):
             problems.append(f"{kind} call: {name} missing")
+    spec = mode.metrics.get("gen_ai.invocation.duration")
+    if spec is not None:
+        shown = {
+            dict(point.attributes or {}).get("gen_ai.invocation.is_nested")
+            for _, metric, point in out.metrics
+            if metric.name == "gen_ai.invocation.duration"
+        }
+        for nested in sorted(nesting - shown):
+            problems.append(f"invoke_agent: no invocation point with is_nested={nested}")
     seen_failure: dict[str, set[int]] = {}
     for readable in out.logs:
         record = readable.log_record
@@ -248,6 +304,17 @@ def check(mode: Mode, out: Output, schema: bool = True) -> list[str]:
         for span_id in failed_spans - seen_failure.get(name, set()):
             problems.append(f"failed span {span_id:x}: no {name} record")
     return problems
+
+
+def _inside_a_run(span: Any, by_id: Mapping[int, Any]) -> bool:
+    """Whether an ``invoke_agent`` span has another one among its ancestors."""
+    parent = span.parent
+    while parent is not None and parent.span_id in by_id:
+        ancestor = by_id[parent.span_id]
+        if dict(ancestor.attributes or {}).get("gen_ai.operation.name") == "invoke_agent":
+            return True
+        parent = ancestor.parent
+    return False
 
 
 def collect(otel: Otel) -> Output:
@@ -302,6 +369,58 @@ async def test_checks_bite(name: str, mode: str, run_mode: Any) -> None:
     assert check(MODES[mode], out) == []
     assert check(other, out, schema=False) != []
     assert any("schema" in p for p in check(other, out))
+
+
+def _repl(code: str) -> str:
+    return f"```repl\n{code}\n```"
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_run_conforms_and_checks_bite(mode: str, run_mode: Any, server: OpenAIServer) -> None:
+    """A recursive run (its code fails once, then starts a nested ``rlm_query`` run, whose
+    answer is the root's) against the offline server: the run spans, their invocation and
+    tool points (``is_nested`` false and true) and records conform to the mode, and the other
+    mode's expectations reject them."""
+    otel = run_mode(mode, False)
+    server.queue_reply(_repl("1 / 0"))
+    server.queue_reply(_repl("inner = rlm_query('Sub-question?', 'sub context')\nFINAL(inner)"))
+    server.queue_reply(_repl("FINAL('from the nested run')"))
+    rlm = rlm_toolkit.RLM.from_openai(
+        "gpt-4o-mini",
+        api_key="sk-test-secret",
+        base_url=server.base_url,
+        tracer_provider=otel.tracer_provider,
+        meter_provider=otel.meter_provider,
+        logger_provider=otel.logger_provider,
+    )
+    result = rlm.run("Anything?", context="some text")
+    assert (result.status, result.answer) == ("final", "from the nested run")
+    out = collect(otel)
+    assert [s.name for s in out.spans].count("invoke_agent rlm") == 2
+    other = MODES["latest" if mode == "v1.41" else "v1.41"]
+    assert check(MODES[mode], out) == []
+    problems = check(other, out, schema=False)
+    if mode == "v1.41":  # the latest expectations miss the run's and the tool's points
+        assert "invoke_agent call: gen_ai.invocation.duration missing" in problems
+        assert "execute_tool call: gen_ai.execute_tool.duration missing" in problems
+    else:
+        assert "metric gen_ai.invocation.duration: not a name of this mode" in problems
+        assert "log rlm.execute_tool.exception: not a name of this mode" in problems
+    # without the nested point, the latest expectations fail too
+    if mode == "latest":
+        dropped = Output(
+            out.spans,
+            [
+                m
+                for m in out.metrics
+                if not (
+                    m[1].name == "gen_ai.invocation.duration"
+                    and dict(m[2].attributes or {}).get("gen_ai.invocation.is_nested")
+                )
+            ],
+            out.logs,
+        )
+        assert check(LATEST, dropped) == ["invoke_agent: no invocation point with is_nested=True"]
 
 
 def test_every_cassette_is_replayed() -> None:

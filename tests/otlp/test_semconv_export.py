@@ -32,7 +32,8 @@ LATEST = {
     "gen_ai.client.inference.operation.output_tokens",
     "gen_ai.client.embeddings.duration",  # the demo embeds: not an inference operation
     "gen_ai.client.embeddings.operation.input_tokens",
-    "gen_ai.invoke_agent.duration",  # and each run
+    "gen_ai.invocation.duration",  # and each run (root and nested)
+    "gen_ai.invoke_agent.tool_calls",  # the code executions each run made itself
     "gen_ai.execute_tool.duration",  # the demo's recursive run executes code
 }
 GENAI_SCHEMA = "https://opentelemetry.io/schemas/gen-ai/1.42.0"

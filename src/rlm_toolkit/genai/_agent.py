@@ -15,8 +15,10 @@ contained; nothing here raises into the caller.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import trace
@@ -29,9 +31,17 @@ from rlm_toolkit._safety import contain
 from rlm_toolkit.genai._content import to_json, truncate_messages
 from rlm_toolkit.genai._context import Payload, Scope, payload_during
 from rlm_toolkit.genai._handler import TelemetryHandler
+from rlm_toolkit.genai._semconv import FINISH_REASON_ERROR
 
 _INVOKE_AGENT = GA.GenAiOperationNameValues.INVOKE_AGENT.value
 _EXECUTE_TOOL = GA.GenAiOperationNameValues.EXECUTE_TOOL.value
+_FUNCTION = "function"  # gen_ai.tool.type: a tool the client side executes
+
+
+#: The agent run current in this context (set by :meth:`AgentInvocation.current`): a run started
+#: while another is current is a nested invocation (``gen_ai.invocation.is_nested``). A context
+#: variable, so it follows the run's context into the threads and tasks that copy it.
+_CURRENT_RUN: ContextVar[AgentInvocation | None] = ContextVar("rlm_toolkit_agent_run", default=None)
 
 
 def text_message(role: str, text: str, finish_reason: str | None = None) -> dict[str, Any]:
@@ -80,10 +90,12 @@ class AgentInvocation(_Lifecycle):
         attributes: more start attributes (samplers see them).
         links: spans the run relates to (an eval task's run links to the eval span).
 
-    Called on the run's thread; the span is started on construction.
+    Called on the run's thread; the span is started on construction. ``nested``: whether
+    another run was current (:meth:`current`) when this one started -- a nested ``rlm_query``
+    run, or a run started from code another run executes.
     """
 
-    __slots__ = ("_metric_attrs", "prompt")
+    __slots__ = ("_metric_attrs", "agent_name", "nested", "prompt", "tool_calls")
 
     def __init__(
         self,
@@ -97,6 +109,10 @@ class AgentInvocation(_Lifecycle):
     ) -> None:
         super().__init__(handler, scope)
         self.prompt = prompt
+        self.agent_name = agent_name
+        self.nested = _CURRENT_RUN.get() is not None
+        #: tool executions started while this run was current (a nested run counts its own)
+        self.tool_calls = 0
         attrs: dict[str, Any] = {
             GA.GEN_AI_OPERATION_NAME: _INVOKE_AGENT,
             GA.GEN_AI_AGENT_NAME: agent_name,
@@ -120,6 +136,22 @@ class AgentInvocation(_Lifecycle):
         if payload is not None:
             payload.input_messages = [text_message("user", self.prompt)]
         return payload
+
+    @contextlib.contextmanager
+    def current(self) -> Iterator[Span]:
+        """Make the run current: its span (no end, no exception recording: :meth:`stop` /
+        :meth:`fail` do that) and the run itself, so runs started meanwhile are nested."""
+        token = _CURRENT_RUN.set(self)
+        try:
+            with trace.use_span(
+                self.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+            ):
+                yield self.span
+        finally:
+            # Left in another context (a generator finalized elsewhere): that context's own
+            # copy of the variable ends with it; nothing to restore here.
+            with contextlib.suppress(ValueError):
+                _CURRENT_RUN.reset(token)
 
     def stop(
         self,
@@ -148,7 +180,9 @@ class AgentInvocation(_Lifecycle):
             if payload is not None:
                 payload.output_messages = output
                 payload.response = response
-            self.handler.instruments.record_agent(time.perf_counter() - self._start, self._metric_attrs, None)
+            self.handler.instruments.record_agent(
+                time.perf_counter() - self._start, self._metric_attrs, None, self.nested, self.tool_calls
+            )
             self._close(payload, end_time)
         except Exception as exc:
             contain("genai: end agent span", exc)
@@ -166,13 +200,21 @@ class AgentInvocation(_Lifecycle):
             if self.span.is_recording():
                 attrs: dict[str, Any] = dict(attributes or {})
                 attrs[error_attributes.ERROR_TYPE] = error_type
+                if self.handler.conventions.finish_reasons_on_failure:
+                    # latest (registry.yaml @ e9de14bafd97): the run's finish reason was
+                    # expected but never received -> ``error``
+                    attrs.setdefault(GA.GEN_AI_RESPONSE_FINISH_REASONS, (FINISH_REASON_ERROR,))
                 self.span.set_attributes(attrs)
                 self.span.set_status(Status(StatusCode.ERROR, error_type))
             payload = self._run_payload()
             if payload is not None:
                 payload.error = error
             self.handler.instruments.record_agent(
-                time.perf_counter() - self._start, self._metric_attrs, error_type
+                time.perf_counter() - self._start,
+                self._metric_attrs,
+                error_type,
+                self.nested,
+                self.tool_calls,
             )
             self._close(payload, end_time)
         except Exception as exc:
@@ -190,7 +232,7 @@ class ToolInvocation(_Lifecycle):
         attributes: more start attributes.
     """
 
-    __slots__ = ("arguments", "tool_name")
+    __slots__ = ("agent_name", "arguments", "tool_name")
 
     def __init__(
         self,
@@ -203,12 +245,18 @@ class ToolInvocation(_Lifecycle):
         super().__init__(handler, scope)
         self.tool_name = tool_name
         self.arguments = arguments
+        run = _CURRENT_RUN.get()  # the run executing the tool, if any
+        self.agent_name = run.agent_name if run is not None else None
         try:
+            if run is not None:
+                run.tool_calls += 1
             attrs: dict[str, Any] = {
                 GA.GEN_AI_OPERATION_NAME: _EXECUTE_TOOL,
                 GA.GEN_AI_TOOL_NAME: tool_name,
-                GA.GEN_AI_TOOL_TYPE: "function",
+                GA.GEN_AI_TOOL_TYPE: _FUNCTION,
             }
+            if self.agent_name is not None and handler.conventions.tool_agent_name:
+                attrs[GA.GEN_AI_AGENT_NAME] = self.agent_name
             if attributes:
                 attrs.update(attributes)
             if handler.content.on_span:
@@ -287,7 +335,13 @@ class ToolInvocation(_Lifecycle):
         histogram = handler.instruments.tool_duration
         if histogram is None:
             return
-        attrs: dict[str, Any] = {GA.GEN_AI_OPERATION_NAME: _EXECUTE_TOOL, GA.GEN_AI_TOOL_NAME: self.tool_name}
+        attrs: dict[str, Any] = {
+            GA.GEN_AI_OPERATION_NAME: _EXECUTE_TOOL,
+            GA.GEN_AI_TOOL_NAME: self.tool_name,
+            GA.GEN_AI_TOOL_TYPE: _FUNCTION,
+        }
+        if self.agent_name is not None:
+            attrs[GA.GEN_AI_AGENT_NAME] = self.agent_name
         if error_type is not None:
             attrs[error_attributes.ERROR_TYPE] = error_type
         histogram.record(time.perf_counter() - self._start, attrs)

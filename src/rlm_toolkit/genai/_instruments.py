@@ -44,6 +44,8 @@ DURATION_BUCKETS: Final = (
 CHUNK_BUCKETS: Final = (
     0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
 )  # fmt: skip
+#: Advised boundaries for per-invocation call counts.
+CALL_BUCKETS: Final = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256)
 #: Advised boundaries for token counts.
 TOKEN_BUCKETS: Final = (
     1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
@@ -93,12 +95,13 @@ class Instruments:
     """
 
     __slots__ = (
-        "agent_duration",
+        "agent_tool_calls",
         "conventions",
         "cost",
         "duration",
         "embeddings_duration",
         "embeddings_input_tokens",
+        "invocation_duration",
         "operation_input_tokens",
         "operation_output_tokens",
         "retries",
@@ -160,9 +163,17 @@ class Instruments:
         self.embeddings_input_tokens = _token_histogram(
             meter, names.embeddings_input_tokens, "Input tokens used per embeddings operation."
         )
-        self.agent_duration = _duration_histogram(
-            meter, names.agent_duration, "Duration of an agent invocation."
+        self.invocation_duration = _duration_histogram(
+            meter, names.invocation_duration, "Duration of an agent invocation."
         )
+        self.agent_tool_calls: Histogram | None = None
+        if names.agent_tool_calls is not None:
+            self.agent_tool_calls = meter.create_histogram(
+                name=names.agent_tool_calls,
+                description="Tool executions an agent invocation triggered itself.",
+                unit="{tool_call}",
+                explicit_bucket_boundaries_advisory=[float(b) for b in CALL_BUCKETS],
+            )
         self.retries: Counter = meter.create_counter(
             name=METRIC_RETRIES,
             description="HTTP attempts the SDK retried.",
@@ -239,13 +250,30 @@ class Instruments:
             if histogram_or_none is not None and value is not None:
                 histogram_or_none.record(value, base)
 
-    def record_agent(self, seconds: float, attributes: Mapping[str, Any], error_type: str | None) -> None:
-        """One ended ``invoke_agent`` run on the mode's agent duration histogram (if any), with
-        the run span's ``attributes`` the conventions list for it and ``error.type``."""
-        histogram = self.agent_duration
+    def record_agent(
+        self,
+        seconds: float,
+        attributes: Mapping[str, Any],
+        error_type: str | None,
+        nested: bool,
+        tool_calls: int = 0,
+    ) -> None:
+        """One ended ``invoke_agent`` run on the mode's invocation duration histogram (if any),
+        with the run span's ``attributes`` the conventions list for it, ``error.type``, and
+        ``nested`` (whether the run ran inside another in-process run) as the mode's
+        Required nesting attribute; ``tool_calls`` (the tool executions the run triggered
+        itself) on the mode's tool-call histogram, with the agent's name."""
+        calls = self.agent_tool_calls
+        if calls is not None:
+            name = attributes.get(GA.GEN_AI_AGENT_NAME)
+            calls.record(tool_calls, {GA.GEN_AI_AGENT_NAME: name} if name else {})
+        histogram = self.invocation_duration
         if histogram is None:
             return
-        attrs = {key: attributes[key] for key in _AGENT_KEYS if key in attributes}
+        attrs: dict[str, Any] = {key: attributes[key] for key in _AGENT_KEYS if key in attributes}
+        nested_key = self.conventions.invocation_nested_attribute
+        if nested_key is not None:
+            attrs[nested_key] = nested
         if error_type is not None:
             attrs[error_attributes.ERROR_TYPE] = error_type
         histogram.record(seconds, attrs)
@@ -282,12 +310,13 @@ class Instruments:
                 counter.add(value, base)
 
 
-#: Run-span attributes the agent duration carries (operation, agent, model, provider).
+#: Run-span attributes the invocation duration carries (``metrics.yaml`` @ ``e9de14bafd97``:
+#: operation Required, agent name Conditionally Required, the agent's one model Recommended;
+#: ``gen_ai.provider.name`` is not listed for this metric).
 _AGENT_KEYS: Final = (
     GA.GEN_AI_OPERATION_NAME,
     GA.GEN_AI_AGENT_NAME,
     GA.GEN_AI_REQUEST_MODEL,
-    GA.GEN_AI_PROVIDER_NAME,
 )
 
 

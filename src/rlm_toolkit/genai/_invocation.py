@@ -31,6 +31,7 @@ from rlm_toolkit.genai._context import PAYLOAD, Payload, Scope
 from rlm_toolkit.genai._events import emit_event
 from rlm_toolkit.genai._failure import emit_operation_exception, provider_error_attributes
 from rlm_toolkit.genai._handler import TelemetryHandler
+from rlm_toolkit.genai._semconv import FINISH_REASON_ERROR, INFERENCE_OPERATIONS
 
 _HTTP_STATUS = http_attributes.HTTP_RESPONSE_STATUS_CODE
 _TOKEN_INPUT = GA.GenAiTokenTypeValues.INPUT.value
@@ -238,6 +239,22 @@ class Invocation:
         error_type = type(exc).__qualname__
         span = self.span
         try:
+            conventions = self.handler.conventions
+            if conventions.finish_reasons_on_failure and self.operation in INFERENCE_OPERATIONS:
+                # Latest mode (registry.yaml @ e9de14bafd97): a finish reason expected but not
+                # received "because generation failed" is ``error`` in its position, one per
+                # choice requested (``n``); a stream that ended early already set its own
+                # (genai/_stream.py). v1.41 lists only the reasons received, so none here.
+                received = self.response_attributes or {}
+                if not received.get(GA.GEN_AI_RESPONSE_FINISH_REASONS):
+                    requested = (getattr(span, "attributes", None) or {}).get(
+                        GA.GEN_AI_REQUEST_CHOICE_COUNT, 1
+                    )
+                    positions = requested if isinstance(requested, int) and 1 <= requested <= 128 else 1
+                    self.response_attributes = {
+                        **received,
+                        GA.GEN_AI_RESPONSE_FINISH_REASONS: (FINISH_REASON_ERROR,) * positions,
+                    }
             self.cost = cost = self._cost()
             if span.is_recording():
                 attrs = self._end_attributes(cost)

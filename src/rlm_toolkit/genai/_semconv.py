@@ -26,9 +26,24 @@ per file, dates are not):
 * ``model/gen-ai/metrics.yaml`` and ``changelog.d/+embeddings.breaking.md`` @ ``88eccb155ca7``
   -- ``gen_ai.client.inference.duration`` for inference operations only,
   ``gen_ai.client.embeddings.duration`` and ``gen_ai.client.embeddings.operation.input_tokens``
-  for embeddings, ``gen_ai.execute_tool.duration``, ``gen_ai.invoke_agent.duration`` (each
-  agent invocation, a nested run included: its own ``invoke_agent`` span and point),
-  ``gen_ai.client.inference.time_to_first_chunk`` / ``time_per_output_chunk``.
+  for embeddings, ``gen_ai.execute_tool.duration``,
+  ``gen_ai.client.inference.time_to_first_chunk`` / ``time_per_output_chunk``. (That file at
+  ``e9de14bafd97`` has no embeddings metric; which of the two is newer was not readable here, so
+  embeddings keep the ``88eccb155ca7`` names.)
+* ``model/gen-ai/metrics.yaml``, ``spans.yaml``, ``registry.yaml`` and ``changelog.d/571.breaking.md``
+  / ``571.enhancement.md`` @ ``e9de14bafd97`` -- ``gen_ai.invocation.duration`` (it replaces
+  ``gen_ai.invoke_agent.duration``): one point per agent invocation at any depth, with Required
+  ``gen_ai.operation.name`` and ``gen_ai.invocation.is_nested`` (``false`` on the root run,
+  ``true`` on a nested ``rlm_query`` run), ``gen_ai.agent.name`` (Conditionally Required),
+  ``gen_ai.request.model`` (Recommended) and ``error.type`` on failure; no
+  ``gen_ai.provider.name`` (not listed for it). Also ``gen_ai.invoke_agent.tool_calls`` (the
+  tool executions a run triggered itself, ``gen_ai.agent.name``; a nested run's count as its
+  own), and for a tool execution the executing agent's ``gen_ai.agent.name`` (Conditionally
+  Required on the ``execute_tool`` span and ``gen_ai.execute_tool.duration``) with
+  ``gen_ai.tool.type`` (Recommended) on that metric. Not emitted: ``gen_ai.invoke_agent.
+  inference_calls`` (counting a run's own model calls needs a hook where inference
+  invocations start). A failed run reports ``gen_ai.response.finish_reasons`` ``error``
+  (registry note below; the invocation span lists finish reasons).
 * ``model/gen-ai/events.yaml`` @ ``0387091683b4`` -- ``gen_ai.client.operation.exception``
   (WARN, ``exception.type`` or ``exception.message``; we send the type only, a message can
   carry content). No event is defined for a failed tool execution, so ours is
@@ -36,10 +51,9 @@ per file, dates are not):
 * ``model/gen-ai/registry.yaml`` @ ``e9de14bafd97`` (the commit of ``changelog.d/571``) --
   ``gen_ai.request.reasoning.level`` (the exact string sent), ``gen_ai.usage.cache_write.input_tokens``,
   and ``gen_ai.response.finish_reasons``: ``error`` for each position whose finish reason was
-  expected but never received (a stream that ended early: ``genai/_stream.py``). Not followed
-  yet: that commit's ``metrics.yaml`` replaces ``gen_ai.invoke_agent.duration`` with
-  ``gen_ai.invocation.duration`` (Required ``gen_ai.invocation.is_nested``), which needs the
-  run's nesting on the data point.
+  expected but never received "because generation failed, was cancelled, or a stream ended
+  before the final event": a stream that ended early (``genai/_stream.py``) and a failed
+  non-streamed call (``genai/_invocation.py``, one ``error`` per choice requested).
 
 Following the next rename is a change to :data:`DEFAULT` / :data:`LATEST` below (and the README
 table "Names per convention mode", which ``tests/instrumentation/test_semconv_replay.py`` keeps
@@ -72,13 +86,24 @@ CORE_SCHEMA_URL_1_41: Final = "https://opentelemetry.io/schemas/1.41.0"
 #: Where the latest mode's names were read (see the module docstring).
 GENAI_SOURCE: Final = (
     "open-telemetry/semantic-conventions-genai: model/gen-ai/token-metrics.yaml@066d4a7f356f, "
-    "model/gen-ai/metrics.yaml@88eccb155ca7, model/gen-ai/events.yaml@0387091683b4, "
+    "model/gen-ai/metrics.yaml@88eccb155ca7 (embeddings), "
+    "model/gen-ai/metrics.yaml@e9de14bafd97 (invocation), model/gen-ai/events.yaml@0387091683b4, "
     "model/gen-ai/registry.yaml@e9de14bafd97"
 )
 #: ``gen_ai.token.modality`` value when the provider gives no per-modality breakdown.
 MODALITY_UNKNOWN: Final = "unknown"
 #: Operations the latest conventions' embeddings metrics cover (not the inference ones).
 EMBEDDINGS_OPERATIONS: Final = frozenset({GA.GenAiOperationNameValues.EMBEDDINGS.value})
+#: Inference operations: the ones that report ``gen_ai.response.finish_reasons``.
+INFERENCE_OPERATIONS: Final = frozenset(
+    {
+        GA.GenAiOperationNameValues.CHAT.value,
+        GA.GenAiOperationNameValues.TEXT_COMPLETION.value,
+        GA.GenAiOperationNameValues.GENERATE_CONTENT.value,
+    }
+)
+#: ``gen_ai.response.finish_reasons`` value of a position whose finish reason never arrived.
+FINISH_REASON_ERROR: Final = "error"
 
 
 @dataclass(frozen=True)
@@ -119,7 +144,15 @@ class Conventions:
     #: request attribute for the Responses API's ``reasoning.effort``
     reasoning_level_attribute: str = RLM_REQUEST_REASONING_EFFORT
     #: duration histogram of an agent invocation (each ``invoke_agent`` run, nested ones too)
-    agent_duration: str | None = None
+    invocation_duration: str | None = None
+    #: its Required boolean: whether the run is nested in another in-process run
+    invocation_nested_attribute: str | None = None
+    #: ``error`` for each expected finish reason of a failed non-streamed call (and a failed run)
+    finish_reasons_on_failure: bool = False
+    #: histogram of the tool executions one run triggered itself (nested runs count their own)
+    agent_tool_calls: str | None = None
+    #: ``execute_tool`` spans carry the executing agent's ``gen_ai.agent.name``
+    tool_agent_name: bool = False
 
     @property
     def latest(self) -> bool:
@@ -166,7 +199,11 @@ LATEST: Final = Conventions(
     zero_usage_on_failure=True,
     operation_exception_event="gen_ai.client.operation.exception",
     reasoning_level_attribute="gen_ai.request.reasoning.level",
-    agent_duration="gen_ai.invoke_agent.duration",
+    invocation_duration="gen_ai.invocation.duration",
+    invocation_nested_attribute="gen_ai.invocation.is_nested",
+    finish_reasons_on_failure=True,
+    agent_tool_calls="gen_ai.invoke_agent.tool_calls",
+    tool_agent_name=True,
 )
 
 _BY_NAME: Final = {MODE_DEFAULT: DEFAULT, "default": DEFAULT, MODE_LATEST: LATEST, OPT_IN_LATEST: LATEST}

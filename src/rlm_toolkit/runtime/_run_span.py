@@ -69,10 +69,9 @@ class RunSpan:
         return self.agent.scope
 
     def current(self) -> AbstractContextManager[Any]:
-        """Make the run span current (no end, no exception recording: ``finish``/``fail`` do that)."""
-        return trace.use_span(
-            self.agent.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-        )
+        """Make the run current (no end, no exception recording: ``finish``/``fail`` do that):
+        its span, and the run itself, so a run started meanwhile (``rlm_query``) is nested."""
+        return self.agent.current()
 
     @property
     def trace_id(self) -> str | None:
