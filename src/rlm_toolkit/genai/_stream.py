@@ -36,6 +36,7 @@ from rlm_toolkit.attributes import (
 )
 from rlm_toolkit.genai import _reaper
 from rlm_toolkit.genai._invocation import Invocation
+from rlm_toolkit.genai._semconv import FINISH_REASON_ERROR
 
 
 class ChunkHandler:
@@ -151,10 +152,6 @@ class StreamState:
             self.end(STREAM_END_ABANDONED)
         else:
             self.end(STREAM_END_ERROR, exc)
-
-
-#: ``gen_ai.response.finish_reasons`` value of a choice whose finish reason never arrived.
-FINISH_REASON_ERROR = "error"
 
 
 def _unfinished_choices(inv: Invocation, handler: ChunkHandler) -> None:
