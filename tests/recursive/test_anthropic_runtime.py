@@ -76,6 +76,8 @@ def _costs_add_up(result: Any, spans: list[ReadableSpan]) -> None:
             a["gen_ai.response.model"],
             input_tokens=a["gen_ai.usage.input_tokens"],
             output_tokens=a["gen_ai.usage.output_tokens"],
+            cached_input_tokens=a.get("gen_ai.usage.cache_read.input_tokens", 0),
+            cache_write_input_tokens=a.get("gen_ai.usage.cache_creation.input_tokens", 0),
             provider=a["gen_ai.provider.name"],
         )
         assert a["gen_ai.usage.cost"] == pytest.approx(expected)
