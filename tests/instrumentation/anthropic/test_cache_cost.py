@@ -132,7 +132,9 @@ def test_offline_server_caches_a_growing_conversation(anth: anthropic.Anthropic,
     counted = anth.messages.count_tokens(model=MODEL, system=text, messages=turns)
     u = second.usage
     assert u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens == counted.input_tokens
-    hour: Any = [{"type": "text", "text": text + " (hourly)", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    hour: Any = [
+        {"type": "text", "text": text + " (hourly)", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+    ]
     third = anth.messages.create(model=MODEL, max_tokens=20, system=hour, messages=USER)
     creation = third.usage.cache_creation
     assert (
