@@ -43,6 +43,7 @@ from rlm_toolkit.instrumentation.anthropic._response import error_type, finish_r
 from rlm_toolkit.instrumentation.anthropic._runtime_client import DEFAULT_MAX_TOKENS, built
 from rlm_toolkit.instrumentation.anthropic._wrappers import CURRENT
 from rlm_toolkit.runtime._cut import cut_retry_delay, is_transport_error
+from rlm_toolkit.runtime._options import check_anthropic_client
 from rlm_toolkit.runtime._result import Usage
 from rlm_toolkit.runtime._strategy import Completion
 
@@ -378,16 +379,22 @@ class AnthropicProvider:
 
     def sync_client(self, policy: Any, options: dict[str, Any]) -> Any:
         """An ``anthropic.Anthropic`` that retries by ``policy`` (and reports each retry), with
-        the SDK's own tracing off. ``options``: client options plus ``max_tokens``."""
+        the SDK's own tracing off. ``options``: client options plus ``max_tokens``.
+        :class:`~rlm_toolkit.runtime.RLMCredentialsError` (one line) when it cannot
+        authenticate."""
         import anthropic
 
-        return built(anthropic.Anthropic, policy, options)
+        client = built(anthropic.Anthropic, policy, options)
+        check_anthropic_client(client)
+        return client
 
     def async_client(self, policy: Any, options: dict[str, Any]) -> Any:
         """:meth:`sync_client` for ``anthropic.AsyncAnthropic``."""
         import anthropic
 
-        return built(anthropic.AsyncAnthropic, policy, options)
+        client = built(anthropic.AsyncAnthropic, policy, options)
+        check_anthropic_client(client)
+        return client
 
 
 #: The one provider of this SDK.
