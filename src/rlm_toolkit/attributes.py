@@ -95,6 +95,19 @@ METRIC_RUN_COST: Final = "rlm.run.cost"
 RLM_ANTHROPIC_THINKING_BUDGET: Final = "rlm.anthropic.thinking.budget_tokens"
 #: ``thinking.type`` of the request: ``enabled``, ``adaptive`` or ``disabled``.
 RLM_ANTHROPIC_THINKING_TYPE: Final = "rlm.anthropic.thinking.type"
+#: ``gen_ai.operation.name`` of ``messages.count_tokens`` (a custom value: the conventions name
+#: none). Its span carries the count as :data:`RLM_COUNT_TOKENS_INPUT_TOKENS`, never as
+#: ``gen_ai.usage.*``: counting tokens is not usage, so it adds nothing to token metrics or cost.
+OPERATION_COUNT_TOKENS: Final = "count_tokens"
+RLM_COUNT_TOKENS_INPUT_TOKENS: Final = "rlm.count_tokens.input_tokens"
+#: ``gen_ai.operation.name`` prefix of the Message Batches calls (``batches.create``, ...).
+OPERATION_BATCHES: Final = "batches"
+RLM_BATCH_ID: Final = "rlm.batch.id"  # the batch a call created or acted on
+RLM_BATCH_STATUS: Final = "rlm.batch.processing_status"  # in_progress, canceling, ended
+RLM_BATCH_REQUESTS: Final = "rlm.batch.requests"  # requests a ``create`` submitted
+RLM_BATCH_COUNT: Final = "rlm.batch.count"  # batches a ``list`` page returned
+#: The SDK surface of a call (``messages.count_tokens``, ``beta.messages.batches.create``...).
+RLM_ANTHROPIC_API: Final = "rlm.anthropic.api"
 #: A failed ``execute_tool`` step's WARN record (latest mode; the GenAI conventions define none).
 EVENT_TOOL_EXCEPTION: Final = "rlm.execute_tool.exception"
 #: The Responses API's ``reasoning.effort`` in v1.41 mode (latest: ``gen_ai.request.reasoning.level``).

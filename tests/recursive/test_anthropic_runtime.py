@@ -18,7 +18,7 @@ import openai
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
-from rlm_toolkit import RLM, RLMConfig
+from rlm_toolkit import RLM, RLMConfig, RLMCredentialsError
 from rlm_toolkit.callbacks import BaseCallback
 from rlm_toolkit.pricing import estimate_cost
 from rlm_toolkit.runtime import RetryPolicy
@@ -76,6 +76,8 @@ def _costs_add_up(result: Any, spans: list[ReadableSpan]) -> None:
             a["gen_ai.response.model"],
             input_tokens=a["gen_ai.usage.input_tokens"],
             output_tokens=a["gen_ai.usage.output_tokens"],
+            cached_input_tokens=a.get("gen_ai.usage.cache_read.input_tokens", 0),
+            cache_write_input_tokens=a.get("gen_ai.usage.cache_creation.input_tokens", 0),
             provider=a["gen_ai.provider.name"],
         )
         assert a["gen_ai.usage.cost"] == pytest.approx(expected)
@@ -360,3 +362,55 @@ def test_bad_options_fail_in_one_line_before_anything_starts() -> None:
         RLM.from_anthropic(ROOT, max_tokens=0)
     with pytest.raises(TypeError, match="sub_model"):
         RLM.from_anthropic(ROOT, sub_client=openai.OpenAI(api_key="x"))
+
+
+@pytest.mark.parametrize("entry", ["run", "arun", "stream", "recursive"])
+@pytest.mark.parametrize("build", ["no_options", "base_url_only"])
+def test_no_anthropic_key_is_one_clear_error_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, otel: Otel, server: OpenAIServer, entry: str, build: str
+) -> None:
+    # Before: the SDK's TypeError "Could not resolve authentication method..." from inside the
+    # first call, with the run's root span already failed.
+    for name in (
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_CUSTOM_HEADERS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no profile for the SDK to discover either
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    providers = {"tracer_provider": otel.tracer_provider, "logger_provider": otel.logger_provider}
+    options = {"base_url": server.url} if build == "base_url_only" else {}
+    rlm = RLM.from_anthropic(ROOT, **providers, **options)
+    with pytest.raises(RLMCredentialsError) as caught:
+        if entry == "run":
+            rlm.run("hi")
+        elif entry == "arun":
+            asyncio.run(rlm.arun("hi"))
+        elif entry == "stream":
+            rlm.stream("hi")
+        else:
+            rlm.run("hi", context="some context")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("no Anthropic API key: set ANTHROPIC_API_KEY or pass api_key=")
+    assert "auth_token" in message and "base_url=" in message and "python -m rlm_toolkit.testing" in message
+    assert otel.finished() == []  # nothing started: no span, no request, no sandbox
+    assert server.requests == []
+    assert children_of_this_process() == []
+
+
+def test_an_auth_token_or_an_auth_header_is_enough(
+    monkeypatch: pytest.MonkeyPatch, otel: Otel, server: OpenAIServer
+) -> None:
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for options in ({"auth_token": "tok"}, {"default_headers": {"X-Api-Key": "k"}}):
+        rlm = RLM.from_anthropic(ROOT, tracer_provider=otel.tracer_provider, base_url=server.url, **options)
+        assert rlm.run("hi").status == "final"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "from-env")
+    assert (
+        RLM.from_anthropic(ROOT, tracer_provider=otel.tracer_provider, base_url=server.url).run("hi").status
+        == "final"
+    )

@@ -366,11 +366,23 @@ class Invocation:
         emit_event(self.handler.logger, EVENT_INFERENCE_DETAILS, attrs, self.span, self.payload)
 
     def _cost(self) -> float | None:
+        """The call's cost by the handler's cost function: cache hits and (when the API reported
+        any) cache writes passed apart, so a provider that bills writes above the input rate
+        (Anthropic: 1.25x) is priced as it bills. Every provider's calls take this one path."""
         fn = self.handler.cost
         model = self.response_model or self.request_model
         if fn is None or not model or (self.input_tokens is None and self.output_tokens is None):
             return None
         try:
+            if self.cache_write_tokens:  # only then: a cost function of the older shape still works
+                return fn(
+                    model,
+                    input_tokens=self.input_tokens or 0,
+                    output_tokens=self.output_tokens or 0,
+                    cached_input_tokens=self.cached_input_tokens or 0,
+                    provider=self.provider,
+                    cache_write_input_tokens=self.cache_write_tokens,
+                )
             return fn(
                 model,
                 input_tokens=self.input_tokens or 0,

@@ -68,3 +68,27 @@ def check_openai_credentials(client_kwargs: Mapping[str, Any], environ: Mapping[
         "and set OPENAI_BASE_URL=http://127.0.0.1:8000/v1 OPENAI_API_KEY=unused "
         "(or call rlm_toolkit.testing.offline_if_no_key() first)"
     )
+
+
+def check_anthropic_client(client: Any) -> None:
+    """Raise :class:`RLMCredentialsError` when an ``anthropic`` client the RLM built has no way
+    to authenticate: no ``api_key`` / ``auth_token`` (given or from ``ANTHROPIC_API_KEY`` /
+    ``ANTHROPIC_AUTH_TOKEN``), no credentials the SDK discovered, no ``X-Api-Key`` /
+    ``Authorization`` header (the SDK would raise its "Could not resolve authentication method"
+    TypeError from inside the first call). The client is asked, not the environment, so every
+    way the SDK finds credentials counts."""
+    if getattr(client, "api_key", None) or getattr(client, "auth_token", None):
+        return
+    if getattr(client, "credentials", None) is not None or getattr(client, "_token_cache", None) is not None:
+        return
+    try:
+        headers = {str(k).lower(): v for k, v in dict(client.default_headers).items()}
+    except Exception:  # an SDK shaped otherwise: let its own check speak
+        return
+    if any(isinstance(headers.get(name), str) and headers[name] for name in ("x-api-key", "authorization")):
+        return
+    raise RLMCredentialsError(
+        "no Anthropic API key: set ANTHROPIC_API_KEY or pass api_key=... (or auth_token=...); "
+        "to try it offline, run `python -m rlm_toolkit.testing` and pass "
+        "base_url='http://127.0.0.1:8000' with any api_key"
+    )

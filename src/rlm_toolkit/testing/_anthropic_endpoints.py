@@ -5,6 +5,8 @@ and ``messages`` are read as a chat conversation (text blocks joined, ``tool_res
 tool messages), so the same prompt gives the same words on both APIs and a recursive run can be
 played through either. A request with ``thinking`` enabled gets a deterministic thinking block
 first; scripted tool calls become ``tool_use`` blocks (``stop_reason`` ``tool_use``).
+``cache_control`` breakpoints are honoured (``_anthropic_cache``): cache writes and hits show in
+the usage as the API reports them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rlm_toolkit.testing import _model
+from rlm_toolkit.testing._anthropic_cache import account
 from rlm_toolkit.testing._anthropic_wire import Block, Message, events, message_json
 from rlm_toolkit.testing._wire import Answer, ApiError, Call, tool_call_id
 
@@ -161,15 +164,18 @@ def plan(call: Call) -> tuple[Message, dict[int, list[str]]]:
             )
             output += _model.count_tokens(tool.name) + len(pieces[len(blocks) - 1])
         stop_reason = "tool_use"
+    total = input_tokens(body, chat)
+    cache = account(call.script, model, body, total)
     message = Message(
         id=call.new_id("msg_offline"),
         model=model,
         blocks=tuple(blocks),
         stop_reason=stop_reason,
         stop_sequence=stop_sequence,
-        input_tokens=input_tokens(body, chat),
+        input_tokens=total - sum(cache),
         output_tokens=output,
         thinking_tokens=thinking_tokens,
+        cache=cache,
     )
     return message, pieces
 

@@ -126,15 +126,24 @@ class Message:
     output_tokens: int
     #: Output tokens spent thinking (reported as ``output_tokens_details`` when thinking ran).
     thinking_tokens: int | None = None
+    #: Prompt caching (``_anthropic_cache``): tokens read from the cache, and written to it with
+    #: a 5-minute and a 1-hour TTL. ``input_tokens`` is the uncached rest, as the API reports it.
+    cache: tuple[int, int, int] = (0, 0, 0)
 
 
-def usage(input_tokens: int, output_tokens: int, thinking_tokens: int | None = None) -> dict[str, Any]:
-    """The usage object of a message (no prompt caching offline: the cache counts are 0)."""
+def usage(
+    input_tokens: int,
+    output_tokens: int,
+    thinking_tokens: int | None = None,
+    cache: tuple[int, int, int] = (0, 0, 0),
+) -> dict[str, Any]:
+    """The usage object of a message; ``cache``: (read, 5-minute write, 1-hour write) tokens."""
+    read, write_5m, write_1h = cache
     out: dict[str, Any] = {
         "input_tokens": input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "cache_creation_input_tokens": write_5m + write_1h,
+        "cache_read_input_tokens": read,
+        "cache_creation": {"ephemeral_5m_input_tokens": write_5m, "ephemeral_1h_input_tokens": write_1h},
         "output_tokens": output_tokens,
         "service_tier": "standard",
         "inference_geo": "not_available",
@@ -173,7 +182,7 @@ def message_json(message: Message) -> dict[str, Any]:
         "stop_reason": message.stop_reason,
         "stop_sequence": message.stop_sequence,
         "stop_details": None,
-        "usage": usage(message.input_tokens, message.output_tokens, message.thinking_tokens),
+        "usage": usage(message.input_tokens, message.output_tokens, message.thinking_tokens, message.cache),
     }
 
 
@@ -185,7 +194,7 @@ def events(message: Message, pieces: Mapping[int, list[str]]) -> Iterator[SseEve
     the stop reason and the cumulative usage, then ``message_stop``.
     """
     start = {**message_json(message), "content": [], "stop_reason": None, "stop_sequence": None}
-    start["usage"] = usage(message.input_tokens, min(1, message.output_tokens))
+    start["usage"] = usage(message.input_tokens, min(1, message.output_tokens), cache=message.cache)
     start["stop_details"] = None
     yield _event("message_start", message=start)
     for index, block in enumerate(message.blocks):
@@ -200,8 +209,8 @@ def events(message: Message, pieces: Mapping[int, list[str]]) -> Iterator[SseEve
         yield _event("content_block_stop", index=index)
     final_usage: dict[str, Any] = {
         "input_tokens": message.input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": message.cache[1] + message.cache[2],
+        "cache_read_input_tokens": message.cache[0],
         "output_tokens": message.output_tokens,
     }
     if message.thinking_tokens is not None:

@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from rlm_toolkit.testing import _anthropic_endpoints, _chat, _endpoints, _responses
+from rlm_toolkit.testing import _anthropic_batches, _anthropic_endpoints, _chat, _endpoints, _responses
 from rlm_toolkit.testing import _anthropic_wire as anthropic
 from rlm_toolkit.testing import _control as control
 from rlm_toolkit.testing._script import (
@@ -270,6 +270,9 @@ class Handler(BaseHTTPRequestHandler):
         param = ""
         if endpoint is None and self.command == "GET" and route.startswith("models/"):
             endpoint, param = _endpoints.retrieve_model, route[len("models/") :]
+        if endpoint is None and (batches := _anthropic_batches.route(self.command, route)) is not None:
+            endpoint, param = batches  # Message Batches: no body but on create; list reads the query
+            body = dict(parse_qsl(urlsplit(self.path).query)) if self.command == "GET" else body or {}
         if endpoint is None:
             raise ApiError(404, f"Invalid URL ({self.command} {path})", code="unknown_url")
         if self.command == "POST" and not isinstance(body, dict):
@@ -327,9 +330,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("openai-organization", "rlm-toolkit-offline")
 
     def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode("utf-8")
+        raw = isinstance(body, bytes)  # a file body (Message Batches results, JSONL)
+        data = body if raw else json.dumps(body).encode("utf-8")
         self.send_response(status)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", "application/binary" if raw else "application/json")
         self.send_header("content-length", str(len(data)))
         self._common_headers()
         for name, value in (headers or {}).items():

@@ -5,7 +5,8 @@ reported through the run's handler as one inference span (``chat {model}``,
 ``gen_ai.provider.name=anthropic``) made from the package's pure tables (``_request``,
 ``_response``, ``_events``): request parameters, response id/model/finish reason, usage with
 ``gen_ai.usage.input_tokens`` = uncached + cache read + cache write, the cache counts, cost from
-the dated Anthropic table (cache writes and hits priced as Anthropic bills them), content
+the dated Anthropic table (cache writes and hits priced as Anthropic bills them, by the
+handler's one cost path, ``Invocation._cost``, as for the app's instrumented calls), content
 under the handler's policy, token events for ``on_token``, retries as events.
 
 One span per call: the SDK traces itself (one span per API call, on by default when a tracer
@@ -42,6 +43,7 @@ from rlm_toolkit.instrumentation.anthropic._response import error_type, finish_r
 from rlm_toolkit.instrumentation.anthropic._runtime_client import DEFAULT_MAX_TOKENS, built
 from rlm_toolkit.instrumentation.anthropic._wrappers import CURRENT
 from rlm_toolkit.runtime._cut import cut_retry_delay, is_transport_error
+from rlm_toolkit.runtime._options import check_anthropic_client
 from rlm_toolkit.runtime._result import Usage
 from rlm_toolkit.runtime._strategy import Completion
 
@@ -79,39 +81,6 @@ def to_messages(messages: list[dict[str, Any]]) -> tuple[str | None, list[dict[s
 # -- one call's invocation ------------------------------------------------------------------------
 
 
-class _Call(Invocation):
-    """An Anthropic call's invocation: its cost prices cache writes at Anthropic's rates.
-
-    ``Invocation`` passes the handler's cost function the cache reads only; a cache write costs
-    1.25x input, so it is priced here by ``pricing.estimate_cost`` (which knows the table).
-    """
-
-    __slots__ = ()
-
-    def _cost(self) -> float | None:
-        model = self.response_model or self.request_model
-        if (
-            self.handler.cost is None
-            or not model
-            or (self.input_tokens is None and self.output_tokens is None)
-        ):
-            return None
-        try:
-            from rlm_toolkit.pricing import estimate_cost
-
-            return estimate_cost(
-                model,
-                input_tokens=self.input_tokens or 0,
-                output_tokens=self.output_tokens or 0,
-                cached_input_tokens=self.cached_input_tokens or 0,
-                cache_write_input_tokens=self.cache_write_tokens or 0,
-                provider=self.provider,
-            )
-        except Exception as exc:
-            contain("anthropic runtime cost", exc)
-            return None
-
-
 def _server(client: Any) -> tuple[str | None, int | None]:
     try:
         url = client.base_url
@@ -128,7 +97,9 @@ def _begin(handler: TelemetryHandler, client: Any, kwargs: dict[str, Any]) -> In
             handler = scope.handler
         model = kwargs["model"]
         address, port = _server(client)
-        inv = _Call(handler, GA.GenAiOperationNameValues.CHAT.value, model, address, port, PROVIDER, scope)
+        inv = Invocation(
+            handler, GA.GenAiOperationNameValues.CHAT.value, model, address, port, PROVIDER, scope
+        )
         attrs: dict[str, Any] = {
             GA.GEN_AI_OPERATION_NAME: inv.operation,
             GA.GEN_AI_PROVIDER_NAME: PROVIDER,
@@ -408,16 +379,22 @@ class AnthropicProvider:
 
     def sync_client(self, policy: Any, options: dict[str, Any]) -> Any:
         """An ``anthropic.Anthropic`` that retries by ``policy`` (and reports each retry), with
-        the SDK's own tracing off. ``options``: client options plus ``max_tokens``."""
+        the SDK's own tracing off. ``options``: client options plus ``max_tokens``.
+        :class:`~rlm_toolkit.runtime.RLMCredentialsError` (one line) when it cannot
+        authenticate."""
         import anthropic
 
-        return built(anthropic.Anthropic, policy, options)
+        client = built(anthropic.Anthropic, policy, options)
+        check_anthropic_client(client)
+        return client
 
     def async_client(self, policy: Any, options: dict[str, Any]) -> Any:
         """:meth:`sync_client` for ``anthropic.AsyncAnthropic``."""
         import anthropic
 
-        return built(anthropic.AsyncAnthropic, policy, options)
+        client = built(anthropic.AsyncAnthropic, policy, options)
+        check_anthropic_client(client)
+        return client
 
 
 #: The one provider of this SDK.

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from rlm_toolkit.genai import TelemetryHandler
 from rlm_toolkit.instrumentation._stainless._patch import Factory, Patcher, Target, fixed
-from rlm_toolkit.instrumentation.anthropic import _hooks, _specs
+from rlm_toolkit.instrumentation.anthropic import _hooks, _operations, _specs
 from rlm_toolkit.instrumentation.anthropic._wrappers import async_call, stream_helper, sync_call
 
 _MESSAGES = ("anthropic.resources.messages.messages",)
 _BETA = ("anthropic.resources.beta.messages.messages",)
 _BASE = ("anthropic._base_client",)
+_BATCHES = ("anthropic.resources.messages.batches",)
+_BETA_BATCHES = ("anthropic.resources.beta.messages.batches",)
 
 
 def _call(spec: _specs.ApiSpec, is_async: bool) -> Factory:
@@ -20,6 +22,29 @@ def _call(spec: _specs.ApiSpec, is_async: bool) -> Factory:
 
 def _helper(spec: _specs.ApiSpec) -> Factory:
     return lambda handler: stream_helper(handler, spec)
+
+
+def _op(spec: _operations.OpSpec, is_async: bool) -> Factory:
+    if is_async:
+        if spec.operation.endswith(".list"):  # a plain method returning a paginator
+            return lambda handler: _operations.async_pages(handler, spec)
+        return lambda handler: _operations.async_op(handler, spec)
+    return lambda handler: _operations.sync_op(handler, spec)
+
+
+def _operation_targets() -> tuple[Target, ...]:
+    """``count_tokens`` and every ``batches`` method, sync and async, plain and beta."""
+    out = [
+        Target(_MESSAGES, "Messages.count_tokens", _op(_operations.COUNT_TOKENS, False)),
+        Target(_MESSAGES, "AsyncMessages.count_tokens", _op(_operations.COUNT_TOKENS, True)),
+        Target(_BETA, "Messages.count_tokens", _op(_operations.BETA_COUNT_TOKENS, False)),
+        Target(_BETA, "AsyncMessages.count_tokens", _op(_operations.BETA_COUNT_TOKENS, True)),
+    ]
+    for name, (plain, beta) in _operations.BATCHES.items():
+        for module, spec in ((_BATCHES, plain), (_BETA_BATCHES, beta)):
+            out.append(Target(module, f"Batches.{name}", _op(spec, False)))
+            out.append(Target(module, f"AsyncBatches.{name}", _op(spec, True)))
+    return tuple(out)
 
 
 #: The SDK's own hooks (the span gate and the retry loop): installed with the call targets,
@@ -44,6 +69,7 @@ TARGETS: tuple[Target, ...] = (
     Target(_BETA, "AsyncMessages.parse", _call(_specs.BETA_PARSE, True)),
     Target(_BETA, "Messages.stream", _helper(_specs.BETA_STREAM)),
     Target(_BETA, "AsyncMessages.stream", _helper(_specs.BETA_STREAM)),
+    *_operation_targets(),
     *HOOKS,
 )
 
