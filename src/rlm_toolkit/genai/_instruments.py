@@ -34,7 +34,13 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from opentelemetry.semconv.attributes import error_attributes
 
 from rlm_toolkit.attributes import METRIC_COST, METRIC_RETRIES
-from rlm_toolkit.genai._semconv import DEFAULT, EMBEDDINGS_OPERATIONS, MODALITY_UNKNOWN, Conventions
+from rlm_toolkit.genai._semconv import (
+    DEFAULT,
+    EMBEDDINGS_OPERATIONS,
+    INFERENCE_OPERATIONS,
+    MODALITY_UNKNOWN,
+    Conventions,
+)
 
 #: Advised boundaries (seconds) for operation duration and time to first chunk.
 DURATION_BUCKETS: Final = (
@@ -208,7 +214,8 @@ class Instruments:
         calls to the inference duration, the usage counters (``gen_ai.token.modality`` =
         ``unknown``: no provider we instrument reports a per-modality breakdown; a failed call
         without usage records ``0``) and, for calls that did not fail, the per-call token
-        histograms."""
+        histograms; any other operation (``count_tokens``, ``batches.*``) records nothing there,
+        as no client metric of the latest conventions covers it."""
         names = self.conventions
         embeddings = self.embeddings_duration
         if embeddings is not None and operation in EMBEDDINGS_OPERATIONS:
@@ -217,8 +224,10 @@ class Instruments:
             if histogram is not None and input_tokens is not None and not failed:
                 histogram.record(input_tokens, base)
             return
-        self.duration.record(duration, base)
         modality = names.token_modality_attribute
+        if modality is not None and operation not in INFERENCE_OPERATIONS:
+            return  # latest: no client metric covers it (count_tokens, batches.*); the span does
+        self.duration.record(duration, base)
         if modality is None:
             self.record_tokens(
                 base, input_attrs, output_attrs, input_tokens, output_tokens,

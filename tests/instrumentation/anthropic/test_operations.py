@@ -193,3 +193,31 @@ def test_batch_error_is_the_apis_error_type(inst: Any, anth: anthropic.Anthropic
     assert a["error.type"] == "not_found_error"
     assert a["http.response.status_code"] == 404
     assert span.status.status_code.name == "ERROR"
+
+
+@pytest.mark.parametrize("mode", ["v1.41", "latest"])
+def test_count_tokens_and_batches_metrics_per_mode(otel: Otel, anth: anthropic.Anthropic, mode: str) -> None:
+    # v1.41's operation duration covers any operation; the latest conventions' client metrics
+    # are for inference and embeddings only, so these calls record none there (the span stays).
+    rlm_toolkit.instrument(
+        tracer_provider=otel.tracer_provider,
+        meter_provider=otel.meter_provider,
+        logger_provider=otel.logger_provider,
+        semconv=mode,
+    )
+    try:
+        anth.messages.count_tokens(model=MODEL, messages=USER)
+        anth.messages.batches.list()
+    finally:
+        rlm_toolkit.uninstrument()
+    assert sorted(s.name for s in ours(otel)) == ["batches.list", f"count_tokens {MODEL}"]
+    metrics = {name: points for name, points in otel.metrics().items() if points}
+    if mode == "latest":
+        assert metrics == {}
+    else:
+        assert sorted(
+            p.attributes["gen_ai.operation.name"] for p in metrics["gen_ai.client.operation.duration"]
+        ) == [
+            "batches.list",
+            "count_tokens",
+        ]
