@@ -10,16 +10,24 @@ use :class:`CallbackSpanExporter` behind a ``BatchSpanProcessor``.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# The light names (a callback's base classes and value types) load with the package; the
+# processors and the exporter, which pull in the OpenTelemetry SDK and the dispatch machinery,
+# load on first use, so a run that attaches no callback never pays for them.
 from rlm_toolkit.callbacks._base import AsyncBaseCallback, BaseCallback
-from rlm_toolkit.callbacks._console import ConsoleCallback
-from rlm_toolkit.callbacks._exporter import CallbackSpanExporter
-from rlm_toolkit.callbacks._extract import SpanError
-from rlm_toolkit.callbacks._file_log import FileLogCallback
-from rlm_toolkit.callbacks._log_processor import CallbackLogRecordProcessor
-from rlm_toolkit.callbacks._metrics import MetricsCallback
-from rlm_toolkit.callbacks._span_processor import CallbackSpanProcessor
-from rlm_toolkit.callbacks._streaming import StreamingCallback
 from rlm_toolkit.callbacks._types import LLMResponse, Usage
+
+if TYPE_CHECKING:
+    from rlm_toolkit.callbacks._console import ConsoleCallback
+    from rlm_toolkit.callbacks._exporter import CallbackSpanExporter
+    from rlm_toolkit.callbacks._extract import SpanError
+    from rlm_toolkit.callbacks._file_log import FileLogCallback
+    from rlm_toolkit.callbacks._log_processor import CallbackLogRecordProcessor
+    from rlm_toolkit.callbacks._metrics import MetricsCallback
+    from rlm_toolkit.callbacks._span_processor import CallbackSpanProcessor
+    from rlm_toolkit.callbacks._streaming import StreamingCallback
 
 __all__ = [
     "AsyncBaseCallback",
@@ -35,3 +43,27 @@ __all__ = [
     "StreamingCallback",
     "Usage",
 ]
+
+_LAZY = {
+    "CallbackLogRecordProcessor": "rlm_toolkit.callbacks._log_processor",
+    "CallbackSpanExporter": "rlm_toolkit.callbacks._exporter",
+    "CallbackSpanProcessor": "rlm_toolkit.callbacks._span_processor",
+    "ConsoleCallback": "rlm_toolkit.callbacks._console",
+    "FileLogCallback": "rlm_toolkit.callbacks._file_log",
+    "MetricsCallback": "rlm_toolkit.callbacks._metrics",
+    "SpanError": "rlm_toolkit.callbacks._extract",
+    "StreamingCallback": "rlm_toolkit.callbacks._streaming",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rlm_toolkit.callbacks' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

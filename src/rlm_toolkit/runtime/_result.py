@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # One usage type for callbacks and results: the runtime reports what callbacks already know.
-from rlm_toolkit.callbacks import Usage
+from rlm_toolkit.callbacks._types import Usage
 
 __all__ = ["ModelUsage", "RLMResult", "Usage"]
 

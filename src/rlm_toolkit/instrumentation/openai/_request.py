@@ -18,9 +18,39 @@ from rlm_toolkit._safety import contain
 from rlm_toolkit.attributes import RLM_REQUEST_REASONING_EFFORT
 from rlm_toolkit.genai._semconv import DEFAULT as DEFAULT_CONVENTIONS
 from rlm_toolkit.genai._semconv import Conventions
-from rlm_toolkit.instrumentation.openai._sentinels import is_given
 
 Converter = Callable[[Any], Any]
+
+# The SDK's "argument not given" sentinels (``NotGiven`` in 1.x+, ``Omit`` in later versions),
+# resolved on first use, not at import: importing the instrumentation (e.g. for ``RLM``'s
+# provider) must not import ``openai`` itself (~0.4 s); by the first check a call is running,
+# so the SDK is imported already. Kept in this module (the extractors are its main callers) so
+# one call does not hop to another file per parameter it checks (#17's call-path count).
+_SENTINELS: tuple[type, ...] | None = None
+
+
+def _sentinel_types() -> tuple[type, ...]:
+    global _SENTINELS
+    types: list[type] = []
+    try:
+        from openai import _types
+    except ImportError:  # pragma: no cover - openai is a dependency
+        _SENTINELS = ()
+        return ()
+    for name in ("NotGiven", "Omit"):
+        cls = getattr(_types, name, None)
+        if isinstance(cls, type):
+            types.append(cls)
+    _SENTINELS = tuple(types)
+    return _SENTINELS
+
+
+def is_given(value: Any) -> bool:
+    """False for the SDK's ``NOT_GIVEN``/``omit`` placeholders."""
+    sentinels = _SENTINELS
+    if sentinels is None:
+        sentinels = _sentinel_types()
+    return type(value) not in sentinels
 
 
 def _identity(value: Any) -> Any:

@@ -25,11 +25,11 @@ from rlm_toolkit.instrumentation._stainless._results import Kinds, RawStreamResp
 from rlm_toolkit.instrumentation.openai._provider import provider_name
 from rlm_toolkit.instrumentation.openai._request import (
     chat_tools,
+    is_given,
     is_materialised,
     request_attributes,
     with_stream_usage,
 )
-from rlm_toolkit.instrumentation.openai._sentinels import is_given
 from rlm_toolkit.instrumentation.openai._specs import ApiSpec
 
 #: The invocation whose SDK call is running in this context (read by the request/retry hooks).
