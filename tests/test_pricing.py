@@ -143,6 +143,35 @@ def test_anthropic_models_are_priced_for_provider_anthropic_only() -> None:
     assert estimate_cost("claude-nonesuch", input_tokens=1, output_tokens=1, provider="anthropic") is None
 
 
+def test_one_hour_cache_writes_are_priced_at_twice_input() -> None:
+    # Sonnet 4: 5-minute writes $3.75 (1.25x), 1-hour writes $6 (2x) per 1M tokens.
+    def cost(**extra: Any) -> float | None:
+        return estimate_cost(
+            "claude-sonnet-4-20250514",
+            input_tokens=1000,  # 600 uncached + 300 read + 100 written (40 of them for 1 hour)
+            output_tokens=200,
+            cached_input_tokens=300,
+            cache_write_input_tokens=100,
+            provider="anthropic",
+            **extra,
+        )
+
+    assert cost(cache_write_1h_input_tokens=40) == pytest.approx(
+        (600 * 3.0 + 300 * 0.3 + 60 * 3.75 + 40 * 6.0 + 200 * 15.0) / 1e6
+    )
+    assert cost(cache_write_1h_input_tokens=0) == cost()  # the old call shape is unchanged
+    with pytest.raises(ValueError, match="cache_write_1h_input_tokens"):
+        cost(cache_write_1h_input_tokens=101)
+    # For OpenAI (no write surcharge) both TTLs cost the input rate.
+    assert estimate_cost(
+        "gpt-4o",
+        input_tokens=100,
+        output_tokens=0,
+        cache_write_input_tokens=10,
+        cache_write_1h_input_tokens=10,
+    ) == pytest.approx(100 * 2.5 / 1e6)
+
+
 def test_a_user_price_wins_over_the_anthropic_table() -> None:
     set_price("claude-haiku-4-5", input=100.0, output=100.0)
     cost = estimate_cost("claude-haiku-4-5-20251001", input_tokens=10, output_tokens=0, provider="anthropic")

@@ -3,7 +3,7 @@
 OpenAI's table (``_prices.json`` beside this module) is a snapshot of OpenAI's public price list
 in USD per 1M tokens, dated :data:`PRICES_AS_OF`; Anthropic's (``_anthropic_prices``, dated
 ``ANTHROPIC_PRICES_AS_OF``) prices prompt caching the way Anthropic bills it (cache writes at
-1.25x/2x the base input rate, cache hits at 0.1x). **Prices change**: treat every number derived
+1.25x the base input rate for a 5-minute TTL, 2x for a 1-hour one, cache hits at 0.1x). **Prices change**: treat every number derived
 from them as an estimate, and override what you know better with :func:`set_price` or
 :func:`load_prices`. Nothing here ever touches the network.
 
@@ -182,6 +182,7 @@ def estimate_cost(
     cached_input_tokens: int = 0,
     provider: str | None = None,
     cache_write_input_tokens: int = 0,
+    cache_write_1h_input_tokens: int = 0,
 ) -> float | None:
     """Estimated USD cost of one call, or ``None`` when ``model`` is not priced (for
     ``provider``, see :func:`get_price`).
@@ -190,8 +191,11 @@ def estimate_cost(
     ``cache_write_input_tokens`` (as the API reports them, and as the conventions'
     ``gen_ai.usage.input_tokens`` counts them); cache hits are billed at the cached rate when
     the model has one. For ``provider="anthropic"`` a model of Anthropic's table is priced by
-    it: cache writes at 1.25x the input rate (5-minute TTL), hits at 0.1x. Elsewhere cache
-    writes cost the input rate. Raises ``ValueError`` for a count that is not an int >= 0.
+    it: cache writes at 1.25x the input rate (5-minute TTL), the part of them given as
+    ``cache_write_1h_input_tokens`` (1-hour TTL, Anthropic's
+    ``cache_creation.ephemeral_1h_input_tokens``) at 2x, hits at 0.1x. Elsewhere cache writes
+    of either TTL cost the input rate. Raises ``ValueError`` for a count that is not an int >= 0
+    or 1-hour writes above ``cache_write_input_tokens``.
     """
     if model is None:
         return None
@@ -200,9 +204,15 @@ def estimate_cost(
         ("output_tokens", output_tokens),
         ("cached_input_tokens", cached_input_tokens),
         ("cache_write_input_tokens", cache_write_input_tokens),
+        ("cache_write_1h_input_tokens", cache_write_1h_input_tokens),
     ):
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"{what} must be an int >= 0, got {count!r}")
+    if cache_write_1h_input_tokens > cache_write_input_tokens:
+        raise ValueError(
+            f"cache_write_1h_input_tokens ({cache_write_1h_input_tokens}) exceeds "
+            f"cache_write_input_tokens ({cache_write_input_tokens}): the 1-hour writes are part of them"
+        )
     if provider == ANTHROPIC and not _overridden(model):  # the table prices cache writes
         read = min(cached_input_tokens, input_tokens)
         write = min(cache_write_input_tokens, input_tokens - read)
@@ -212,6 +222,8 @@ def estimate_cost(
             output_tokens=output_tokens,
             cache_read_tokens=read,
             cache_write_tokens=write,
+            # writes clipped to the input count lose their 1-hour part first (never over-price)
+            cache_write_1h_tokens=min(cache_write_1h_input_tokens, write),
         )
     price = get_price(model, provider)
     if price is None:

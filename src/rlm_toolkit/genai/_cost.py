@@ -28,7 +28,7 @@ _MAX_MODELS = 256  # model names come from user input: keep the cache bounded
 class CostEstimator:
     """The bundled cost function a :class:`~rlm_toolkit.genai.TelemetryHandler` takes as
     ``cost=``: ``estimator(model, input_tokens=, output_tokens=, cached_input_tokens=,
-    provider=, cache_write_input_tokens=)`` -> USD, or None when the model has no known price at
+    provider=, cache_write_input_tokens=, cache_write_1h_input_tokens=)`` -> USD, or None when the model has no known price at
     that provider (``input_tokens`` counts the cache reads and writes, as the conventions do).
 
     Same numbers as ``rlm_toolkit.pricing.estimate_cost`` (user overrides included), cached per
@@ -74,9 +74,10 @@ class CostEstimator:
         cached_input_tokens: int = 0,
         provider: str | None = None,
         cache_write_input_tokens: int = 0,
+        cache_write_1h_input_tokens: int = 0,
     ) -> float | None:
         if cache_write_input_tokens:
-            # Cache writes (Anthropic's, at 1.25x/2x input) are priced by the table that knows
+            # Cache writes (Anthropic's, at 1.25x input, 2x for the 1-hour part) are priced by the table that knows
             # their rate; they come with the first call of a cached prefix only, so this
             # uncached path (~17k instructions) is rare.
             return self._pricing.estimate_cost(  # type: ignore[no-any-return]
@@ -86,6 +87,7 @@ class CostEstimator:
                 cached_input_tokens=cached_input_tokens,
                 provider=provider,
                 cache_write_input_tokens=cache_write_input_tokens,
+                cache_write_1h_input_tokens=cache_write_1h_input_tokens,
             )
         if provider is not None and provider not in self._pricing.PRICED_PROVIDERS:
             price = self.price(model, provider)

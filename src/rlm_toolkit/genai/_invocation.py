@@ -87,6 +87,7 @@ class Invocation:
     __slots__ = (
         "api",
         "attempts",
+        "cache_write_1h_tokens",
         "cache_write_tokens",
         "cached_input_tokens",
         "cost",
@@ -148,6 +149,8 @@ class Invocation:
         self.output_tokens: int | None = None
         self.cached_input_tokens: int | None = None
         self.cache_write_tokens: int | None = None
+        #: The part of ``cache_write_tokens`` with a 1-hour TTL (Anthropic bills it at 2x input).
+        self.cache_write_1h_tokens: int | None = None
         self.reasoning_tokens: int | None = None
         self.response_attributes: dict[str, Any] | None = None
         self.input_messages: list[dict[str, Any]] | None = None
@@ -367,13 +370,24 @@ class Invocation:
 
     def _cost(self) -> float | None:
         """The call's cost by the handler's cost function: cache hits and (when the API reported
-        any) cache writes passed apart, so a provider that bills writes above the input rate
-        (Anthropic: 1.25x) is priced as it bills. Every provider's calls take this one path."""
+        any) cache writes passed apart, and their 1-hour-TTL part apart again, so a provider that
+        bills writes above the input rate (Anthropic: 1.25x for 5 minutes, 2x for 1 hour) is
+        priced as it bills. Every provider's calls take this one path."""
         fn = self.handler.cost
         model = self.response_model or self.request_model
         if fn is None or not model or (self.input_tokens is None and self.output_tokens is None):
             return None
         try:
+            if self.cache_write_1h_tokens and self.cache_write_tokens:  # only then (older shapes)
+                return fn(
+                    model,
+                    input_tokens=self.input_tokens or 0,
+                    output_tokens=self.output_tokens or 0,
+                    cached_input_tokens=self.cached_input_tokens or 0,
+                    provider=self.provider,
+                    cache_write_input_tokens=self.cache_write_tokens,
+                    cache_write_1h_input_tokens=min(self.cache_write_1h_tokens, self.cache_write_tokens),
+                )
             if self.cache_write_tokens:  # only then: a cost function of the older shape still works
                 return fn(
                     model,

@@ -11,7 +11,7 @@ import anthropic
 import pytest
 
 import rlm_toolkit
-from rlm_toolkit.pricing import estimate_cost
+from rlm_toolkit.pricing import estimate_cost, get_price
 
 from ..conftest import Otel, instrument_with
 
@@ -141,3 +141,47 @@ def test_offline_server_caches_a_growing_conversation(anth: anthropic.Anthropic,
         creation is not None
         and creation.ephemeral_1h_input_tokens == third.usage.cache_creation_input_tokens > 0
     )
+
+
+def _hourly(system: Any) -> Any:
+    return [{**system[0], "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+
+
+def _check_hourly(otel: Otel, message: Any) -> None:
+    """A 1-hour-TTL write is priced at 2x input (not the 5-minute 1.25x) on span and metric."""
+    (span,) = otel.spans()
+    usage = message.usage
+    write = usage.cache_creation_input_tokens
+    assert write > 0 and usage.cache_creation.ephemeral_1h_input_tokens == write
+    price = get_price(MODEL, "anthropic")
+    assert price is not None
+    total = usage.input_tokens + write
+    expected = (
+        usage.input_tokens * price.input + write * 2 * price.input + usage.output_tokens * price.output
+    ) / 1e6
+    cost = dict(span.attributes or {})["gen_ai.usage.cost"]
+    assert isinstance(cost, float) and cost == pytest.approx(expected, rel=1e-12)
+    five_minute = estimate_cost(
+        MODEL,
+        input_tokens=total,
+        output_tokens=usage.output_tokens,
+        cache_write_input_tokens=write,
+        provider="anthropic",
+    )
+    assert five_minute is not None and cost > five_minute
+    assert sum(p.value for p in otel.metrics()["rlm.client.cost"]) == pytest.approx(expected)
+
+
+def test_one_hour_cache_writes_priced_at_twice_input(
+    inst: Otel, anth: anthropic.Anthropic, system: Any
+) -> None:
+    message = anth.messages.create(model=MODEL, max_tokens=50, system=_hourly(system), messages=USER)
+    _check_hourly(inst, message)
+
+
+def test_one_hour_cache_writes_priced_at_twice_input_streamed(
+    inst: Otel, anth: anthropic.Anthropic, system: Any
+) -> None:
+    with anth.messages.stream(model=MODEL, max_tokens=50, system=_hourly(system), messages=USER) as stream:
+        message = stream.get_final_message()
+    _check_hourly(inst, message)

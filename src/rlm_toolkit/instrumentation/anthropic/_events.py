@@ -21,7 +21,13 @@ from typing import Any
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 
 from rlm_toolkit.genai import ChunkHandler, Invocation
-from rlm_toolkit.instrumentation.anthropic._response import Target, finish_reason, raw_counts, total_input
+from rlm_toolkit.instrumentation.anthropic._response import (
+    Target,
+    cache_write_1h,
+    finish_reason,
+    raw_counts,
+    total_input,
+)
 
 
 class _Block:
@@ -67,6 +73,7 @@ class MessageEvents(ChunkHandler):
         "uncached",
         "wants_content",
         "write",
+        "write_1h",
     )
 
     def __init__(self, inv: Invocation) -> None:
@@ -81,6 +88,7 @@ class MessageEvents(ChunkHandler):
         self.output: int | None = None
         self.read: int | None = None
         self.write: int | None = None
+        self.write_1h: int | None = None
         self.reasoning: int | None = None
         self.blocks: dict[int, _Block] = {}
 
@@ -139,6 +147,9 @@ class MessageEvents(ChunkHandler):
             self.read = read
         if write is not None:
             self.write = write
+        write_1h = cache_write_1h(usage)
+        if write_1h is not None:
+            self.write_1h = write_1h
         if reasoning is not None:
             self.reasoning = reasoning
 
@@ -157,6 +168,7 @@ class MessageEvents(ChunkHandler):
         inv.output_tokens = self.output
         inv.cached_input_tokens = self.read
         inv.cache_write_tokens = self.write
+        inv.cache_write_1h_tokens = self.write_1h
         inv.reasoning_tokens = self.reasoning
         if self.wants_content:
             parts = [self.blocks[i].part() for i in sorted(self.blocks)]

@@ -5,7 +5,9 @@ They fill the same fields the openai extractors fill (``response_model``, the to
 both SDKs' tables the same way. Token counts follow the conventions:
 ``gen_ai.usage.input_tokens`` is every input token, so Anthropic's ``input_tokens`` (the
 uncached part only) plus ``cache_read_input_tokens`` plus ``cache_creation_input_tokens``; the
-cache read and write counts are reported beside it.
+cache read and write counts are reported beside it. The part of the writes with a 1-hour TTL
+(``cache_creation.ephemeral_1h_input_tokens``, billed at 2x input rather than 1.25x) is carried
+apart for the cost.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Target(Protocol):
     output_tokens: int | None
     cached_input_tokens: int | None
     cache_write_tokens: int | None
+    cache_write_1h_tokens: int | None
     reasoning_tokens: int | None
     response_attributes: dict[str, Any] | None
     output_messages: list[dict[str, Any]] | None
@@ -74,6 +77,13 @@ def raw_counts(usage: Any) -> tuple[int | None, int | None, int | None, int | No
     )
 
 
+def cache_write_1h(usage: Any) -> int | None:
+    """The 1-hour-TTL part of a ``usage`` object's cache writes
+    (``cache_creation.ephemeral_1h_input_tokens``), or None when the usage does not split them."""
+    creation = _field(usage, "cache_creation")
+    return None if creation is None else _count(_field(creation, "ephemeral_1h_input_tokens"))
+
+
 def total_input(uncached: int | None, read: int | None, write: int | None) -> int | None:
     """The conventions' ``gen_ai.usage.input_tokens``: uncached + cache read + cache write."""
     return None if uncached is None else uncached + (read or 0) + (write or 0)
@@ -97,6 +107,7 @@ def apply_usage(inv: Target, usage: Any) -> None:
     inv.output_tokens = output
     inv.cached_input_tokens = read
     inv.cache_write_tokens = write
+    inv.cache_write_1h_tokens = cache_write_1h(usage)
     inv.reasoning_tokens = reasoning
 
 
