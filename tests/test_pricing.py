@@ -91,8 +91,9 @@ def test_prefix_match_respects_dash_boundaries() -> None:
 @pytest.mark.parametrize(
     ("model", "cheaper"),
     [
-        ("gpt-5-pro", "gpt-5"),
-        ("gpt-5-pro-2025-10-06", "gpt-5"),
+        ("gpt-5-codex", "gpt-5"),
+        ("gpt-5.1-codex-mini", "gpt-5.1"),
+        ("gpt-5-pro-mini", "gpt-5-pro"),
         ("o4-mini-deep-research", "o4-mini"),
         ("gpt-4o-mini-search-preview", "gpt-4o-mini"),
         ("gpt-4o-realtime-preview", "gpt-4o"),
@@ -115,6 +116,33 @@ def test_o3_deep_research_has_its_own_sourced_row() -> None:
     assert estimate_cost("o3-deep-research", input_tokens=1000, output_tokens=1000) == pytest.approx(
         (1000 * 10.0 + 1000 * 40.0) / 1e6
     )
+
+
+def test_rows_sourced_on_2026_12_05() -> None:
+    # #22.4 refresh. gpt-5-pro: before unpriced (and before that priced as gpt-5 by prefix,
+    # $1.25/$10); OpenAI's model page: $15/$120, no cached rate. gpt-5.1: before unpriced.
+    assert get_price("gpt-5-pro") == Price(input=15.0, output=120.0, cached_input=None)
+    assert get_price("gpt-5-pro-2025-10-06") == get_price("gpt-5-pro")
+    assert estimate_cost("gpt-5-pro", input_tokens=1000, output_tokens=1000, cached_input_tokens=500) == (
+        pytest.approx((1000 * 15.0 + 1000 * 120.0) / 1e6)
+    )
+    assert get_price("gpt-5.1") == Price(input=1.25, output=10.0, cached_input=0.125)
+    assert get_price("gpt-5.1-2025-11-13") == get_price("gpt-5.1")
+    # re-checked, unchanged
+    assert get_price("gpt-5-mini") == Price(input=0.25, output=2.0, cached_input=0.025)
+    assert get_price("gpt-5-nano") == Price(input=0.05, output=0.4, cached_input=0.005)
+    assert get_price("gpt-4") == Price(input=30.0, output=60.0, cached_input=None)
+    # no first-party price found: unpriced, not gpt-5's
+    assert get_price("gpt-5.2") is None and get_price("gpt-5.2-pro") is None
+
+
+def test_every_sourced_row_is_in_the_table_and_the_table_is_dated_today_or_before() -> None:
+    data = json.loads((pathlib.Path(pricing.__file__).parent / "_prices.json").read_text(encoding="utf-8"))
+    assert data["as_of"] == PRICES_AS_OF == "2026-12-05"
+    for section in ("added", "checked"):
+        for model, source in data[section].items():
+            assert model in data["models"], model
+            assert source.startswith("2026-12-05") and "https://" in source, model
 
 
 def test_overrides_match_by_date_suffix_only() -> None:

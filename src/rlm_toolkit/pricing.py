@@ -1,7 +1,9 @@
 """Estimated cost of OpenAI and Anthropic calls from bundled, dated price tables.
 
 OpenAI's table (``_prices.json`` beside this module) is a snapshot of OpenAI's public price list
-in USD per 1M tokens, dated :data:`PRICES_AS_OF`; Anthropic's (``_anthropic_prices``, dated
+in USD per 1M tokens, dated :data:`PRICES_AS_OF` (the rows it lists under ``added``/``checked``
+were read that day from OpenAI's model pages, cited there; the rest date from its
+``snapshot_of``); Anthropic's (``_anthropic_prices``, dated
 ``ANTHROPIC_PRICES_AS_OF``) prices prompt caching the way Anthropic bills it (cache writes at
 1.25x the base input rate for a 5-minute TTL, 2x for a 1-hour one, cache hits at 0.1x). **Prices change**: treat every number derived
 from them as an estimate, and override what you know better with :func:`set_price` or
