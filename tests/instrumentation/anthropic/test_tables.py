@@ -49,6 +49,7 @@ class Inv:
         self.output_tokens: int | None = None
         self.cached_input_tokens: int | None = None
         self.cache_write_tokens: int | None = None
+        self.cache_write_1h_tokens: int | None = None
         self.reasoning_tokens: int | None = None
         self.response_attributes: dict[str, Any] | None = None
         self.output_messages: list[dict[str, Any]] | None = None
@@ -77,6 +78,7 @@ def _expected_usage(usage: dict[str, Any]) -> dict[str, Any]:
         "output_tokens": usage["output_tokens"],
         "cached_input_tokens": read,
         "cache_write_tokens": write,
+        "cache_write_1h_tokens": (usage.get("cache_creation") or {}).get("ephemeral_1h_input_tokens"),
         "reasoning_tokens": (usage.get("output_tokens_details") or {}).get("thinking_tokens"),
     }
 
