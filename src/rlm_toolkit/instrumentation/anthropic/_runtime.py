@@ -282,7 +282,6 @@ class AnthropicProvider:
         hit = self._wrappers.get(id(handler))
         if hit is not None and hit[0] is handler:
             return hit
-        ensure_hooks()  # the SDK-span gate and the retry hooks, for any client
         with self._lock:
             if len(self._wrappers) >= 32:  # handlers of RLMs long gone; rebuilt on need
                 self._wrappers.clear()
@@ -295,9 +294,11 @@ class AnthropicProvider:
         return entry
 
     def create(self, handler: TelemetryHandler, client: Any) -> _SyncCall:
+        ensure_hooks()  # the SDK-span gate and the retry hooks (once per run: an uninstrument may drop them)
         return _SyncCall(self._for(handler)[1], client)
 
     def acreate(self, handler: TelemetryHandler, client: Any) -> _AsyncCall:
+        ensure_hooks()
         return _AsyncCall(self._for(handler)[2], client)
 
     def sync_client(self, policy: Any, options: dict[str, Any]) -> Any:
