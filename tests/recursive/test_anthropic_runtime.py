@@ -169,7 +169,10 @@ def test_retries_go_through_the_sdk_loop_with_the_run_policy(server: OpenAIServe
     assert span.attributes["rlm.request.attempts"] == 3
     retries = [e for e in span.events if e.name == "rlm.retry"]
     assert [e.attributes["rlm.retry.attempt"] for e in retries] == [1, 2]
-    assert {e.attributes["error.type"] for e in retries} == {"rate_limit_error"}
+    # As for the app's own instrumented calls (the same wrapper and retry hooks report both).
+    assert {(e.attributes["error.type"], e.attributes["http.response.status_code"]) for e in retries} == {
+        ("RateLimitError", 429)
+    }
     assert recorder.retries == [1, 2]
     assert len(messages_requests(server)) == 3
 
@@ -180,7 +183,9 @@ def test_an_api_error_fails_the_span_with_the_envelope_type(server: OpenAIServer
         claude(server, otel).run("hello")
     (span,) = chats(otel)
     assert span.status.status_code.name == "ERROR"
-    assert span.attributes["error.type"] == "not_found_error"
+    # As for the app's own instrumented calls: the SDK's class, the envelope type beside it.
+    assert span.attributes["error.type"] == "NotFoundError"
+    assert span.attributes["rlm.error.provider_type"] == "not_found_error"
 
 
 async def test_cancelling_a_claude_arun_stops_at_once(server: OpenAIServer, otel: Otel) -> None:

@@ -1,47 +1,38 @@
 """The ``anthropic`` SDK as the runtime's model provider (``runtime/_provider.ModelProvider``).
 
-A run's model call is one ``messages.create`` (``stream=True`` when a consumer wants tokens),
-reported through the run's handler as one inference span (``chat {model}``,
-``gen_ai.provider.name=anthropic``) made from the package's pure tables (``_request``,
-``_response``, ``_events``): request parameters, response id/model/finish reason, usage with
-``gen_ai.usage.input_tokens`` = uncached + cache read + cache write, the cache counts, cost from
-the dated Anthropic table (cache writes and hits priced as Anthropic bills them, by the
-handler's one cost path, ``Invocation._cost``, as for the app's instrumented calls), content
-under the handler's policy, token events for ``on_token``, retries as events.
+A run's model call is one ``messages.create`` (``stream=True`` when a consumer wants tokens)
+made through the same wrapper a process-wide instrumentation installs (``_wrappers``), built
+for the run's handler and applied to this one call, as the openai side does: one inference
+span (``chat {model}``), request/response attributes, usage, cost, content under the handler's
+policy, token events for ``on_token``, errors (``error.type`` and ``rlm.error.provider_type``)
+exactly as for the app's own instrumented calls. When the SDK is instrumented too, its wrapper
+sees the running invocation and steps aside; the SDK's own tracing is gated off for the call
+(``_hooks.sdk_span_gate``, installed by :func:`~._targets.ensure_hooks`): one span per call.
 
-One span per call: the SDK traces itself (one span per API call, on by default when a tracer
-provider is registered), so the clients an RLM builds are made with ``open_telemetry=False``,
-and a client of the app's is used through ``with_options(open_telemetry=False)`` for the run's
-calls (the app's own calls on it are left as they are).
-
-Retries: the SDK's retry loop (the same Stainless design as ``openai``), with the run's
-:class:`~rlm_toolkit.runtime.RetryPolicy` applied by a client subclass whose
-``_calculate_retry_timeout`` returns the policy's delay and reports the retry on the running
-call's invocation (``rlm.retry`` event, ``rlm.request.attempts``), as the openai side does.
-The runtime's messages (chat-shaped, ``system`` first) become ``system=`` and alternating
-``user``/``assistant`` turns; ``max_tokens`` (required by the API) is the provider's option.
+Retries: the SDK's retry loop, with the run's :class:`~rlm_toolkit.runtime.RetryPolicy`
+applied by a client subclass (``_runtime_client``) that reports each retry through the
+instrumentation's retry hooks. What is left here is the reduction of what the wrapper returns
+-- a ``Message`` or an event stream -- to the runtime's :class:`Completion` /
+``DeltaStream``, and the runtime's messages (chat-shaped, ``system`` first) as ``system=`` and
+alternating ``user``/``assistant`` turns; ``max_tokens`` (required by the API) is the
+provider's option.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
-from opentelemetry.semconv.attributes import error_attributes, server_attributes
 
-from rlm_toolkit._safety import contain
-from rlm_toolkit.genai import AsyncStreamProxy, Invocation, StreamState, SyncStreamProxy, TelemetryHandler
-from rlm_toolkit.genai._context import current_scope
-from rlm_toolkit.instrumentation.anthropic._events import MessageEvents
-from rlm_toolkit.instrumentation.anthropic._request import (
-    input_messages,
-    request_attributes,
-    system_instructions,
-)
-from rlm_toolkit.instrumentation.anthropic._response import error_type, finish_reason, message_response
+from rlm_toolkit.genai import Invocation, TelemetryHandler, stream_state_of
+from rlm_toolkit.genai._context import REPORTED
+from rlm_toolkit.instrumentation.anthropic._response import finish_reason
 from rlm_toolkit.instrumentation.anthropic._runtime_client import DEFAULT_MAX_TOKENS, built
-from rlm_toolkit.instrumentation.anthropic._wrappers import CURRENT
+from rlm_toolkit.instrumentation.anthropic._specs import MESSAGES_CREATE
+from rlm_toolkit.instrumentation.anthropic._targets import ensure_hooks
+from rlm_toolkit.instrumentation.anthropic._wrappers import Wrapper, async_call, sync_call
 from rlm_toolkit.runtime._cut import cut_retry_delay, is_transport_error
 from rlm_toolkit.runtime._options import check_anthropic_client
 from rlm_toolkit.runtime._result import Usage
@@ -50,7 +41,6 @@ from rlm_toolkit.runtime._strategy import Completion
 PROVIDER = GA.GenAiProviderNameValues.ANTHROPIC.value
 #: In-band stream errors the SDK retries when they come as an HTTP status (500, 529).
 _RETRYABLE_IN_BAND = frozenset({"overloaded_error", "api_error"})
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 # -- messages -----------------------------------------------------------------------------------
 
@@ -78,55 +68,7 @@ def to_messages(messages: list[dict[str, Any]]) -> tuple[str | None, list[dict[s
     return ("\n\n".join(system) if system else None), turns
 
 
-# -- one call's invocation ------------------------------------------------------------------------
-
-
-def _server(client: Any) -> tuple[str | None, int | None]:
-    try:
-        url = client.base_url
-        return (url.host or None), (url.port or _DEFAULT_PORTS.get(url.scheme))
-    except Exception as exc:
-        contain("anthropic runtime server", exc)
-        return None, None
-
-
-def _begin(handler: TelemetryHandler, client: Any, kwargs: dict[str, Any]) -> Invocation | None:
-    try:
-        scope = current_scope()
-        if scope is not None and scope.handler is not None:
-            handler = scope.handler
-        model = kwargs["model"]
-        address, port = _server(client)
-        inv = Invocation(
-            handler, GA.GenAiOperationNameValues.CHAT.value, model, address, port, PROVIDER, scope
-        )
-        attrs: dict[str, Any] = {
-            GA.GEN_AI_OPERATION_NAME: inv.operation,
-            GA.GEN_AI_PROVIDER_NAME: PROVIDER,
-            GA.GEN_AI_REQUEST_MODEL: model,
-        }
-        if address:
-            attrs[server_attributes.SERVER_ADDRESS] = address
-        if port:
-            attrs[server_attributes.SERVER_PORT] = port
-        request_attributes(kwargs, attrs)
-        if inv.wants_content:
-            inv.input_messages = input_messages(kwargs["messages"])
-            inv.system_instructions = system_instructions(kwargs.get("system"))
-        inv.start(attrs, kwargs)
-        return inv
-    except Exception as exc:
-        contain("anthropic runtime call start", exc)
-        return None
-
-
-def _fail(inv: Invocation | None, exc: BaseException) -> None:
-    if inv is None:
-        return
-    try:
-        inv.fail(exc, {error_attributes.ERROR_TYPE: error_type(exc)})
-    except Exception as error:
-        contain("anthropic runtime call fail", error)
+# -- what a call returns, as the runtime needs it --------------------------------------------------
 
 
 def _usage(inv: Invocation | None) -> Usage:
@@ -143,14 +85,9 @@ def _usage(inv: Invocation | None) -> Usage:
     )
 
 
-def _from_message(inv: Invocation | None, response: Any) -> Completion:
-    """A non-streamed reply (its span ended with it) as a :class:`Completion`."""
-    if inv is not None:
-        try:
-            message_response(inv, response)
-        except Exception as exc:
-            contain("anthropic runtime response", exc)
-        inv.stop(response)
+def _from_message(response: Any) -> Completion:
+    """A non-streamed reply (the wrapper reported it and ended its span) as a :class:`Completion`."""
+    inv = REPORTED.get()
     blocks = getattr(response, "content", None) or ()
     stop = getattr(response, "stop_reason", None)
     return Completion(
@@ -162,19 +99,15 @@ def _from_message(inv: Invocation | None, response: Any) -> Completion:
     )
 
 
-# -- streamed calls -------------------------------------------------------------------------------
-
-
 class AnthropicDeltas:
-    """The text deltas of a ``messages.create(stream=True)``, through the genai stream proxy
-    (which ends the span once on every exit path and delivers token events). Sync and async."""
+    """The text deltas of a ``messages.create(stream=True)``, through the instrumentation's
+    stream proxy (which ends the span once on every exit path and delivers token events); its
+    ``MessageEvents`` reduction gives the finish reason and model. Sync and async."""
 
-    __slots__ = ("_events", "_it", "_parts", "_proxy", "_state")
+    __slots__ = ("_it", "_parts", "_proxy")
 
-    def __init__(self, proxy: Any, state: StreamState | None, events: MessageEvents | None) -> None:
+    def __init__(self, proxy: Any) -> None:
         self._proxy = proxy
-        self._state = state
-        self._events = events
         self._parts: list[str] = []
         self._it: Any = None
 
@@ -239,67 +172,56 @@ class AnthropicDeltas:
         end_time: int | None = None,
         end_ns: int | None = None,
     ) -> None:
-        if self._state is not None:
-            self._state.end(reason, exc, end_time, end_ns)
+        state = stream_state_of(self._proxy)
+        if state is not None:
+            state.end(reason, exc, end_time, end_ns)
 
     def retried(self, attempt: int) -> None:
-        if self._state is not None:
-            self._state.inv.attempts = attempt
+        state = stream_state_of(self._proxy)
+        if state is not None:
+            state.inv.attempts = attempt
 
     def completion(self) -> Completion:
-        events = self._events
-        inv = self._state.inv if self._state is not None else None
-        usage = _usage(inv) if inv is not None and inv.ended else Usage(known=False)
-        stop = events.stop_reason if events is not None else None
+        state = stream_state_of(self._proxy)
+        if state is None:  # not reported (the wrapper stepped aside): the text alone
+            return Completion("".join(self._parts), Usage(known=False), None, None)
+        inv, events = state.inv, state.handler
+        stop = getattr(events, "stop_reason", None)
         return Completion(
             content="".join(self._parts),
-            usage=usage,
+            usage=_usage(inv) if inv.ended else Usage(known=False),
             finish_reason=finish_reason(stop) if stop else None,
-            model=events.model if events is not None else None,
-            cost=inv.cost if inv is not None else None,
+            model=getattr(events, "model", None),
+            cost=inv.cost,
         )
-
-
-def _stream_parts(inv: Invocation | None) -> tuple[StreamState | None, MessageEvents | None]:
-    if inv is None:
-        return None, None
-    events = MessageEvents(inv)
-    return StreamState(inv, events), events
 
 
 # -- the provider ---------------------------------------------------------------------------------
 
 
 def _kwargs(
-    model: str, messages: list[dict[str, Any]], max_tokens: int, timeout: float | None
+    model: str, messages: list[dict[str, Any]], max_tokens: int, stream: bool, timeout: float | None
 ) -> dict[str, Any]:
     system, turns = to_messages(messages)
     kwargs: dict[str, Any] = {"model": model, "messages": turns, "max_tokens": max_tokens}
     if system is not None:
         kwargs["system"] = system
+    if stream:
+        kwargs["stream"] = True
     if timeout is not None:
         kwargs["timeout"] = timeout
     return kwargs
 
 
-def _untraced(client: Any) -> Any:
-    """``client`` with the SDK's own tracing off (so a call never shows two spans)."""
-    if getattr(client, "_rlm_untraced", False):
-        return client
-    try:
-        return client.with_options(open_telemetry=False)
-    except TypeError:  # an SDK before 1.14 (no self-tracing): use it as is
-        return client
-
-
 class _SyncCall:
-    """A run's ``ModelCall`` over an ``anthropic.Anthropic`` client."""
+    """A run's ``ModelCall`` over an ``anthropic.Anthropic`` client: its ``messages.create``
+    through the instrumentation's wrapper built for the run's handler."""
 
-    __slots__ = ("_client", "_handler", "_max_tokens")
+    __slots__ = ("_client", "_max_tokens", "_wrapper")
 
-    def __init__(self, handler: TelemetryHandler, client: Any) -> None:
-        self._handler = handler
-        self._client = _untraced(client)
+    def __init__(self, wrapper: Wrapper, client: Any) -> None:
+        self._wrapper = wrapper
+        self._client = client
         self._max_tokens: int = getattr(client, "_rlm_max_tokens", DEFAULT_MAX_TOKENS)
 
     def stream_retry(self, exc: BaseException, retries: int) -> float | None:
@@ -314,22 +236,12 @@ class _SyncCall:
         stream: bool = False,
         timeout: float | None = None,
     ) -> Any:
-        kwargs = _kwargs(model, messages, self._max_tokens, timeout)
-        if stream:
-            kwargs["stream"] = True
-        inv = _begin(self._handler, self._client, kwargs)
-        token = CURRENT.set(inv)
-        try:
-            result = self._client.messages.create(**kwargs)
-        except BaseException as exc:
-            _fail(inv, exc)
-            raise
-        finally:
-            CURRENT.reset(token)
-        if not stream:
-            return _from_message(inv, result)
-        state, events = _stream_parts(inv)
-        return AnthropicDeltas(SyncStreamProxy(result, state) if state is not None else result, state, events)
+        REPORTED.set(None)
+        resource = self._client.messages
+        result = self._wrapper(
+            resource.create, resource, (), _kwargs(model, messages, self._max_tokens, stream, timeout)
+        )
+        return AnthropicDeltas(result) if stream else _from_message(result)
 
 
 class _AsyncCall(_SyncCall):
@@ -345,41 +257,53 @@ class _AsyncCall(_SyncCall):
         stream: bool = False,
         timeout: float | None = None,
     ) -> Any:
-        kwargs = _kwargs(model, messages, self._max_tokens, timeout)
-        if stream:
-            kwargs["stream"] = True
-        inv = _begin(self._handler, self._client, kwargs)
-        token = CURRENT.set(inv)
-        try:
-            result = await self._client.messages.create(**kwargs)
-        except BaseException as exc:
-            _fail(inv, exc)
-            raise
-        finally:
-            CURRENT.reset(token)
-        if not stream:
-            return _from_message(inv, result)
-        state, events = _stream_parts(inv)
-        return AnthropicDeltas(
-            AsyncStreamProxy(result, state) if state is not None else result, state, events
+        REPORTED.set(None)
+        resource = self._client.messages
+        result = await self._wrapper(
+            resource.create, resource, (), _kwargs(model, messages, self._max_tokens, stream, timeout)
         )
+        return AnthropicDeltas(result) if stream else _from_message(result)
 
 
 class AnthropicProvider:
     """Messages API calls through an ``anthropic`` client, reported through a given handler.
-    Stateless; thread-safe."""
+
+    Wrappers are built once per handler (a run's handler is cached by its ``RLM``, so this
+    holds a handful); the per-call work is the instrumentation's own wrapper. Thread-safe."""
 
     name = PROVIDER
 
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # id(handler) -> (handler, sync wrapper, async wrapper); the handler pins its id.
+        self._wrappers: dict[int, tuple[TelemetryHandler, Wrapper, Wrapper]] = {}
+
+    def _for(self, handler: TelemetryHandler) -> tuple[TelemetryHandler, Wrapper, Wrapper]:
+        hit = self._wrappers.get(id(handler))
+        if hit is not None and hit[0] is handler:
+            return hit
+        with self._lock:
+            if len(self._wrappers) >= 32:  # handlers of RLMs long gone; rebuilt on need
+                self._wrappers.clear()
+            entry = (
+                handler,
+                sync_call(handler, MESSAGES_CREATE, report=True),
+                async_call(handler, MESSAGES_CREATE, report=True),
+            )
+            self._wrappers[id(handler)] = entry
+        return entry
+
     def create(self, handler: TelemetryHandler, client: Any) -> _SyncCall:
-        return _SyncCall(handler, client)
+        ensure_hooks()  # the SDK-span gate and the retry hooks (once per run: an uninstrument may drop them)
+        return _SyncCall(self._for(handler)[1], client)
 
     def acreate(self, handler: TelemetryHandler, client: Any) -> _AsyncCall:
-        return _AsyncCall(handler, client)
+        ensure_hooks()
+        return _AsyncCall(self._for(handler)[2], client)
 
     def sync_client(self, policy: Any, options: dict[str, Any]) -> Any:
-        """An ``anthropic.Anthropic`` that retries by ``policy`` (and reports each retry), with
-        the SDK's own tracing off. ``options``: client options plus ``max_tokens``.
+        """An ``anthropic.Anthropic`` that retries by ``policy`` (and reports each retry).
+        ``options``: client options plus ``max_tokens``.
         :class:`~rlm_toolkit.runtime.RLMCredentialsError` (one line) when it cannot
         authenticate."""
         import anthropic

@@ -26,6 +26,7 @@ from rlm_toolkit._safety import contain
 from rlm_toolkit.attributes import STREAM_END_ERROR
 from rlm_toolkit.genai import AsyncStreamProxy, Invocation, StreamState, SyncStreamProxy, TelemetryHandler
 from rlm_toolkit.genai._context import REPORTED, current_scope
+from rlm_toolkit.instrumentation._stainless._calls import fail, stop_anyway
 from rlm_toolkit.instrumentation._stainless._results import Kinds, RawStreamResponse, suppressed
 from rlm_toolkit.instrumentation.anthropic import _request as rq
 from rlm_toolkit.instrumentation.anthropic._events import MessageEvents
@@ -106,13 +107,6 @@ def _begin(
         return None
 
 
-def _fail(inv: Invocation, exc: BaseException) -> None:
-    try:
-        inv.fail(exc)
-    except Exception as error:
-        contain("anthropic call fail", error)
-
-
 def _finish(inv: Invocation, spec: ApiSpec, result: Any, kinds: Kinds) -> Any:
     """Hand ``result`` back (streams proxied); end the invocation unless a stream will."""
     try:
@@ -137,11 +131,7 @@ def _finish(inv: Invocation, spec: ApiSpec, result: Any, kinds: Kinds) -> Any:
         spec.on_response(inv, result)
         inv.stop(result)
     except Exception as exc:
-        contain("anthropic call finish", exc)
-        try:
-            inv.stop(result)
-        except Exception as error:
-            contain("anthropic call stop", error)
+        stop_anyway(inv, result, exc)
     return result
 
 
@@ -168,7 +158,7 @@ def sync_call(handler: TelemetryHandler, spec: ApiSpec, report: bool = False) ->
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            _fail(inv, exc)
+            fail(inv, exc)
             raise
         finally:
             detach(ctx_token)
@@ -198,7 +188,7 @@ def async_call(handler: TelemetryHandler, spec: ApiSpec, report: bool = False) -
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            _fail(inv, exc)
+            fail(inv, exc)
             raise
         finally:
             detach(ctx_token)
@@ -267,7 +257,7 @@ class _Manager(wrapt.ObjectProxy[Any]):
         try:
             stream = self.__wrapped__.__enter__()
         except BaseException as exc:
-            _fail(inv, exc)
+            fail(inv, exc)
             raise
         finally:
             detach(ctx_token)
@@ -294,7 +284,7 @@ class _Manager(wrapt.ObjectProxy[Any]):
         try:
             stream = await self.__wrapped__.__aenter__()
         except BaseException as exc:
-            _fail(inv, exc)
+            fail(inv, exc)
             raise
         finally:
             detach(ctx_token)

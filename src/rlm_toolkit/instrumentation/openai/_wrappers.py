@@ -21,6 +21,7 @@ from rlm_toolkit._safety import contain
 from rlm_toolkit.attributes import RLM_OPENAI_API
 from rlm_toolkit.genai import AsyncStreamProxy, Invocation, StreamState, SyncStreamProxy, TelemetryHandler
 from rlm_toolkit.genai._context import REPORTED, current_scope
+from rlm_toolkit.instrumentation._stainless._calls import fail, stop_anyway
 from rlm_toolkit.instrumentation._stainless._results import Kinds, RawStreamResponse, suppressed
 from rlm_toolkit.instrumentation.openai._provider import provider_name
 from rlm_toolkit.instrumentation.openai._request import (
@@ -127,13 +128,6 @@ def _begin(
         return None
 
 
-def _fail(inv: Invocation, exc: BaseException) -> None:
-    try:
-        inv.fail(exc)
-    except Exception as error:
-        contain("openai call fail", error)
-
-
 def _Kinds() -> Kinds:  # the openai flavour of the shared class (tests name it so)
     return Kinds("openai")
 
@@ -178,11 +172,7 @@ def _finish(inv: Invocation, spec: ApiSpec, result: Any, kinds: Kinds, usage_add
         spec.on_response(inv, result)
         inv.stop(result)
     except Exception as exc:
-        contain("openai call finish", exc)
-        try:
-            inv.stop(result)
-        except Exception as error:
-            contain("openai call stop", error)
+        stop_anyway(inv, result, exc)
     return result
 
 
@@ -220,7 +210,7 @@ def sync_call(
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            _fail(inv, exc)
+            fail(inv, exc)
             raise
         finally:
             detach(ctx_token)
@@ -259,7 +249,7 @@ def async_call(
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            _fail(inv, exc)
+            fail(inv, exc)
             raise
         finally:
             detach(ctx_token)
