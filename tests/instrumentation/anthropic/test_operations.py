@@ -185,12 +185,14 @@ def test_beta_batches(inst: Any, anth: anthropic.Anthropic) -> None:
     )
 
 
-def test_batch_error_is_the_apis_error_type(inst: Any, anth: anthropic.Anthropic) -> None:
+def test_a_batch_error_is_typed_as_every_other_calls(inst: Any, anth: anthropic.Anthropic) -> None:
+    # As for messages and on the openai side: the SDK's class, the API's envelope type beside it.
     with pytest.raises(anthropic.NotFoundError):
         anth.messages.batches.retrieve("msgbatch_missing")
     (span,) = ours(inst[0])
     a = span.attributes or {}
-    assert a["error.type"] == "not_found_error"
+    assert a["error.type"] == "NotFoundError"
+    assert a["rlm.error.provider_type"] == "not_found_error"
     assert a["http.response.status_code"] == 404
     assert span.status.status_code.name == "ERROR"
 

@@ -28,7 +28,7 @@ from typing import Any
 import wrapt
 from opentelemetry.context import Context, attach, detach, get_current
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
-from opentelemetry.semconv.attributes import error_attributes, server_attributes
+from opentelemetry.semconv.attributes import server_attributes
 from opentelemetry.trace import set_span_in_context
 
 from rlm_toolkit._safety import contain
@@ -44,8 +44,8 @@ from rlm_toolkit.attributes import (
 )
 from rlm_toolkit.genai import Invocation, TelemetryHandler
 from rlm_toolkit.genai._context import current_scope
+from rlm_toolkit.instrumentation._stainless._calls import fail
 from rlm_toolkit.instrumentation._stainless._results import Kinds, suppressed
-from rlm_toolkit.instrumentation.anthropic._response import error_type
 from rlm_toolkit.instrumentation.anthropic._wrappers import CURRENT, PROVIDER, Wrapper, _server, kinds
 
 
@@ -147,13 +147,6 @@ def _begin(
         return None
 
 
-def _fail(inv: Invocation, exc: BaseException) -> None:
-    try:
-        inv.fail(exc, {error_attributes.ERROR_TYPE: error_type(exc)})
-    except Exception as error:
-        contain("anthropic operation fail", error)
-
-
 def _finish(inv: Invocation, spec: OpSpec, result: Any, result_kinds: Kinds) -> None:
     try:
         parsed: Any = result
@@ -205,7 +198,7 @@ def sync_op(handler: TelemetryHandler, spec: OpSpec) -> Wrapper:
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            _fail(entered[0], exc)
+            fail(entered[0], exc)
             raise
         finally:
             _leave(entered)
@@ -228,7 +221,7 @@ def async_op(handler: TelemetryHandler, spec: OpSpec) -> Wrapper:
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            _fail(entered[0], exc)
+            fail(entered[0], exc)
             raise
         finally:
             _leave(entered)
@@ -257,7 +250,7 @@ class _Pages(wrapt.ObjectProxy):  # type: ignore[type-arg]
         try:
             page = await self.__wrapped__
         except BaseException as exc:
-            _fail(entered[0], exc)
+            fail(entered[0], exc)
             raise
         finally:
             _leave(entered)
