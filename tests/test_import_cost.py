@@ -45,6 +45,8 @@ NOT_AT_CONSTRUCTION = [
     "opentelemetry.sdk._logs",
     "opentelemetry.sdk.resources",
     "opentelemetry.sdk.trace",
+    # The GenAI metric instruments are made with a handler; building an RLM makes none.
+    "rlm_toolkit.genai._instruments",
 ]
 
 

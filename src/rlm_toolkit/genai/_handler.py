@@ -30,7 +30,6 @@ from opentelemetry.trace import Link, Span, SpanKind, Tracer, get_tracer
 
 from rlm_toolkit._safety import contain
 from rlm_toolkit.genai._content import ContentMode, resolve_content_mode, resolve_max_length
-from rlm_toolkit.genai._instruments import Instruments
 from rlm_toolkit.genai._semconv import DEFAULT as DEFAULT_CONVENTIONS
 from rlm_toolkit.genai._semconv import Conventions
 from rlm_toolkit.version import __version__
@@ -39,6 +38,8 @@ if TYPE_CHECKING:
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span
+
+    from rlm_toolkit.genai._instruments import Instruments
 
 
 class ScopeView(Protocol):
@@ -239,14 +240,14 @@ class TelemetryHandler:
         self.logger: Logger = get_logger(
             scope_name, __version__, logger_provider=logger_provider, schema_url=self.schema_url
         )
-        self.instruments = (
-            instruments
-            if instruments is not None
-            else Instruments(
+        if instruments is None:  # imported here: building an RLM makes no handler
+            from rlm_toolkit.genai._instruments import Instruments
+
+            instruments = Instruments(
                 get_meter(scope_name, __version__, meter_provider, schema_url=self.schema_url),
                 self.conventions,
             )
-        )
+        self.instruments: Instruments = instruments
         self.content = content if content is not None else resolve_content_mode()
         self.max_length = max_length if max_length is not None else resolve_max_length()
         self.provider_name = provider_name
