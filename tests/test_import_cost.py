@@ -30,6 +30,23 @@ NOT_AT_CONSTRUCTION = [
     "rlm_toolkit.callbacks._extract",
     "rlm_toolkit.callbacks._log_processor",
     "rlm_toolkit.callbacks._span_processor",
+    # The stream proxies (wrapt, which pulls asyncio and importlib.metadata) and the
+    # instrumentation's wrappers load with the first call, not with the RLM.
+    "wrapt",
+    "importlib.metadata",
+    "rlm_toolkit.genai._stream",
+    "rlm_toolkit.instrumentation",
+    "rlm_toolkit.instrumentation.openai",
+    # BaseInstrumentor and, through it, packaging: only an instrumentation needs them.
+    "opentelemetry.instrumentation.instrumentor",
+    "packaging",
+    # The OpenTelemetry SDK: the handler tells SDK providers apart without importing it, and
+    # processor discovery imports it when a callback is attached.
+    "opentelemetry.sdk._logs",
+    "opentelemetry.sdk.resources",
+    "opentelemetry.sdk.trace",
+    # The GenAI metric instruments are made with a handler; building an RLM makes none.
+    "rlm_toolkit.genai._instruments",
 ]
 
 
@@ -54,3 +71,47 @@ def test_callback_names_load_their_machinery_on_first_use() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == [False, "rlm_toolkit.callbacks._exporter", True]
+
+
+def test_genai_names_load_their_module_on_first_use() -> None:
+    code = (
+        "import json, sys\n"
+        "import rlm_toolkit.genai as genai\n"
+        "before = [m in sys.modules for m in ('rlm_toolkit.genai._stream', 'wrapt', 'opentelemetry.sdk.trace')]\n"
+        "proxy = genai.SyncStreamProxy\n"
+        "after = [m in sys.modules for m in ('rlm_toolkit.genai._stream', 'wrapt')]\n"
+        "try:\n"
+        "    genai.nope\n"
+        "    missing = None\n"
+        "except AttributeError as exc:\n"
+        "    missing = str(exc)\n"
+        "print(json.dumps([before, proxy.__module__, after, 'SyncStreamProxy' in dir(genai), missing]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [
+        [False, False, False],
+        "rlm_toolkit.genai._stream",
+        [True, True],
+        True,
+        "module 'rlm_toolkit.genai' has no attribute 'nope'",
+    ]
+
+
+def test_handler_tells_sdk_providers_apart_without_importing_the_sdk() -> None:
+    """The handler's SDK check must still recognise SDK providers once the SDK is loaded (what
+    callbacks and the exit flush rely on), and a no-op provider must not load the SDK."""
+    code = (
+        "import json, sys\n"
+        "from opentelemetry.trace import NoOpTracerProvider\n"
+        "from rlm_toolkit.genai import TelemetryHandler\n"
+        "noop = TelemetryHandler(tracer_provider=NoOpTracerProvider())\n"
+        "first = [noop.sdk_tracer_provider() is None, 'opentelemetry.sdk.trace' in sys.modules]\n"
+        "from opentelemetry.sdk._logs import LoggerProvider\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "tp, lp = TracerProvider(), LoggerProvider()\n"
+        "sdk = TelemetryHandler(tracer_provider=tp, logger_provider=lp)\n"
+        "print(json.dumps(first + [sdk.sdk_tracer_provider() is tp, sdk.sdk_logger_provider() is lp,"
+        " sdk.in_process() is sdk]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [True, False, True, True, True]

@@ -10,18 +10,47 @@ deltas. Kept out of ``instrumentation/openai`` (which knows no runtime type) and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
-from rlm_toolkit.genai import TelemetryHandler, stream_state_of
 from rlm_toolkit.genai._context import REPORTED
-from rlm_toolkit.instrumentation.openai._runtime import OPENAI
 from rlm_toolkit.runtime._cut import cut_retry_delay, is_transport_error
 from rlm_toolkit.runtime._result import Usage
 from rlm_toolkit.runtime._strategy import Completion
 
+if TYPE_CHECKING:
+    from rlm_toolkit.genai import StreamState, TelemetryHandler
+    from rlm_toolkit.instrumentation.openai._runtime import OpenAIProvider
+
 #: Extra arguments of a streamed call: the last chunk carries the usage of the whole call.
 STREAM_ARGS: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}}
+
+# The instrumentation's provider (its wrappers, the stream proxies and ``wrapt``, the
+# ``opentelemetry-instrumentation`` base and ``packaging``) is imported when a run first makes a
+# call, not when an ``RLM`` is built: :func:`_provider` binds these two once. A stream of ours
+# only exists after that, so ``OpenAIDeltas`` reads ``_state_of`` as a plain global.
+_OPENAI: OpenAIProvider | None = None
+
+
+def _first_state_of(obj: object) -> StreamState | None:
+    _provider()
+    return _state_of(obj)
+
+
+_state_of: Callable[[object], StreamState | None] = _first_state_of
+
+
+def _provider() -> OpenAIProvider:
+    """``instrumentation/openai/_runtime.OPENAI``, imported on first use."""
+    global _OPENAI, _state_of
+    provider = _OPENAI
+    if provider is None:
+        from rlm_toolkit.genai._stream import stream_state_of
+        from rlm_toolkit.instrumentation.openai._runtime import OPENAI
+
+        _state_of = stream_state_of
+        _OPENAI = provider = OPENAI
+    return provider
 
 
 def usage_of(raw: Any) -> Usage:
@@ -159,18 +188,18 @@ class OpenAIDeltas:
         end_time: int | None = None,
         end_ns: int | None = None,
     ) -> None:
-        state = stream_state_of(self._chunks)
+        state = _state_of(self._chunks)
         if state is not None:
             state.end(reason, exc, end_time, end_ns)
 
     def retried(self, attempt: int) -> None:
-        state = stream_state_of(self._chunks)
+        state = _state_of(self._chunks)
         if state is not None:
             state.inv.attempts = attempt
 
     def completion(self) -> Completion:
         acc = self._acc
-        state = stream_state_of(self._chunks)
+        state = _state_of(self._chunks)
         return Completion(
             content="".join(acc.parts),
             usage=acc.usage,
@@ -231,16 +260,16 @@ class OpenAIModels:
     name = "openai"
 
     def create(self, handler: TelemetryHandler, client: Any) -> _Call:
-        return _Call(OPENAI.create(handler, client), client)
+        return _Call(_provider().create(handler, client), client)
 
     def acreate(self, handler: TelemetryHandler, client: Any) -> _ACall:
-        return _ACall(OPENAI.acreate(handler, client), client)
+        return _ACall(_provider().acreate(handler, client), client)
 
     def sync_client(self, policy: Any, options: dict[str, Any]) -> Any:
-        return OPENAI.sync_client(policy, options)
+        return _provider().sync_client(policy, options)
 
     def async_client(self, policy: Any, options: dict[str, Any]) -> Any:
-        return OPENAI.async_client(policy, options)
+        return _provider().async_client(policy, options)
 
 
 #: The one provider of this SDK.

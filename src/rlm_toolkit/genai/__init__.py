@@ -18,50 +18,58 @@ conventions' JSON message schema), so switching later is a contained change.
 
 from __future__ import annotations
 
-from rlm_toolkit.genai._agent import AgentInvocation, ToolInvocation
-from rlm_toolkit.genai._content import (
-    ContentMode,
-    resolve_content_mode,
-    resolve_max_length,
-    to_json,
-    truncate_messages,
-)
-from rlm_toolkit.genai._context import (
-    Payload,
-    Scope,
-    current_payload,
-    current_scope,
-    payload_during,
-    use_scope,
-)
-from rlm_toolkit.genai._cost import CostEstimator
-from rlm_toolkit.genai._discovery import check_processor_discovery, discovery_problems
-from rlm_toolkit.genai._eval import (
-    RunClaim,
-    claim_run_links,
-    emit_evaluation,
-    eval_carrier,
-    link_from_carrier,
-    linked_run,
-    start_eval_span,
-)
-from rlm_toolkit.genai._handler import (
-    Consumer,
-    TelemetryHandler,
-    Wants,
-    log_processors_of,
-    span_processors_of,
-)
-from rlm_toolkit.genai._instruments import Instruments
-from rlm_toolkit.genai._invocation import Invocation
-from rlm_toolkit.genai._reaper import end_abandoned_streams
-from rlm_toolkit.genai._stream import (
-    AsyncStreamProxy,
-    ChunkHandler,
-    StreamState,
-    SyncStreamProxy,
-    stream_state_of,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Every name loads on first use: the runtime needs the handler and the invocation types to
+# build an ``RLM``, but not the stream proxies (``wrapt``, which pulls ``asyncio`` and
+# ``importlib.metadata``) nor the processor discovery (the OpenTelemetry SDK), and a module
+# importing ``rlm_toolkit.genai._reaper`` should not pay for the rest of the package.
+if TYPE_CHECKING:
+    from rlm_toolkit.genai._agent import AgentInvocation, ToolInvocation
+    from rlm_toolkit.genai._content import (
+        ContentMode,
+        resolve_content_mode,
+        resolve_max_length,
+        to_json,
+        truncate_messages,
+    )
+    from rlm_toolkit.genai._context import (
+        Payload,
+        Scope,
+        current_payload,
+        current_scope,
+        payload_during,
+        use_scope,
+    )
+    from rlm_toolkit.genai._cost import CostEstimator
+    from rlm_toolkit.genai._discovery import check_processor_discovery, discovery_problems
+    from rlm_toolkit.genai._eval import (
+        RunClaim,
+        claim_run_links,
+        emit_evaluation,
+        eval_carrier,
+        link_from_carrier,
+        linked_run,
+        start_eval_span,
+    )
+    from rlm_toolkit.genai._handler import (
+        Consumer,
+        TelemetryHandler,
+        Wants,
+        log_processors_of,
+        span_processors_of,
+    )
+    from rlm_toolkit.genai._instruments import Instruments
+    from rlm_toolkit.genai._invocation import Invocation
+    from rlm_toolkit.genai._reaper import end_abandoned_streams
+    from rlm_toolkit.genai._stream import (
+        AsyncStreamProxy,
+        ChunkHandler,
+        StreamState,
+        SyncStreamProxy,
+        stream_state_of,
+    )
 
 __all__ = [
     "AgentInvocation",
@@ -101,3 +109,55 @@ __all__ = [
     "truncate_messages",
     "use_scope",
 ]
+
+_LAZY = {
+    "AgentInvocation": "rlm_toolkit.genai._agent",
+    "AsyncStreamProxy": "rlm_toolkit.genai._stream",
+    "ChunkHandler": "rlm_toolkit.genai._stream",
+    "Consumer": "rlm_toolkit.genai._handler",
+    "ContentMode": "rlm_toolkit.genai._content",
+    "CostEstimator": "rlm_toolkit.genai._cost",
+    "Instruments": "rlm_toolkit.genai._instruments",
+    "Invocation": "rlm_toolkit.genai._invocation",
+    "Payload": "rlm_toolkit.genai._context",
+    "RunClaim": "rlm_toolkit.genai._eval",
+    "Scope": "rlm_toolkit.genai._context",
+    "StreamState": "rlm_toolkit.genai._stream",
+    "SyncStreamProxy": "rlm_toolkit.genai._stream",
+    "TelemetryHandler": "rlm_toolkit.genai._handler",
+    "ToolInvocation": "rlm_toolkit.genai._agent",
+    "Wants": "rlm_toolkit.genai._handler",
+    "check_processor_discovery": "rlm_toolkit.genai._discovery",
+    "claim_run_links": "rlm_toolkit.genai._eval",
+    "current_payload": "rlm_toolkit.genai._context",
+    "current_scope": "rlm_toolkit.genai._context",
+    "discovery_problems": "rlm_toolkit.genai._discovery",
+    "emit_evaluation": "rlm_toolkit.genai._eval",
+    "end_abandoned_streams": "rlm_toolkit.genai._reaper",
+    "eval_carrier": "rlm_toolkit.genai._eval",
+    "link_from_carrier": "rlm_toolkit.genai._eval",
+    "linked_run": "rlm_toolkit.genai._eval",
+    "log_processors_of": "rlm_toolkit.genai._handler",
+    "payload_during": "rlm_toolkit.genai._context",
+    "resolve_content_mode": "rlm_toolkit.genai._content",
+    "resolve_max_length": "rlm_toolkit.genai._content",
+    "span_processors_of": "rlm_toolkit.genai._handler",
+    "start_eval_span": "rlm_toolkit.genai._eval",
+    "stream_state_of": "rlm_toolkit.genai._stream",
+    "to_json": "rlm_toolkit.genai._content",
+    "truncate_messages": "rlm_toolkit.genai._content",
+    "use_scope": "rlm_toolkit.genai._context",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rlm_toolkit.genai' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -15,9 +15,6 @@ import functools
 import logging
 from typing import Any
 
-from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-
 _log = logging.getLogger("rlm_toolkit")
 
 #: (provider kind, attribute path) the handler reads.
@@ -25,19 +22,27 @@ SPAN_PATH = ("_active_span_processor", "_span_processors")
 LOG_PATH = ("_multi_log_record_processor", "_log_record_processors")
 
 
-class _ProbeSpans(SpanProcessor):  # type: ignore[misc]
-    pass
+@functools.cache
+def _probes() -> tuple[type, type]:
+    """The no-op probe processor classes (made on first use: the OpenTelemetry SDK is imported
+    when discovery is checked, not with ``rlm_toolkit.genai``)."""
+    from opentelemetry.sdk._logs import LogRecordProcessor
+    from opentelemetry.sdk.trace import SpanProcessor
 
+    class _ProbeSpans(SpanProcessor):  # type: ignore[misc]
+        pass
 
-class _ProbeLogs(LogRecordProcessor):  # type: ignore[misc]
-    def on_emit(self, log_record: Any) -> None:
-        return None
+    class _ProbeLogs(LogRecordProcessor):  # type: ignore[misc]
+        def on_emit(self, log_record: Any) -> None:
+            return None
 
-    def shutdown(self) -> None:
-        return None
+        def shutdown(self) -> None:
+            return None
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return True
+
+    return _ProbeSpans, _ProbeLogs
 
 
 def _found(provider: object, path: tuple[str, str], probe: object) -> str | None:
@@ -56,6 +61,9 @@ def _found(provider: object, path: tuple[str, str], probe: object) -> str | None
 def discovery_problems(tracer_provider: Any = None, logger_provider: Any = None) -> list[str]:
     """What prevents finding processors on these SDK providers (fresh ones by default); ``[]``
     when discovery works. Adds a no-op probe processor to each provider it is given."""
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
     problems: list[str] = []
     made = []
     if tracer_provider is None:
@@ -64,7 +72,8 @@ def discovery_problems(tracer_provider: Any = None, logger_provider: Any = None)
     if logger_provider is None:
         logger_provider = LoggerProvider(shutdown_on_exit=False)
         made.append(logger_provider)
-    spans, logs = _ProbeSpans(), _ProbeLogs()
+    probe_spans, probe_logs = _probes()
+    spans, logs = probe_spans(), probe_logs()
     tracer_provider.add_span_processor(spans)
     logger_provider.add_log_record_processor(logs)
     for problem in (_found(tracer_provider, SPAN_PATH, spans), _found(logger_provider, LOG_PATH, logs)):

@@ -15,6 +15,7 @@ is found the same way as one our entrances added.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,21 +26,20 @@ from opentelemetry import trace
 from opentelemetry._logs import Logger, get_logger, get_logger_provider
 from opentelemetry._logs import _internal as _logs_internal
 from opentelemetry.metrics import get_meter
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import Link, Span, SpanKind, Tracer, get_tracer
 
 from rlm_toolkit._safety import contain
 from rlm_toolkit.genai._content import ContentMode, resolve_content_mode, resolve_max_length
-from rlm_toolkit.genai._instruments import Instruments
 from rlm_toolkit.genai._semconv import DEFAULT as DEFAULT_CONVENTIONS
 from rlm_toolkit.genai._semconv import Conventions
 from rlm_toolkit.version import __version__
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span
+
+    from rlm_toolkit.genai._instruments import Instruments
 
 
 class ScopeView(Protocol):
@@ -118,6 +118,20 @@ def _global_logger_provider() -> object:
     """As :func:`_global_tracer_provider`, for the logger provider."""
     found = getattr(_logs_internal, "_LOGGER_PROVIDER", _UNREAD)
     return get_logger_provider() if found is _UNREAD else found
+
+
+#: Where the OpenTelemetry SDK's provider classes live. The SDK is not imported with this module
+#: (its logs and trace modules are a sizeable part of ``import rlm_toolkit`` + ``RLM(...)``):
+#: a provider is an SDK one only if the SDK module is loaded, since nothing else can make one.
+_SDK_TRACE = "opentelemetry.sdk.trace"
+_SDK_LOGS = "opentelemetry.sdk._logs"
+
+
+def _is_sdk(provider: object, module: str, name: str) -> bool:
+    """``isinstance(provider, <module>.<name>)`` without importing ``module``."""
+    loaded = sys.modules.get(module)
+    cls = getattr(loaded, name, None) if loaded is not None else None
+    return cls is not None and isinstance(provider, cls)
 
 
 def span_processors_of(provider: object) -> tuple[Any, ...]:
@@ -226,23 +240,23 @@ class TelemetryHandler:
         self.logger: Logger = get_logger(
             scope_name, __version__, logger_provider=logger_provider, schema_url=self.schema_url
         )
-        self.instruments = (
-            instruments
-            if instruments is not None
-            else Instruments(
+        if instruments is None:  # imported here: building an RLM makes no handler
+            from rlm_toolkit.genai._instruments import Instruments
+
+            instruments = Instruments(
                 get_meter(scope_name, __version__, meter_provider, schema_url=self.schema_url),
                 self.conventions,
             )
-        )
+        self.instruments: Instruments = instruments
         self.content = content if content is not None else resolve_content_mode()
         self.max_length = max_length if max_length is not None else resolve_max_length()
         self.provider_name = provider_name
         self.cost = cost
         self._tracer_sdk: TracerProvider | None = (
-            tracer_provider if isinstance(tracer_provider, TracerProvider) else None
+            tracer_provider if _is_sdk(tracer_provider, _SDK_TRACE, "TracerProvider") else None
         )
         self._logger_sdk: LoggerProvider | None = (
-            logger_provider if isinstance(logger_provider, LoggerProvider) else None
+            logger_provider if _is_sdk(logger_provider, _SDK_LOGS, "LoggerProvider") else None
         )
         self._lock = threading.RLock()
         # (span processor tuple, log processor tuple) last seen, and the consumers in them.
@@ -267,10 +281,10 @@ class TelemetryHandler:
         tp = self._tracer_sdk
         if tp is None and self.tracer_provider is None:
             found = _global_tracer_provider()
-            if found is not None and isinstance(
-                found, TracerProvider
+            if found is not None and _is_sdk(
+                found, _SDK_TRACE, "TracerProvider"
             ):  # the global provider is set once: keep it
-                self._tracer_sdk = tp = found
+                self._tracer_sdk = tp = found  # type: ignore[assignment]
         return tp
 
     def sdk_logger_provider(self) -> LoggerProvider | None:
@@ -278,8 +292,8 @@ class TelemetryHandler:
         lp = self._logger_sdk
         if lp is None and self.logger_provider is None:
             found = _global_logger_provider()
-            if found is not None and isinstance(found, LoggerProvider):
-                self._logger_sdk = lp = found
+            if found is not None and _is_sdk(found, _SDK_LOGS, "LoggerProvider"):
+                self._logger_sdk = lp = found  # type: ignore[assignment]
         return lp
 
     def derive(self, tracer_provider: Any = None, logger_provider: Any = None) -> TelemetryHandler:
@@ -316,6 +330,11 @@ class TelemetryHandler:
             private = self._private
             if private is not None and private[0] is tp and private[1] is lp:
                 return private[2]
+            from opentelemetry.sdk._logs import LoggerProvider
+            from opentelemetry.sdk.resources import Resource
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
             resource = Resource.get_empty()
             made: list[Any] = []
             if tp is None:
