@@ -177,7 +177,9 @@ def test_retries_go_through_the_sdk_loop_with_the_run_policy(server: OpenAIServe
     assert len(messages_requests(server)) == 3
 
 
-def test_an_api_error_fails_the_span_with_the_class_and_the_envelope_type(server: OpenAIServer, otel: Otel) -> None:
+def test_an_api_error_fails_the_span_with_the_class_and_the_envelope_type(
+    server: OpenAIServer, otel: Otel
+) -> None:
     server.queue_fault("not_found", path="/v1/messages")
     with pytest.raises(anthropic.NotFoundError):
         claude(server, otel).run("hello")
