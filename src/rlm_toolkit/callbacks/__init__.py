@@ -10,8 +10,9 @@ use :class:`CallbackSpanExporter` behind a ``BatchSpanProcessor``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rlm_toolkit._lazy import lazy_exports
 
 # The light names (a callback's base classes and value types) load with the package; the
 # processors and the exporter, which pull in the OpenTelemetry SDK and the dispatch machinery,
@@ -56,14 +57,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rlm_toolkit.callbacks' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)

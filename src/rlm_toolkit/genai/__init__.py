@@ -18,8 +18,9 @@ conventions' JSON message schema), so switching later is a contained change.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rlm_toolkit._lazy import lazy_exports
 
 # Every name loads on first use: the runtime needs the handler and the invocation types to
 # build an ``RLM``, but not the stream proxies (``wrapt``, which pulls ``asyncio`` and
@@ -150,14 +151,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rlm_toolkit.genai' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), __all__)
