@@ -66,12 +66,14 @@ sys.exit(3)
 """
 
 
-def _start(tmp_path: Path, source: str, *args: str) -> tuple[subprocess.Popen[str], Path, Path]:
+def _start(
+    tmp_path: Path, scratch: Path, source: str, *args: str
+) -> tuple[subprocess.Popen[str], Path, Path]:
+    """Start the app under rlm-instrument with ``scratch`` (a ``scratch_tmp``: a directory the
+    sandbox really makes its scratch dirs in, even as root) as its TMPDIR."""
     app = tmp_path / "app.py"
     app.write_text(source)
     out = tmp_path / "run.jsonl"
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
     env = clean_env()
     env["TMPDIR"] = str(scratch)
     cmd = [sys.executable, "-m", "rlm_toolkit", "--exporter", "jsonl", "--jsonl", str(out)]
@@ -88,14 +90,15 @@ def _start(tmp_path: Path, source: str, *args: str) -> tuple[subprocess.Popen[st
 @pytest.mark.parametrize("code", ["llm_query", "batched", "nested"])
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_sigterm_mid_run_exports_the_open_spans_and_removes_scratch(
-    tmp_path: Path, mode: str, code: str
+    tmp_path: Path, scratch_tmp: Path, mode: str, code: str
 ) -> None:
     # Before: only the finished chat spans arrived (their parent missing) and one
     # /tmp/rlm-sandbox-* per run was left behind.
-    proc, out, scratch = _start(tmp_path, APP, mode, code)
+    proc, out, scratch = _start(tmp_path, scratch_tmp, APP, mode, code)
     try:
         assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
         time.sleep(0.5)  # the code is running, its sub-calls waiting on the slow server
+        assert list(scratch.glob("rlm-sandbox-*")), "the run's scratch dir is not where this test looks"
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
     finally:
@@ -115,8 +118,8 @@ def test_sigterm_mid_run_exports_the_open_spans_and_removes_scratch(
     assert list(scratch.glob("rlm-sandbox-*")) == []
 
 
-def test_a_run_in_a_thread_open_at_sys_exit_ends_its_spans(tmp_path: Path) -> None:
-    proc, out, scratch = _start(tmp_path, APP, "thread-exit", "llm_query")
+def test_a_run_in_a_thread_open_at_sys_exit_ends_its_spans(tmp_path: Path, scratch_tmp: Path) -> None:
+    proc, out, scratch = _start(tmp_path, scratch_tmp, APP, "thread-exit", "llm_query")
     try:
         _, stderr = proc.communicate(timeout=60)
     finally:
@@ -130,9 +133,9 @@ def test_a_run_in_a_thread_open_at_sys_exit_ends_its_spans(tmp_path: Path) -> No
     assert list(scratch.glob("rlm-sandbox-*")) == []
 
 
-def test_an_rlm_stream_open_at_sys_exit_ends_its_run_span(tmp_path: Path) -> None:
+def test_an_rlm_stream_open_at_sys_exit_ends_its_run_span(tmp_path: Path, scratch_tmp: Path) -> None:
     # Before: the run span of an RLM.stream() still open at sys.exit(3) was lost.
-    proc, out, _ = _start(tmp_path, STREAM_APP)
+    proc, out, _ = _start(tmp_path, scratch_tmp, STREAM_APP)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 3, stderr
     spans = read_spans_jsonl(out)
