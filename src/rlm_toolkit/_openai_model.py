@@ -10,16 +10,16 @@ deltas. Kept out of ``instrumentation/openai`` (which knows no runtime type) and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from rlm_toolkit._deltas import ProxiedDeltas
 from rlm_toolkit.genai._context import REPORTED
 from rlm_toolkit.runtime._cut import cut_retry_delay, is_transport_error
 from rlm_toolkit.runtime._result import Usage
 from rlm_toolkit.runtime._strategy import Completion
 
 if TYPE_CHECKING:
-    from rlm_toolkit.genai import StreamState, TelemetryHandler
+    from rlm_toolkit.genai import TelemetryHandler
     from rlm_toolkit.instrumentation.openai._runtime import OpenAIProvider
 
 #: Extra arguments of a streamed call: the last chunk carries the usage of the whole call.
@@ -27,28 +27,17 @@ STREAM_ARGS: dict[str, Any] = {"stream": True, "stream_options": {"include_usage
 
 # The instrumentation's provider (its wrappers, the stream proxies and ``wrapt``, the
 # ``opentelemetry-instrumentation`` base and ``packaging``) is imported when a run first makes a
-# call, not when an ``RLM`` is built: :func:`_provider` binds these two once. A stream of ours
-# only exists after that, so ``OpenAIDeltas`` reads ``_state_of`` as a plain global.
+# call, not when an ``RLM`` is built: :func:`_provider` binds it once.
 _OPENAI: OpenAIProvider | None = None
-
-
-def _first_state_of(obj: object) -> StreamState | None:
-    _provider()
-    return _state_of(obj)
-
-
-_state_of: Callable[[object], StreamState | None] = _first_state_of
 
 
 def _provider() -> OpenAIProvider:
     """``instrumentation/openai/_runtime.OPENAI``, imported on first use."""
-    global _OPENAI, _state_of
+    global _OPENAI
     provider = _OPENAI
     if provider is None:
-        from rlm_toolkit.genai._stream import stream_state_of
         from rlm_toolkit.instrumentation.openai._runtime import OPENAI
 
-        _state_of = stream_state_of
         _OPENAI = provider = OPENAI
     return provider
 
@@ -119,24 +108,19 @@ class _Chunks:
         return None
 
 
-class OpenAIDeltas:
+class OpenAIDeltas(ProxiedDeltas):
     """The text deltas of a chat stream (the instrumentation's proxy, which ends its span and
     delivers token events); ``completion()`` after it ended. Sync and async alike."""
 
-    __slots__ = ("_acc", "_chunks", "_it")
+    __slots__ = ("_acc",)
 
     def __init__(self, chunks: Any) -> None:
-        self._chunks = chunks
+        super().__init__(chunks)
         self._acc = _Chunks()
-        self._it: Any = None
-
-    # -- sync ------------------------------------------------------------------------------
-    def __iter__(self) -> Iterator[str]:
-        return self
 
     def __next__(self) -> str:
         if self._it is None:
-            self._it = iter(self._chunks)
+            self._it = iter(self._stream)
         add = self._acc.add
         for chunk in self._it:
             delta = add(chunk)
@@ -144,22 +128,9 @@ class OpenAIDeltas:
                 return delta
         raise StopIteration
 
-    def __enter__(self) -> OpenAIDeltas:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> Any:
-        return self._chunks.__exit__(*exc_info)
-
-    def close(self) -> None:
-        self._chunks.close()
-
-    # -- async -----------------------------------------------------------------------------
-    def __aiter__(self) -> AsyncIterator[str]:
-        return self
-
     async def __anext__(self) -> str:
         if self._it is None:
-            self._it = self._chunks.__aiter__()
+            self._it = self._stream.__aiter__()
         add = self._acc.add
         async for chunk in self._it:
             delta = add(chunk)
@@ -167,39 +138,9 @@ class OpenAIDeltas:
                 return delta
         raise StopAsyncIteration
 
-    async def __aenter__(self) -> OpenAIDeltas:
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        return await self._chunks.__aexit__(*exc_info)
-
-    async def aclose(self) -> None:
-        await self._chunks.close()
-
-    def __getattr__(self, name: str) -> Any:
-        # Everything else (``response``, headers...) is the SDK stream's.
-        return getattr(self._chunks, name)
-
-    # -- both ------------------------------------------------------------------------------
-    def end(
-        self,
-        reason: str,
-        exc: BaseException | None = None,
-        end_time: int | None = None,
-        end_ns: int | None = None,
-    ) -> None:
-        state = _state_of(self._chunks)
-        if state is not None:
-            state.end(reason, exc, end_time, end_ns)
-
-    def retried(self, attempt: int) -> None:
-        state = _state_of(self._chunks)
-        if state is not None:
-            state.inv.attempts = attempt
-
     def completion(self) -> Completion:
         acc = self._acc
-        state = _state_of(self._chunks)
+        state = self._state()
         return Completion(
             content="".join(acc.parts),
             usage=acc.usage,

@@ -21,12 +21,12 @@ provider's option.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 
-from rlm_toolkit.genai import Invocation, TelemetryHandler, stream_state_of
+from rlm_toolkit._deltas import ProxiedDeltas
+from rlm_toolkit.genai import Invocation, TelemetryHandler
 from rlm_toolkit.genai._context import REPORTED
 from rlm_toolkit.instrumentation.anthropic._response import finish_reason
 from rlm_toolkit.instrumentation.anthropic._runtime_client import DEFAULT_MAX_TOKENS, built
@@ -99,17 +99,16 @@ def _from_message(response: Any) -> Completion:
     )
 
 
-class AnthropicDeltas:
+class AnthropicDeltas(ProxiedDeltas):
     """The text deltas of a ``messages.create(stream=True)``, through the instrumentation's
     stream proxy (which ends the span once on every exit path and delivers token events); its
     ``MessageEvents`` reduction gives the finish reason and model. Sync and async."""
 
-    __slots__ = ("_it", "_parts", "_proxy")
+    __slots__ = ("_parts",)
 
     def __init__(self, proxy: Any) -> None:
-        self._proxy = proxy
+        super().__init__(proxy)
         self._parts: list[str] = []
-        self._it: Any = None
 
     @staticmethod
     def _text(event: Any) -> str | None:
@@ -117,12 +116,9 @@ class AnthropicDeltas:
             return str(event.delta.text)
         return None
 
-    def __iter__(self) -> Iterator[str]:
-        return self
-
     def __next__(self) -> str:
         if self._it is None:
-            self._it = iter(self._proxy)
+            self._it = iter(self._stream)
         for event in self._it:
             text = self._text(event)
             if text:
@@ -130,21 +126,9 @@ class AnthropicDeltas:
                 return text
         raise StopIteration
 
-    def __enter__(self) -> AnthropicDeltas:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> Any:
-        return self._proxy.__exit__(*exc_info)
-
-    def close(self) -> None:
-        self._proxy.close()
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        return self
-
     async def __anext__(self) -> str:
         if self._it is None:
-            self._it = self._proxy.__aiter__()
+            self._it = self._stream.__aiter__()
         async for event in self._it:
             text = self._text(event)
             if text:
@@ -152,37 +136,8 @@ class AnthropicDeltas:
                 return text
         raise StopAsyncIteration
 
-    async def __aenter__(self) -> AnthropicDeltas:
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        return await self._proxy.__aexit__(*exc_info)
-
-    async def aclose(self) -> None:
-        await self._proxy.close()
-
-    def __getattr__(self, name: str) -> Any:
-        # Everything else (``response``, headers...) is the SDK stream's.
-        return getattr(self._proxy, name)
-
-    def end(
-        self,
-        reason: str,
-        exc: BaseException | None = None,
-        end_time: int | None = None,
-        end_ns: int | None = None,
-    ) -> None:
-        state = stream_state_of(self._proxy)
-        if state is not None:
-            state.end(reason, exc, end_time, end_ns)
-
-    def retried(self, attempt: int) -> None:
-        state = stream_state_of(self._proxy)
-        if state is not None:
-            state.inv.attempts = attempt
-
     def completion(self) -> Completion:
-        state = stream_state_of(self._proxy)
+        state = self._state()
         if state is None:  # not reported (the wrapper stepped aside): the text alone
             return Completion("".join(self._parts), Usage(known=False), None, None)
         inv, events = state.inv, state.handler
