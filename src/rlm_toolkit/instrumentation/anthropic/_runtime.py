@@ -20,7 +20,6 @@ provider's option.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
@@ -28,6 +27,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GA
 from rlm_toolkit._deltas import ProxiedDeltas
 from rlm_toolkit.genai import Invocation, TelemetryHandler
 from rlm_toolkit.genai._context import REPORTED
+from rlm_toolkit.instrumentation._stainless._calls import HandlerWrappers
 from rlm_toolkit.instrumentation.anthropic._response import finish_reason
 from rlm_toolkit.instrumentation.anthropic._runtime_client import DEFAULT_MAX_TOKENS, built
 from rlm_toolkit.instrumentation.anthropic._specs import MESSAGES_CREATE
@@ -229,32 +229,20 @@ class AnthropicProvider:
     name = PROVIDER
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        # id(handler) -> (handler, sync wrapper, async wrapper); the handler pins its id.
-        self._wrappers: dict[int, tuple[TelemetryHandler, Wrapper, Wrapper]] = {}
-
-    def _for(self, handler: TelemetryHandler) -> tuple[TelemetryHandler, Wrapper, Wrapper]:
-        hit = self._wrappers.get(id(handler))
-        if hit is not None and hit[0] is handler:
-            return hit
-        with self._lock:
-            if len(self._wrappers) >= 32:  # handlers of RLMs long gone; rebuilt on need
-                self._wrappers.clear()
-            entry = (
-                handler,
+        self._wrappers = HandlerWrappers(
+            lambda handler: (
                 sync_call(handler, MESSAGES_CREATE, report=True),
                 async_call(handler, MESSAGES_CREATE, report=True),
             )
-            self._wrappers[id(handler)] = entry
-        return entry
+        )
 
     def create(self, handler: TelemetryHandler, client: Any) -> _SyncCall:
         ensure_hooks()  # the SDK-span gate and the retry hooks (once per run: an uninstrument may drop them)
-        return _SyncCall(self._for(handler)[1], client)
+        return _SyncCall(self._wrappers.sync(handler), client)
 
     def acreate(self, handler: TelemetryHandler, client: Any) -> _AsyncCall:
         ensure_hooks()
-        return _AsyncCall(self._for(handler)[2], client)
+        return _AsyncCall(self._wrappers.async_(handler), client)
 
     def sync_client(self, policy: Any, options: dict[str, Any]) -> Any:
         """An ``anthropic.Anthropic`` that retries by ``policy`` (and reports each retry).

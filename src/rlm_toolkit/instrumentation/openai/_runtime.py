@@ -17,10 +17,10 @@ on the running invocation (``_hooks.report_retry``). This module imports nothing
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from rlm_toolkit.genai import TelemetryHandler
+from rlm_toolkit.instrumentation._stainless._calls import HandlerWrappers
 from rlm_toolkit.instrumentation.openai._hooks import report_retry
 from rlm_toolkit.instrumentation.openai._specs import CHAT_CREATE
 from rlm_toolkit.instrumentation.openai._targets import ensure_body_hook, ensure_retry_hook
@@ -38,29 +38,11 @@ class OpenAIProvider:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        # id(handler) -> (handler, sync wrapper, async wrapper); the handler pins its id.
-        self._wrappers: dict[int, tuple[TelemetryHandler, Wrapper, Wrapper]] = {}
-
-    def _for(self, handler: TelemetryHandler) -> tuple[TelemetryHandler, Wrapper, Wrapper]:
-        hit = self._wrappers.get(id(handler))
-        if hit is not None and hit[0] is handler:
-            return hit
-        ensure_retry_hook()  # for a client of the app's (ours override it and report themselves)
-        with self._lock:
-            if len(self._wrappers) >= 32:  # handlers of RLMs long gone; rebuilt on need
-                self._wrappers.clear()
-            entry = (
-                handler,
-                sync_call(handler, CHAT_CREATE, ensure_body_hook, report=True),
-                async_call(handler, CHAT_CREATE, ensure_body_hook, report=True),
-            )
-            self._wrappers[id(handler)] = entry
-        return entry
+        self._wrappers = HandlerWrappers(_build)
 
     def create(self, handler: TelemetryHandler, client: Any) -> Any:
         """``client.chat.completions.create``, reporting through ``handler``."""
-        wrapper = self._for(handler)[1]
+        wrapper = self._wrappers.sync(handler)
         completions = client.chat.completions
         method = completions.create
 
@@ -71,7 +53,7 @@ class OpenAIProvider:
 
     def acreate(self, handler: TelemetryHandler, client: Any) -> Any:
         """The async client's ``chat.completions.create``, reporting through ``handler``."""
-        wrapper = self._for(handler)[2]
+        wrapper = self._wrappers.async_(handler)
         completions = client.chat.completions
         method = completions.create
 
@@ -95,6 +77,14 @@ class OpenAIProvider:
         client = policy_class(openai.AsyncOpenAI)(max_retries=policy.max_retries, **options)
         client._rlm_retry_policy = policy
         return client
+
+
+def _build(handler: TelemetryHandler) -> tuple[Wrapper, Wrapper]:
+    ensure_retry_hook()  # for a client of the app's (ours override it and report themselves)
+    return (
+        sync_call(handler, CHAT_CREATE, ensure_body_hook, report=True),
+        async_call(handler, CHAT_CREATE, ensure_body_hook, report=True),
+    )
 
 
 #: The one provider of this SDK (stateless but for its wrapper cache).
