@@ -10,11 +10,13 @@ deltas. Kept out of ``instrumentation/openai`` (which knows no runtime type) and
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from rlm_toolkit._deltas import ProxiedDeltas
 from rlm_toolkit.genai._context import REPORTED
 from rlm_toolkit.runtime._cut import cut_retry_delay, is_transport_error
+from rlm_toolkit.runtime._options import check_openai_credentials
 from rlm_toolkit.runtime._result import Usage
 from rlm_toolkit.runtime._strategy import Completion
 
@@ -207,9 +209,14 @@ class OpenAIModels:
         return _ACall(_provider().acreate(handler, client), client)
 
     def sync_client(self, policy: Any, options: dict[str, Any]) -> Any:
+        """An ``openai.OpenAI`` retrying by ``policy``; :class:`RLMCredentialsError` (one line,
+        before anything starts) when no key reaches it."""
+        check_openai_credentials(options, os.environ)
         return _provider().sync_client(policy, options)
 
     def async_client(self, policy: Any, options: dict[str, Any]) -> Any:
+        """:meth:`sync_client` for ``openai.AsyncOpenAI``."""
+        check_openai_credentials(options, os.environ)
         return _provider().async_client(policy, options)
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -20,7 +19,7 @@ from rlm_toolkit.runtime._budget import RLMConfig
 from rlm_toolkit.runtime._calls import acomplete, complete
 from rlm_toolkit.runtime._drive import adrive, build_result, drive, failed_result
 from rlm_toolkit.runtime._loop import Tree, failed_run, root_async, root_sync
-from rlm_toolkit.runtime._options import check_openai_credentials, split_options
+from rlm_toolkit.runtime._options import split_options
 from rlm_toolkit.runtime._provider import ModelProvider
 from rlm_toolkit.runtime._recursive import RecursiveStrategy
 from rlm_toolkit.runtime._result import RLMResult
@@ -96,7 +95,7 @@ class RLM:
         )
         if client is None and async_client is None:
             # RLM(model="gpt-4o"): the SDK's default clients (environment), as from_openai builds.
-            self._set_factories({}, _retry.RetryPolicy(), check_openai_credentials)
+            self._set_factories({}, _retry.RetryPolicy())
         self._routing = Routing(callbacks, tracer_provider, logger_provider, instrumented_handler)
         self.callbacks: tuple[Any, ...] = self._routing.callbacks
         self._ready: ReadySandboxes | None = None  # keep_sandbox_ready()
@@ -146,7 +145,7 @@ class RLM:
             sub_client=sub_client,
             sub_async_client=sub_async_client,
         )
-        rlm._set_factories(kwargs, policy, check_openai_credentials)
+        rlm._set_factories(kwargs, policy)
         return rlm
 
     @classmethod
@@ -190,30 +189,16 @@ class RLM:
             sub_client=sub_client,
             sub_async_client=sub_async_client,
         )
-        rlm._provider = anthropic_provider()
+        rlm._provider = anthropic_provider()  # the clients it builds are anthropic's
         rlm._set_factories(kwargs, policy)
         return rlm
 
-    def _set_factories(
-        self,
-        kwargs: dict[str, Any],
-        policy: _retry.RetryPolicy,
-        check: Callable[[dict[str, Any], Mapping[str, str]], None] | None = None,
-    ) -> None:
-        """Clients built on first use; ``check(kwargs, os.environ)`` runs first (a missing key
-        is one clear error before the run starts, not the SDK's traceback from inside it)."""
+    def _set_factories(self, kwargs: dict[str, Any], policy: _retry.RetryPolicy) -> None:
+        """Clients built on first use by this RLM's provider (which raises
+        :class:`RLMCredentialsError` in one line when no credentials reach the SDK)."""
         provider = self._provider
-
-        def checked(build: Callable[[_retry.RetryPolicy, dict[str, Any]], Any]) -> Callable[[], Any]:
-            def factory() -> Any:
-                if check is not None:
-                    check(kwargs, os.environ)
-                return build(policy, kwargs)
-
-            return factory
-
-        self._client_factory = checked(provider.sync_client)
-        self._async_factory = checked(provider.async_client)
+        self._client_factory = functools.partial(provider.sync_client, policy, kwargs)
+        self._async_factory = functools.partial(provider.async_client, policy, kwargs)
 
     # -- clients ------------------------------------------------------------------------------
     @property
